@@ -1,0 +1,1 @@
+"""Platform adapters: translate platform events to `bot.events` and render replies back."""

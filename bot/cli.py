@@ -1,0 +1,197 @@
+"""The command line, and nervebot's one composition root.
+
+``chat`` and ``run`` build settings, content, store and engine here and hand the engine to an
+adapter. Adapters are imported by name only when a command needs them, so the core never
+depends on a platform library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot import __version__
+from bot.engine import Engine
+from bot.errors import ConfigError, ContentError, StoreError
+from bot.loader import Bundle, bundled_content_dir, load_content, load_transcripts, validate_dir
+from bot.settings import Settings
+from bot.sqlite_store import SQLiteStore
+
+_log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nervebot",
+        description="Health-education chatbot about nutrients, twitches, cramps and tingling.",
+    )
+    parser.add_argument("--version", action="version", version=f"nervebot {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument(
+        "--json", action="store_true", help="scripted JSON-lines protocol on stdin/stdout"
+    )
+    chat.add_argument("--user", default="local", help="user id to speak as (default: local)")
+    chat.add_argument(
+        "--db", type=Path, help="SQLite session file (default: NERVEBOT_DB or a user data file)"
+    )
+    chat.add_argument(
+        "--content", type=Path, help="content folder (default: NERVEBOT_CONTENT_DIR or bundled)"
+    )
+
+    validate = sub.add_parser("validate", help="check a content folder")
+    validate.add_argument(
+        "dir", nargs="?", type=Path, help="content folder (default: the configured one)"
+    )
+
+    test = sub.add_parser("test", help="run the transcript tests of a content folder")
+    test.add_argument(
+        "dir", nargs="?", type=Path, help="content folder (default: the configured one)"
+    )
+
+    run = sub.add_parser("run", help="run the bot on Telegram, Discord or both")
+    run.add_argument("platform", choices=["telegram", "discord", "all"])
+    run.add_argument("--db", type=Path, help="SQLite session file")
+    run.add_argument("--content", type=Path, help="content folder")
+    return parser
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            f"setting {'.'.join(map(str, first['loc'])).upper()}: {first['msg']}"
+        ) from exc
+
+
+def _content_dir(explicit: Path | None, settings: Settings) -> Path:
+    return explicit or settings.nervebot_content_dir or bundled_content_dir()
+
+
+def _load(directory: Path) -> Bundle:
+    try:
+        return load_content(directory)
+    except ContentError as exc:
+        lines = "\n".join(str(p) for p in exc.problems[:20])
+        more = f"\n... and {len(exc.problems) - 20} more" if len(exc.problems) > 20 else ""
+        raise ConfigError(
+            f"content in {directory} is invalid, so nervebot will not start:\n{lines}{more}"
+        ) from exc
+
+
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot validate``: print every problem; exit 1 if there are any."""
+    directory = _content_dir(args.dir, settings)
+    bundle, problems = validate_dir(directory)
+    for problem in problems:
+        print(problem)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or bundle is None:
+        print(f"{len(errors)} problem(s) in {directory}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"ok: {directory} is valid (version {bundle.version})", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _run_tests(directory: Path) -> int:
+    from bot.transcripts import run_transcript
+
+    bundle = _load(directory)
+    transcripts, problems = load_transcripts(directory)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return EXIT_FAIL
+    if not transcripts:
+        print(f"no transcript tests in {directory / 'tests'}", file=sys.stderr)
+        return EXIT_FAIL
+    failed = 0
+    for file, transcript in transcripts:
+        failures = await run_transcript(bundle, file, transcript)
+        if failures:
+            failed += 1
+            for failure in failures:
+                print(failure)
+    passed = len(transcripts) - failed
+    print(f"{passed} passed, {failed} failed")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot test``: run transcript tests; exit 1 if any fail."""
+    return asyncio.run(_run_tests(_content_dir(args.dir, settings)))
+
+
+async def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    console: Any = importlib.import_module("adapters.console")
+    bundle = _load(_content_dir(args.content, settings))
+    db_path = args.db or settings.db_path
+    store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
+    try:
+        await store.open()
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from exc
+    stdin, stdout, stderr = console.main_streams()
+    if store.read_only:
+        print(f"warning: {db_path} is read-only; answers work but nothing is saved", file=stderr)
+    try:
+        engine = Engine(bundle, store)
+        await engine.purge_expired()
+        if args.json:
+            return int(await console.json_lines(engine, args.user, stdin, stdout, stderr))
+        return int(await console.interactive(engine, args.user, stdin, stdout))
+    finally:
+        await store.close()
+
+
+def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot chat``: interactive terminal chat, or ``--json`` for scripts."""
+    try:
+        return asyncio.run(_chat(args, settings))
+    except KeyboardInterrupt:
+        print("\nTake care!")
+        return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot run``: the platform adapters."""
+    raise ConfigError(
+        f"'nervebot run {args.platform}' is not available in this version yet; "
+        "use 'nervebot chat' to talk to the bot in the terminal"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nervebot`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = _settings()
+        level = {0: settings.nervebot_log_level.upper(), 1: "INFO"}.get(args.verbose, "DEBUG")
+        logging.basicConfig(
+            level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
+        handler = {"validate": cmd_validate, "test": cmd_test, "chat": cmd_chat, "run": cmd_run}
+        return handler[args.command](args, settings)
+    except ConfigError as exc:
+        print(f"nervebot: {exc}", file=sys.stderr)
+        return EXIT_USAGE

@@ -1,0 +1,90 @@
+"""The engine: per-user ordering, the session store, and `Dialogue` for the rules."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from bot.dialogue import Dialogue
+from bot.errors import StoreError
+from bot.events import Incoming, Reply, SessionKey
+from bot.loader import Bundle
+from bot.store import Session, SessionStore
+
+_log = logging.getLogger(__name__)
+
+
+class Engine:
+    """Answers `Incoming` turns with `Reply` lists; one user's turns run in order."""
+
+    def __init__(self, content: Bundle, store: SessionStore) -> None:
+        self._dialogue = Dialogue(content)
+        self._store = store
+        self._locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
+
+    @property
+    def content(self) -> Bundle:
+        """The content bundle answers come from."""
+        return self._dialogue.bundle
+
+    def swap_content(self, content: Bundle) -> None:
+        """Serve ``content`` from the next turn on (turns in progress finish on the old one)."""
+        self._dialogue = Dialogue(content)
+        _log.info("content version %s is live", content.version)
+
+    @asynccontextmanager
+    async def _user_lock(self, key: SessionKey) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def handle(self, incoming: Incoming) -> list[Reply]:
+        """Answer one turn: at least one reply, never an exception for bad input."""
+        async with self._user_lock(incoming.key):
+            dialogue = self._dialogue
+            saved = True
+            try:
+                stored = await self._store.get(incoming.key)
+            except StoreError as exc:
+                _log.warning("session read failed for a %s user: %s", incoming.key.platform, exc)
+                stored, saved = None, False
+            session = stored or Session()
+            turn = dialogue.respond(session, incoming)
+            try:
+                if turn.forget or (session.is_empty() and stored is not None):
+                    await self._store.delete(incoming.key)
+                elif not session.is_empty():
+                    await self._store.save(incoming.key, session)
+            except StoreError as exc:
+                _log.warning("session write failed for a %s user: %s", incoming.key.platform, exc)
+                saved = False
+            replies = turn.replies
+            if turn.forget and not saved:
+                replies = [Reply(dialogue.bundle.message("forget_failed"))]
+            elif not saved and not session.is_empty():
+                replies = [*replies, Reply(dialogue.bundle.message("not_saved"))]
+            _log.debug(
+                "turn platform=%s user=%s replies=%d",
+                incoming.key.platform,
+                incoming.key.user_id,
+                len(replies),
+            )
+            return replies
+
+    async def purge_expired(self) -> int:
+        """Delete expired sessions; returns how many (0 when the store is unavailable)."""
+        try:
+            return await self._store.purge_expired()
+        except StoreError as exc:
+            _log.warning("could not purge expired sessions: %s", exc)
+            return 0

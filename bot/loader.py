@@ -1,0 +1,572 @@
+"""Load a content folder into an immutable `Bundle`, finding every problem at once.
+
+Each problem carries the file, line and column it comes from, so a moderator can jump to it.
+Content that has any error never loads: `load_content` raises `ContentError` with all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from bot.errors import ContentError, Problem
+from bot.model import (
+    Cause,
+    Command,
+    ContentFile,
+    Diet,
+    FaqEntry,
+    Flow,
+    Node,
+    Nutrient,
+    Safety,
+    Topic,
+    Transcript,
+)
+
+_log = logging.getLogger(__name__)
+
+Path_ = tuple[str | int, ...]
+
+#: Message keys the engine looks up; content must define every one.
+REQUIRED_MESSAGES = (
+    "welcome",
+    "disclaimer",
+    "help",
+    "about",
+    "fallback",
+    "empty",
+    "too_long",
+    "non_text",
+    "stale_button",
+    "unknown_command",
+    "reset_done",
+    "nothing_to_reset",
+    "forget_confirm",
+    "forget_done",
+    "forget_cancelled",
+    "forget_yes",
+    "forget_no",
+    "forget_failed",
+    "not_saved",
+    "nutrients_intro",
+    "nutrient_unknown",
+    "foods_intro",
+    "foods_label",
+    "diets_intro",
+    "causes_intro",
+    "faq_intro",
+    "redflags_intro",
+    "triage_offer",
+    "triage_start_label",
+    "resume_prompt",
+    "pick_option",
+    "resume_label",
+    "report_intro",
+    "report_contributors",
+    "report_none",
+    "report_foods",
+    "report_blood_test",
+    "report_footer",
+    "urgency_emergency",
+    "urgency_urgent",
+    "urgency_routine",
+    "urgency_self_care",
+    "more_label",
+    "menu_label",
+    "greet",
+    "thanks",
+)
+REQUIRED_FLOWS = ("menu", "triage")
+MAX_BUTTON_ID = 64
+
+try:  # libyaml is much faster where it is installed
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on the PyYAML build
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """A safe loader where only ``true``/``false`` are booleans (YAML 1.2), so yes/no stay words."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in _Base.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """All content, merged from every file, typed and immutable, with a version hash."""
+
+    version: str
+    messages: dict[str, str]
+    commands: tuple[Command, ...]
+    intents: dict[str, tuple[str, ...]]
+    topics: dict[str, Topic]
+    nutrients: dict[str, Nutrient]
+    diets: dict[str, Diet]
+    causes: dict[str, Cause]
+    faq: dict[str, FaqEntry]
+    safety: Safety
+    flows: dict[str, Flow]
+    nodes: dict[tuple[str, str], Node] = field(repr=False)
+
+    def message(self, key: str, **values: str) -> str:
+        """The text of a message, with ``{name}`` placeholders filled in."""
+        text = self.messages[key]
+        return text.format(**values) if values else text
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+
+class _Positions(dict[Path_, tuple[int, int]]):
+    """Maps a path inside one file's data to its 1-based (line, column)."""
+
+    def nearest(self, path: Iterable[str | int]) -> tuple[int, int]:
+        """The position of the deepest known prefix of ``path`` (unknown parts are skipped)."""
+        best = self.get((), (1, 1))
+        prefix: Path_ = ()
+        for part in path:
+            candidate = (*prefix, part)
+            if candidate in self:
+                prefix, best = candidate, self[candidate]
+        return best
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _to_data(
+    node: yaml.Node,
+    loader: yaml.SafeLoader,
+    path: Path_,
+    pos: _Positions,
+    problems: list[Problem],
+    file: str,
+) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, bool)) or isinstance(key, bool):
+                key = str(key)
+            if key in out:
+                line, col = _mark(key_node)
+                problems.append(Problem(file, line, col, f"duplicate key '{key}'"))
+            pos[(*path, key)] = _mark(key_node)
+            out[key] = _to_data(value_node, loader, (*path, key), pos, problems, file)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            pos[(*path, index)] = _mark(item)
+            items.append(_to_data(item, loader, (*path, index), pos, problems, file))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def read_yaml(path: Path, shown: str) -> tuple[Any, _Positions, list[Problem]]:
+    """Parse one YAML file safely, returning its data, the positions and any problems."""
+    problems: list[Problem] = []
+    pos = _Positions()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, pos, [Problem(shown, 1, 1, f"cannot read file: {exc}")]
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, pos, [Problem(shown, 1, 1, "file is empty")]
+        pos[()] = _mark(node)
+        data = _to_data(node, loader, (), pos, problems, shown)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "YAML syntax error"
+        return None, pos, [Problem(shown, line, col, f"YAML syntax error: {reason}")]
+    except yaml.YAMLError as exc:
+        return None, pos, [Problem(shown, 1, 1, f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    return data, pos, problems
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key",
+    "missing": "missing required key",
+    "string_too_short": "empty text",
+    "too_short": "must not be empty",
+    "string_pattern_mismatch": "ids use only a-z, 0-9 and _ (at most 40 characters)",
+}
+
+
+def _pydantic_problems(exc: ValidationError, shown: str, pos: _Positions) -> list[Problem]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        line, col = pos.nearest(loc)
+        where = ".".join(str(p) for p in loc if isinstance(p, (str, int)))
+        kind = err["type"]
+        message = _FRIENDLY.get(kind, err["msg"])
+        if kind == "extra_forbidden":
+            message = f"unknown key '{loc[-1]}'"
+        elif kind == "missing":
+            message = f"missing required key '{loc[-1]}'"
+        problems.append(Problem(shown, line, col, f"{where}: {message}" if where else message))
+    return problems
+
+
+# --------------------------------------------------------------------------- files
+
+
+def content_files(root: Path) -> list[Path]:
+    """The YAML files of a content folder, transcript tests excluded, in a stable order."""
+    files = [p for p in root.rglob("*.yaml") if "tests" not in p.relative_to(root).parts[:-1]]
+    files += [p for p in root.rglob("*.yml") if "tests" not in p.relative_to(root).parts[:-1]]
+    return sorted(files)
+
+
+def transcript_files(root: Path) -> list[Path]:
+    """The transcript test files of a content folder."""
+    tests = root / "tests"
+    return sorted([*tests.glob("*.yaml"), *tests.glob("*.yml")]) if tests.is_dir() else []
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class _Parsed:
+    shown: str
+    data: ContentFile
+    pos: _Positions
+
+    def at(self, *path: str | int) -> tuple[int, int]:
+        return self.pos.nearest(path)
+
+
+def load_transcripts(root: Path) -> tuple[list[tuple[str, Transcript]], list[Problem]]:
+    """Read and check every transcript test file; returns (file, transcript) pairs and problems."""
+    out: list[tuple[str, Transcript]] = []
+    problems: list[Problem] = []
+    for path in transcript_files(root):
+        shown = _shown(path, root)
+        data, pos, probs = read_yaml(path, shown)
+        problems += probs
+        if data is None or probs:
+            continue
+        if not isinstance(data, list):
+            problems.append(Problem(shown, 1, 1, "a transcript file is a list of tests"))
+            continue
+        for index, item in enumerate(data):
+            try:
+                out.append((shown, Transcript.model_validate(item)))
+            except ValidationError as exc:
+                sub = _Positions({k[1:]: v for k, v in pos.items() if k[:1] == (index,)})
+                sub.setdefault((), pos.get((index,), (1, 1)))
+                problems += _pydantic_problems(exc, shown, sub)
+            else:
+                for s, step in enumerate(item.get("steps", [])):
+                    if isinstance(step, dict) and ("user" in step) == ("button" in step):
+                        line, col = pos.nearest((index, "steps", s))
+                        problems.append(
+                            Problem(shown, line, col, "a step has exactly one of user or button")
+                        )
+    return out, problems
+
+
+def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
+    """Check a content folder; returns the bundle (None on any error) and every problem."""
+    root = Path(root)
+    if not root.is_dir():
+        return None, [Problem(str(root), 1, 1, "content folder not found")]
+    files = content_files(root)
+    if not files:
+        return None, [Problem(str(root), 1, 1, "no .yaml content files in this folder")]
+    problems: list[Problem] = []
+    parsed: list[_Parsed] = []
+    digest = hashlib.sha256()
+    for path in files:
+        shown = _shown(path, root)
+        digest.update(path.relative_to(root).as_posix().encode())
+        with contextlib.suppress(OSError):
+            digest.update(path.read_bytes())
+        data, pos, probs = read_yaml(path, shown)
+        problems += probs
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem(shown, 1, 1, "a content file is a mapping of sections"))
+            continue
+        try:
+            parsed.append(_Parsed(shown, ContentFile.model_validate(data), pos))
+        except ValidationError as exc:
+            problems += _pydantic_problems(exc, shown, pos)
+    _, trans_problems = load_transcripts(root)
+    problems += trans_problems
+    if problems:
+        return None, sorted(problems)
+    bundle, sem = _assemble(parsed, digest.hexdigest()[:12])
+    problems += sem
+    return (bundle if not problems else None), sorted(problems)
+
+
+def load_content(root: Path) -> Bundle:
+    """Load a content folder or raise `ContentError` listing every problem."""
+    bundle, problems = validate_dir(root)
+    errors = [p for p in problems if p.severity == "error"]
+    if bundle is None or errors:
+        raise ContentError(errors or problems)
+    _log.info("content loaded from %s (version %s)", root, bundle.version)
+    return bundle
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def _collect(
+    parsed: list[_Parsed], section: str, problems: list[Problem], id_field: str = "id"
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for pf in parsed:
+        for index, item in enumerate(getattr(pf.data, section)):
+            key = getattr(item, id_field)
+            if key in seen:
+                line, col = pf.at(section, index, id_field)
+                problems.append(Problem(pf.shown, line, col, f"duplicate {section} id '{key}'"))
+                continue
+            seen[key] = item
+    return seen
+
+
+def _iter_flows(parsed: list[_Parsed]) -> Iterator[tuple[_Parsed, int, Flow]]:
+    for pf in parsed:
+        for fi, flow in enumerate(pf.data.flows):
+            yield pf, fi, flow
+
+
+def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[Problem]]:
+    problems: list[Problem] = []
+    topics = _collect(parsed, "topics", problems)
+    nutrients = _collect(parsed, "nutrients", problems)
+    diets = _collect(parsed, "diets", problems)
+    causes = _collect(parsed, "causes", problems)
+    faq = _collect(parsed, "faq", problems)
+    flows = _collect(parsed, "flows", problems)
+    commands = _collect(parsed, "commands", problems, id_field="name")
+    messages: dict[str, str] = {}
+    intents: dict[str, tuple[str, ...]] = {}
+    safety: Safety | None = None
+    first = parsed[0] if parsed else None
+    for pf in parsed:
+        for section, target in (("messages", messages), ("intents", intents)):
+            for key, value in getattr(pf.data, section).items():
+                if key in target:
+                    line, col = pf.at(section, key)
+                    problems.append(
+                        Problem(pf.shown, line, col, f"duplicate {section} key '{key}'")
+                    )
+                target[key] = value
+        if pf.data.safety is not None:
+            if safety is not None:
+                line, col = pf.at("safety")
+                problems.append(Problem(pf.shown, line, col, "a second safety section"))
+            safety = pf.data.safety
+    where = first.shown if first else "content"
+    for key in REQUIRED_MESSAGES:
+        if key not in messages:
+            problems.append(Problem(where, 1, 1, f"missing message '{key}'"))
+    for fid in REQUIRED_FLOWS:
+        if fid not in flows:
+            problems.append(Problem(where, 1, 1, f"missing flow '{fid}'"))
+    if safety is None:
+        problems.append(Problem(where, 1, 1, "missing safety section (red flags)"))
+    knowable = {**nutrients, **causes}
+
+    for pf in parsed:
+        for ni, nutrient in enumerate(pf.data.nutrients):
+            for topic in nutrient.facts:
+                if topic not in topics:
+                    line, col = pf.at("nutrients", ni, "facts", topic)
+                    problems.append(Problem(pf.shown, line, col, f"unknown topic '{topic}'"))
+        for di, diet in enumerate(pf.data.diets):
+            for k, nid in enumerate(diet.nutrients):
+                if nid not in nutrients:
+                    line, col = pf.at("diets", di, "nutrients", k)
+                    problems.append(Problem(pf.shown, line, col, f"unknown nutrient '{nid}'"))
+        for fi, entry in enumerate(pf.data.faq):
+            for k, rid in enumerate(entry.related):
+                if rid not in knowable and rid not in diets:
+                    line, col = pf.at("faq", fi, "related", k)
+                    problems.append(
+                        Problem(
+                            pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
+                        )
+                    )
+        if pf.data.safety is not None:
+            seen_flags: set[str] = set()
+            for ri, flag in enumerate(pf.data.safety.red_flags):
+                if flag.id in seen_flags:
+                    line, col = pf.at("safety", "red_flags", ri, "id")
+                    problems.append(
+                        Problem(pf.shown, line, col, f"duplicate red flag id '{flag.id}'")
+                    )
+                seen_flags.add(flag.id)
+            for level in ("emergency", "urgent"):
+                if level not in {u.value for u in pf.data.safety.escalation}:
+                    line, col = pf.at("safety", "escalation")
+                    problems.append(
+                        Problem(pf.shown, line, col, f"no escalation text for '{level}'")
+                    )
+    flag_ids = {f.id for f in safety.red_flags} if safety else set()
+
+    nodes: dict[tuple[str, str], Node] = {}
+    for pf, fi, flow in _iter_flows(parsed):
+        base: Path_ = ("flows", fi)
+        by_id: dict[str, Node] = {}
+        for ni, node in enumerate(flow.nodes):
+            at = pf.at(*base, "nodes", ni, "id")
+            if node.id in by_id:
+                problems.append(Problem(pf.shown, *at, f"duplicate node id '{node.id}'"))
+                continue
+            by_id[node.id] = node
+            nodes[(flow.id, node.id)] = node
+        if flow.start not in by_id:
+            line, col = pf.at(*base, "start")
+            problems.append(
+                Problem(pf.shown, line, col, f"start node '{flow.start}' does not exist")
+            )
+        for ni, node in enumerate(flow.nodes):
+            npath = (*base, "nodes", ni)
+            if (node.ask is None) == (node.outcome is None):
+                line, col = pf.at(*npath, "id")
+                problems.append(
+                    Problem(
+                        pf.shown, line, col, f"node '{node.id}' needs exactly one of ask or outcome"
+                    )
+                )
+            if node.ask is not None and not node.choices:
+                line, col = pf.at(*npath, "ask")
+                problems.append(
+                    Problem(pf.shown, line, col, f"dead end: '{node.id}' asks but has no choices")
+                )
+            if node.outcome is not None and node.choices:
+                line, col = pf.at(*npath, "choices")
+                problems.append(
+                    Problem(pf.shown, line, col, f"outcome node '{node.id}' cannot have choices")
+                )
+            choice_ids: set[str] = set()
+            for ci, choice in enumerate(node.choices):
+                cpath = (*npath, "choices", ci)
+                if choice.id in choice_ids:
+                    line, col = pf.at(*cpath, "id")
+                    problems.append(
+                        Problem(pf.shown, line, col, f"duplicate choice id '{choice.id}'")
+                    )
+                choice_ids.add(choice.id)
+                if len(f"{node.id}.{choice.id}") > MAX_BUTTON_ID:
+                    line, col = pf.at(*cpath, "id")
+                    problems.append(
+                        Problem(pf.shown, line, col, "button id longer than 64 characters")
+                    )
+                if choice.next is None and choice.action is None:
+                    line, col = pf.at(*cpath, "id")
+                    problems.append(
+                        Problem(
+                            pf.shown,
+                            line,
+                            col,
+                            f"dead end: choice '{choice.id}' has no next or action",
+                        )
+                    )
+                if choice.next is not None and choice.action is not None:
+                    line, col = pf.at(*cpath, "action")
+                    problems.append(
+                        Problem(pf.shown, line, col, "a choice has next or action, not both")
+                    )
+                if choice.next is not None and choice.next not in by_id:
+                    line, col = pf.at(*cpath, "next")
+                    problems.append(
+                        Problem(pf.shown, line, col, f"next '{choice.next}' does not exist")
+                    )
+                for key in choice.adds:
+                    if key not in knowable:
+                        line, col = pf.at(*cpath, "adds", key)
+                        problems.append(
+                            Problem(
+                                pf.shown,
+                                line,
+                                col,
+                                f"adds '{key}': no nutrient or cause with that id",
+                            )
+                        )
+                if choice.red_flag is not None and choice.red_flag not in flag_ids:
+                    line, col = pf.at(*cpath, "red_flag")
+                    problems.append(
+                        Problem(pf.shown, line, col, f"unknown red flag '{choice.red_flag}'")
+                    )
+        reachable = _reachable(flow, by_id)
+        for ni, node in enumerate(flow.nodes):
+            if node.id not in reachable and flow.start in by_id:
+                line, col = pf.at(*base, "nodes", ni, "id")
+                problems.append(Problem(pf.shown, line, col, f"node '{node.id}' is unreachable"))
+
+    if problems or safety is None:
+        return None, problems
+    return (
+        Bundle(
+            version=version,
+            messages=messages,
+            commands=tuple(commands.values()),
+            intents=intents,
+            topics=topics,
+            nutrients=nutrients,
+            diets=diets,
+            causes=causes,
+            faq=faq,
+            safety=safety,
+            flows=flows,
+            nodes=nodes,
+        ),
+        problems,
+    )
+
+
+def _reachable(flow: Flow, by_id: dict[str, Node]) -> set[str]:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        nid = todo.pop()
+        if nid in seen or nid not in by_id:
+            continue
+        seen.add(nid)
+        todo += [c.next for c in by_id[nid].choices if c.next]
+    return seen
+
+
+def bundled_content_dir() -> Path:
+    """The content folder shipped with nervebot (installed copy first, then the source tree)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_content"
+    return installed if installed.is_dir() else here.parent / "content"

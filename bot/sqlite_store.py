@@ -1,0 +1,162 @@
+"""The SQLite session store (aiosqlite): WAL mode, atomic upserts, versioned schema."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from bot.errors import StoreError, StoreUnavailable
+from bot.events import SessionKey
+from bot.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
+
+_log = logging.getLogger(__name__)
+
+#: Schema migrations; entry N moves the database from user_version N to N+1.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS sessions (
+        platform   TEXT NOT NULL,
+        user_id    TEXT NOT NULL,
+        data       TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    ) WITHOUT ROWID;
+    """,
+    "CREATE INDEX IF NOT EXISTS sessions_updated_at ON sessions (updated_at);",
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_UPSERT = (
+    "INSERT INTO sessions (platform, user_id, data, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (platform, user_id) DO UPDATE SET data = excluded.data, "
+    "updated_at = excluded.updated_at"
+)
+
+
+def _unavailable(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError) or "readonly" in text or "locked" in text:
+        return StoreUnavailable(f"session database {path} is unavailable: {exc}")
+    return StoreError(f"session database {path} failed: {exc}")
+
+
+class SQLiteStore(SessionStore):
+    """Sessions in one SQLite file; opened by ``async with`` or `open`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Clock = time.time,
+        busy_timeout_ms: int = 2000,
+    ) -> None:
+        self.path = Path(path)
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._busy_ms = busy_timeout_ms
+        self._db: aiosqlite.Connection | None = None
+        self.read_only = False
+
+    async def open(self) -> None:
+        """Open the file, enable WAL and migrate; falls back to read-only if it cannot write."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
+            await self._db.execute("PRAGMA journal_mode = WAL")
+            await self._db.execute("PRAGMA synchronous = NORMAL")
+            await self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            await self._close_quietly()
+            if not self.path.exists():
+                raise StoreUnavailable(
+                    f"cannot create session database {self.path}: {exc}"
+                ) from exc
+            _log.warning(
+                "session database %s is not writable (%s); opening read-only", self.path, exc
+            )
+            try:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+                await self._db.execute("SELECT 1 FROM sessions LIMIT 1")
+            except sqlite3.Error as exc2:
+                await self._close_quietly()
+                raise StoreUnavailable(
+                    f"cannot open session database {self.path}: {exc2}"
+                ) from exc2
+            self.read_only = True
+
+    async def _migrate(self) -> None:
+        db = self._conn()
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        version = int(rows[0][0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}; this nervebot knows up to {SCHEMA_VERSION}"
+            )
+        for target in range(version, SCHEMA_VERSION):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                await db.execute(MIGRATIONS[target])
+                await db.execute(f"PRAGMA user_version = {target + 1}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            _log.info("session database migrated to schema version %d", target + 1)
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StoreError("session store is not open")
+        return self._db
+
+    async def get(self, key: SessionKey) -> Session | None:
+        try:
+            rows = list(
+                await self._conn().execute_fetchall(
+                    "SELECT data FROM sessions WHERE platform = ? AND user_id = ? AND updated_at >= ?",
+                    (key.platform, key.user_id, self._clock() - self._ttl),
+                )
+            )
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, self.path) from exc
+        return Session.from_json(rows[0][0]) if rows else None
+
+    async def save(self, key: SessionKey, session: Session) -> None:
+        await self._write(_UPSERT, (key.platform, key.user_id, session.to_json(), self._clock()))
+
+    async def delete(self, key: SessionKey) -> None:
+        await self._write(
+            "DELETE FROM sessions WHERE platform = ? AND user_id = ?", (key.platform, key.user_id)
+        )
+
+    async def purge_expired(self) -> int:
+        cursor = await self._write(
+            "DELETE FROM sessions WHERE updated_at < ?", (self._clock() - self._ttl,)
+        )
+        return max(cursor, 0)
+
+    async def _write(self, sql: str, params: tuple[object, ...]) -> int:
+        if self.read_only:
+            raise StoreUnavailable(f"session database {self.path} is read-only")
+        try:
+            cursor = await self._conn().execute(sql, params)
+            count = cursor.rowcount
+            await cursor.close()
+            return count
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, self.path) from exc
+
+    async def _close_quietly(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                await self._db.close()
+            self._db = None
+
+    async def close(self) -> None:
+        await self._close_quietly()

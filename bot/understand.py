@@ -1,0 +1,145 @@
+"""Free-text understanding: pick an answer to a waiting question, or route to an intent.
+
+Everything it knows comes from content: nutrient, diet and cause aliases, topic keywords,
+FAQ phrasings and intent word lists. No network and no model download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from bot.loader import Bundle
+from bot.model import Choice, Node
+from bot.text import PhraseMatcher, normalise, words
+
+#: Words that carry little meaning when comparing a question with FAQ phrasings.
+_STOPWORDS = frozenset(
+    (
+        "a an the i im my me you your is are am was be been do does did can could would should "
+        "will to of in on at for with it its this that and or so just really very please what"
+    ).split()  # noqa: SIM905
+)
+#: Lowest rapidfuzz token-sort score that counts as the same FAQ question.
+FAQ_CUTOFF = 80.0
+#: A score at which the FAQ wins even over a nutrient-and-topic question.
+FAQ_SURE = 92.0
+#: Intents that only count in a short message ("hi", not "hi, my leg cramps at night").
+_SHORT_ONLY = ("greet", "thanks", "menu", "help", "yes", "no")
+_SHORT = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a free-text message asks for: a kind and, where it applies, what about."""
+
+    kind: str
+    target: str | None = None
+    topic: str | None = None
+
+
+def _content_words(text: str) -> str:
+    return " ".join(w for w in words(text) if w not in _STOPWORDS)
+
+
+class Understanding:
+    """Language matching for one content bundle; build once per bundle."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self._bundle = bundle
+        self._faq_keys: list[str] = []
+        self._faq_texts: list[str] = []
+        for entry in bundle.faq.values():
+            for question in entry.questions:
+                self._faq_keys.append(entry.id)
+                self._faq_texts.append(_content_words(question))
+        self._entities: PhraseMatcher[tuple[str, str]] = PhraseMatcher(
+            [
+                (a, ("nutrient", n.id))
+                for n in bundle.nutrients.values()
+                for a in (n.name, *n.aliases)
+            ]
+            + [(a, ("diet", d.id)) for d in bundle.diets.values() for a in (d.name, *d.aliases)]
+            + [(a, ("cause", c.id)) for c in bundle.causes.values() for a in c.aliases]
+            + [(k, ("topic", t.id)) for t in bundle.topics.values() for k in t.keywords]
+            + [(w, ("intent", name)) for name, ws in bundle.intents.items() for w in ws]
+        )
+        self._choices: dict[tuple[str, str], PhraseMatcher[int]] = {}
+
+    def choice(self, flow: str, node: Node, text: str) -> Choice | None:
+        """The choice of ``node`` that ``text`` picks (by number, label or synonym), or None."""
+        toks = words(text)
+        if not toks:
+            return None
+        if len(toks) == 1 and toks[0].isdigit():
+            index = int(toks[0]) - 1
+            return node.choices[index] if 0 <= index < len(node.choices) else None
+        matcher = self._choices.get((flow, node.id))
+        if matcher is None:
+            matcher = PhraseMatcher(
+                [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)]
+            )
+            self._choices[(flow, node.id)] = matcher
+        found = matcher.find(toks)
+        if not found:
+            return None
+        longest = max(m.length for m in found)
+        picked = {m.payload for m in found if m.length == longest}
+        return node.choices[picked.pop()] if len(picked) == 1 else None
+
+    def has_intent(self, text: str, name: str) -> bool:
+        """True if ``text`` contains one of the words of intent ``name``."""
+        return any(m.payload == ("intent", name) for m in self._entities.find(words(text)))
+
+    def faq(self, text: str) -> tuple[str, float] | None:
+        """The id of the FAQ entry ``text`` asks and how sure (0-100), or None."""
+        query = _content_words(text)
+        if not query or not self._faq_texts:
+            return None
+        cutoff = FAQ_CUTOFF if len(query.split()) >= 3 else FAQ_SURE
+        best = process.extractOne(
+            query, self._faq_texts, scorer=fuzz.token_sort_ratio, score_cutoff=cutoff
+        )
+        return (self._faq_keys[best[2]], best[1]) if best else None
+
+    def route(self, text: str) -> Intent:
+        """What a free-text message (not a command, not an answer) is asking for."""
+        toks = words(normalise(text))
+        found = self._entities.find(toks)
+        faq = self.faq(text)
+        specific = {m.payload[0] for m in found} >= {"nutrient", "topic"}
+        if faq is not None and (faq[1] >= FAQ_SURE or not specific):
+            return Intent("faq", faq[0])
+        kinds: dict[str, list[str]] = {}
+        for match in sorted(found, key=lambda m: (-m.length, m.start)):
+            kind, value = match.payload
+            if kind == "intent":
+                kinds.setdefault("intent", []).append(value)
+            else:
+                bucket = kinds.setdefault(kind, [])
+                if value not in bucket:
+                    bucket.append(value)
+        intents = kinds.get("intent", [])
+        nutrient = next(iter(kinds.get("nutrient", [])), None)
+        topic = next(iter(kinds.get("topic", [])), None)
+        if nutrient is not None:
+            if "foods" in intents:
+                return Intent("foods", nutrient)
+            return Intent("nutrient", nutrient, topic)
+        if kinds.get("diet"):
+            return Intent("diet", kinds["diet"][0])
+        if "foods" in intents:
+            return Intent("foods")
+        for name in ("redflags", "about", "nutrients", "causes", "faq"):
+            if name in intents:
+                return Intent(name)
+        if kinds.get("cause"):
+            return Intent("cause", kinds["cause"][0])
+        if "triage" in intents:
+            return Intent("triage_offer")
+        if len(toks) <= _SHORT:
+            for name in _SHORT_ONLY:
+                if name in intents:
+                    return Intent(name)
+        return Intent("fallback")
