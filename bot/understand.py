@@ -19,7 +19,7 @@ _STOPWORDS = frozenset(
     (
         "a an the i im my me you your is are am was be been do does did can could would should "
         "will to of in on at for with it its this that and or so just really very please what"
-    ).split()  # noqa: SIM905
+    ).split()
 )
 #: Lowest rapidfuzz token-sort score that counts as the same FAQ question.
 FAQ_CUTOFF = 80.0
