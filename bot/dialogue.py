@@ -25,6 +25,8 @@ MAX_TEXT = 2000
 MAX_SCAN = 20_000
 #: How many contributors a triage report lists.
 REPORT_TOP = 3
+#: A nutrient weighing at least this much in a triage suggests asking for a blood test.
+BLOOD_TEST_SCORE = 3
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
@@ -408,9 +410,14 @@ class Dialogue:
         if nutrients:
             foods = [msg("report_foods")]
             for n in nutrients:
-                foods.append(f"• {n.name}: " + ", ".join(f.food for f in n.foods[:3]))
+                foods.append(f"• {n.name}: " + "; ".join(f.food for f in n.foods[:3]))
             parts.append("\n".join(foods))
-            parts.append(msg("report_blood_test", names=_join([n.name for n in nutrients])))
+        # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
+        testable = [
+            n for n in nutrients if scores[n.id] >= BLOOD_TEST_SCORE or urgency is not Urgency.SELF_CARE
+        ]
+        if testable:
+            parts.append(msg("report_blood_test", names=_join([n.name for n in testable])))
         parts.append(msg(f"urgency_{urgency.value}"))
         parts.append(node.outcome.text)
         parts.append(msg("report_footer"))

@@ -123,6 +123,8 @@ class Understanding:
         intents = kinds.get("intent", [])
         nutrient = next(iter(kinds.get("nutrient", [])), None)
         topic = next(iter(kinds.get("topic", [])), None)
+        if kinds.get("diet") and topic is None:
+            return Intent("diet", kinds["diet"][0])
         if nutrient is not None:
             if "foods" in intents:
                 return Intent("foods", nutrient)
