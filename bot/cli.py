@@ -101,6 +101,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     bundle, problems = validate_dir(directory)
     for problem in problems:
         print(problem)
+    sys.stdout.flush()
     errors = [p for p in problems if p.severity == "error"]
     if errors or bundle is None:
         print(f"{len(errors)} problem(s) in {directory}", file=sys.stderr)

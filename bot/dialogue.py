@@ -414,7 +414,9 @@ class Dialogue:
             parts.append("\n".join(foods))
         # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
         testable = [
-            n for n in nutrients if scores[n.id] >= BLOOD_TEST_SCORE or urgency is not Urgency.SELF_CARE
+            n
+            for n in nutrients
+            if scores[n.id] >= BLOOD_TEST_SCORE or urgency is not Urgency.SELF_CARE
         ]
         if testable:
             parts.append(msg("report_blood_test", names=_join([n.name for n in testable])))

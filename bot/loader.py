@@ -324,12 +324,11 @@ def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
         except ValidationError as exc:
             problems += _pydantic_problems(exc, shown, pos)
     _, trans_problems = load_transcripts(root)
+    complete = not problems  # with a broken file, skip checks that would only echo it
     problems += trans_problems
-    if problems:
-        return None, sorted(problems)
-    bundle, sem = _assemble(parsed, digest.hexdigest()[:12])
+    bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
-    return (bundle if not problems else None), sorted(problems)
+    return (bundle if not problems else None), sorted(set(problems))
 
 
 def load_content(root: Path) -> Bundle:
@@ -366,8 +365,12 @@ def _iter_flows(parsed: list[_Parsed]) -> Iterator[tuple[_Parsed, int, Flow]]:
             yield pf, fi, flow
 
 
-def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[Problem]]:
+def _assemble(
+    parsed: list[_Parsed], version: str, complete: bool = True
+) -> tuple[Bundle | None, list[Problem]]:
+    """Merge parsed files into a bundle; cross-file checks only when every file parsed."""
     problems: list[Problem] = []
+    refs: list[Problem] = []  # problems that a broken file could cause: dropped if incomplete
     topics = _collect(parsed, "topics", problems)
     nutrients = _collect(parsed, "nutrients", problems)
     diets = _collect(parsed, "diets", problems)
@@ -396,12 +399,12 @@ def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[
     where = first.shown if first else "content"
     for key in REQUIRED_MESSAGES:
         if key not in messages:
-            problems.append(Problem(where, 1, 1, f"missing message '{key}'"))
+            refs.append(Problem(where, 1, 1, f"missing message '{key}'"))
     for fid in REQUIRED_FLOWS:
         if fid not in flows:
-            problems.append(Problem(where, 1, 1, f"missing flow '{fid}'"))
+            refs.append(Problem(where, 1, 1, f"missing flow '{fid}'"))
     if safety is None:
-        problems.append(Problem(where, 1, 1, "missing safety section (red flags)"))
+        refs.append(Problem(where, 1, 1, "missing safety section (red flags)"))
     knowable = {**nutrients, **causes}
 
     for pf in parsed:
@@ -409,17 +412,17 @@ def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[
             for topic in nutrient.facts:
                 if topic not in topics:
                     line, col = pf.at("nutrients", ni, "facts", topic)
-                    problems.append(Problem(pf.shown, line, col, f"unknown topic '{topic}'"))
+                    refs.append(Problem(pf.shown, line, col, f"unknown topic '{topic}'"))
         for di, diet in enumerate(pf.data.diets):
             for k, nid in enumerate(diet.nutrients):
                 if nid not in nutrients:
                     line, col = pf.at("diets", di, "nutrients", k)
-                    problems.append(Problem(pf.shown, line, col, f"unknown nutrient '{nid}'"))
+                    refs.append(Problem(pf.shown, line, col, f"unknown nutrient '{nid}'"))
         for fi, entry in enumerate(pf.data.faq):
             for k, rid in enumerate(entry.related):
                 if rid not in knowable and rid not in diets:
                     line, col = pf.at("faq", fi, "related", k)
-                    problems.append(
+                    refs.append(
                         Problem(
                             pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
                         )
@@ -513,7 +516,7 @@ def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[
                 for key in choice.adds:
                     if key not in knowable:
                         line, col = pf.at(*cpath, "adds", key)
-                        problems.append(
+                        refs.append(
                             Problem(
                                 pf.shown,
                                 line,
@@ -523,7 +526,7 @@ def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[
                         )
                 if choice.red_flag is not None and choice.red_flag not in flag_ids:
                     line, col = pf.at(*cpath, "red_flag")
-                    problems.append(
+                    refs.append(
                         Problem(pf.shown, line, col, f"unknown red flag '{choice.red_flag}'")
                     )
         reachable = _reachable(flow, by_id)
@@ -532,7 +535,9 @@ def _assemble(parsed: list[_Parsed], version: str) -> tuple[Bundle | None, list[
                 line, col = pf.at(*base, "nodes", ni, "id")
                 problems.append(Problem(pf.shown, line, col, f"node '{node.id}' is unreachable"))
 
-    if problems or safety is None:
+    if complete:
+        problems += refs
+    if problems or not complete or safety is None:
         return None, problems
     return (
         Bundle(

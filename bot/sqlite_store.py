@@ -71,6 +71,9 @@ class SQLiteStore(SessionStore):
             await self._db.execute("PRAGMA journal_mode = WAL")
             await self._db.execute("PRAGMA synchronous = NORMAL")
             await self._migrate()
+        except StoreError:
+            await self._close_quietly()
+            raise
         except (sqlite3.Error, OSError) as exc:
             await self._close_quietly()
             if not self.path.exists():

@@ -1,0 +1,150 @@
+"""The engine with a real SQLite file: ordering, privacy, restarts and storage failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from bot.engine import Engine
+from bot.events import Incoming, SessionKey, Urgency
+from bot.loader import Bundle
+from bot.sqlite_store import SQLiteStore
+from bot.store import MemoryStore, Session
+
+ALICE = SessionKey("console", "alice")
+
+
+def _rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as db:
+        return list(db.execute("SELECT platform, user_id FROM sessions"))
+
+
+async def test_user_mid_triage_continues_after_restart(bundle: Bundle, tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        engine = Engine(bundle, store)
+        await engine.handle(Incoming(ALICE, text="/triage"))
+        replies = await engine.handle(Incoming(ALICE, button="triage.q_what.cramp"))
+        assert replies[-1].node == "q_where"
+    async with SQLiteStore(path) as store:
+        engine = Engine(bundle, store)
+        replies = await engine.handle(Incoming(ALICE, button="triage.q_where.legs_feet"))
+    assert replies[-1].node == "q_duration"
+
+
+async def test_stateless_questions_store_nothing(engine: Engine, sqlite_store: SQLiteStore) -> None:
+    await engine.handle(Incoming(ALICE, text="what foods have magnesium?"))
+    await engine.handle(Incoming(ALICE, text="/nutrient calcium"))
+    assert _rows(sqlite_store.path) == []
+
+
+async def test_answers_are_cleared_when_the_check_ends(
+    engine: Engine, sqlite_store: SQLiteStore
+) -> None:
+    await engine.handle(Incoming(ALICE, text="/triage"))
+    assert _rows(sqlite_store.path) == [("console", "alice")]
+    for button in [
+        "triage.q_what.twitch",
+        "triage.q_where.eye_face",
+        "triage.q_duration.days",
+        "triage.q_frequency.daily",
+        "triage.q_other.none",
+        "triage.q_diet.varied",
+        "triage.q_meds.no_meds",
+        "triage.q_alcohol.alcohol_none",
+        "triage.q_caffeine.caffeine_low",
+        "triage.q_sleep.sleep_fine",
+    ]:
+        await engine.handle(Incoming(ALICE, button=button))
+    stored = await sqlite_store.get(ALICE)
+    assert stored is not None and len(stored.answers) == 10
+    replies = await engine.handle(Incoming(ALICE, button="triage.q_age.under_50"))
+    assert replies[-1].urgency is Urgency.SELF_CARE
+    assert _rows(sqlite_store.path) == []
+
+
+async def test_forget_deletes_the_row(engine: Engine, sqlite_store: SQLiteStore) -> None:
+    bob = SessionKey("console", "bob")
+    await engine.handle(Incoming(ALICE, text="/triage"))
+    await engine.handle(Incoming(bob, text="/triage"))
+    await engine.handle(Incoming(ALICE, text="/forget"))
+    replies = await engine.handle(Incoming(ALICE, button="forget:yes"))
+    assert "deleted" in replies[0].text
+    assert _rows(sqlite_store.path) == [("console", "bob")]
+
+
+async def test_one_users_turns_run_in_order(bundle: Bundle) -> None:
+    class SlowStore(MemoryStore):
+        async def get(self, key: SessionKey) -> Session | None:
+            await asyncio.sleep(0.01)
+            return await super().get(key)
+
+    engine = Engine(bundle, SlowStore())
+    buttons = ["triage.q_what.cramp", "triage.q_where.legs_feet", "triage.q_duration.days"]
+    await engine.handle(Incoming(ALICE, text="/triage"))
+    results = await asyncio.gather(*(engine.handle(Incoming(ALICE, button=b)) for b in buttons))
+    assert [r[-1].node for r in results] == ["q_where", "q_duration", "q_frequency"]
+    assert engine._locks == {}
+
+
+async def test_read_only_database_keeps_answering(
+    engine: Engine, sqlite_store: SQLiteStore
+) -> None:
+    await sqlite_store._conn().execute("PRAGMA query_only = ON")
+    replies = await engine.handle(Incoming(ALICE, text="/triage"))
+    assert replies[0].node == "q_what"
+    assert "couldn't save" in replies[-1].text
+    replies = await engine.handle(Incoming(ALICE, text="I can't breathe"))
+    assert replies[0].urgency is Urgency.EMERGENCY
+
+
+async def test_locked_database_keeps_answering(bundle: Bundle, tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path, busy_timeout_ms=20) as store:
+        engine = Engine(bundle, store)
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            replies = await engine.handle(Incoming(ALICE, text="/triage"))
+            assert replies[0].node == "q_what"
+            other = await engine.handle(
+                Incoming(SessionKey("console", "bob"), text="what is tetany")
+            )
+            assert "Tetany" in other[0].text
+            forget = await engine.handle(Incoming(ALICE, text="/forget"))
+            assert forget
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        replies = await engine.handle(Incoming(ALICE, text="/triage"))
+        assert "couldn't save" not in replies[-1].text
+
+
+async def test_forget_that_cannot_delete_says_so(engine: Engine, sqlite_store: SQLiteStore) -> None:
+    await engine.handle(Incoming(ALICE, text="/triage"))
+    await engine.handle(Incoming(ALICE, text="/forget"))
+    await sqlite_store._conn().execute("PRAGMA query_only = ON")
+    replies = await engine.handle(Incoming(ALICE, button="forget:yes"))
+    assert len(replies) == 1 and "couldn't delete" in replies[0].text
+
+
+async def test_session_from_older_content_is_reconciled(
+    engine: Engine, sqlite_store: SQLiteStore
+) -> None:
+    await sqlite_store.save(
+        ALICE,
+        Session(flow="triage", node="q_gone", answers={"q_what": "nope"}, content_version="old"),
+    )
+    replies = await engine.handle(Incoming(ALICE, button="triage.q_gone.x"))
+    assert "earlier message" in replies[0].text
+    assert await sqlite_store.get(ALICE) is None
+
+
+async def test_many_users_concurrently(engine: Engine) -> None:
+    keys = [SessionKey("console", f"u{i}") for i in range(100)]
+    await asyncio.gather(*(engine.handle(Incoming(k, text="/triage")) for k in keys))
+    results = await asyncio.gather(
+        *(engine.handle(Incoming(k, button="triage.q_what.twitch")) for k in keys)
+    )
+    assert all(r[-1].node == "q_where" for r in results)

@@ -1,0 +1,109 @@
+"""Property-based tests: arbitrary text and button ids never break the engine."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.dialogue import Dialogue
+from bot.engine import Engine
+from bot.events import Incoming, SessionKey, Urgency
+from bot.loader import bundled_content_dir, load_content
+from bot.store import MemoryStore, Session
+
+BUNDLE = load_content(bundled_content_dir())
+DIALOGUE = Dialogue(BUNDLE)
+KEY = SessionKey("test", "prop")
+EMERGENCY_PHRASES = [
+    p
+    for f in BUNDLE.safety.red_flags
+    if f.urgency == Urgency.EMERGENCY and not f.also
+    for p in f.phrases
+]
+NEGATIONS = set(BUNDLE.safety.negations) | set(BUNDLE.safety.pseudo_negations)
+STATES = st.sampled_from(
+    [Session()]
+    + [
+        Session(flow="triage", node=n.id)
+        for (f, _), n in BUNDLE.nodes.items()
+        if f == "triage" and n.ask
+    ]
+    + [Session(pending="forget"), Session(flow="gone", node="missing", answers={"x": "y"})]
+)
+ANY_TEXT = st.text(st.characters(codec="utf-8"), max_size=400) | st.sampled_from(
+    ["/start", "/nutrient", "/foods zz", "/" + "x" * 300, "\u202e\u200b", "\x00", "1", "99", "  "]
+)
+BUTTON_IDS = st.text(max_size=80) | st.sampled_from(
+    [
+        "menu",
+        "resume",
+        "forget:yes",
+        "n:magnesium:nope",
+        "triage.q_what.twitch",
+        "triage..",
+        "a.b.c",
+        "cmd:x",
+        "q:",
+        "n:",
+    ]
+)
+# filler words that cannot negate or break a clause, so a red flag after them must stand
+FILLER = st.lists(
+    st.sampled_from(
+        ["my", "leg", "eye", "twitching", "today", "really", "coffee", "help", "please"]
+    ),
+    max_size=8,
+)
+
+
+def _copy(session: Session) -> Session:
+    return Session(session.flow, session.node, dict(session.answers), session.pending)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(state=STATES, text=ANY_TEXT)
+def test_any_text_in_any_state_gets_a_reply(state: Session, text: str) -> None:
+    turn = DIALOGUE.respond(_copy(state), Incoming(KEY, text=text))
+    assert turn.replies and all(r.text.strip() for r in turn.replies)
+    assert all(len(b.id) <= 64 for r in turn.replies for b in r.buttons)
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=STATES, button=BUTTON_IDS)
+def test_any_button_in_any_state_gets_a_reply(state: Session, button: str) -> None:
+    turn = DIALOGUE.respond(_copy(state), Incoming(KEY, button=button))
+    assert turn.replies
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    state=STATES,
+    before=FILLER,
+    phrase=st.sampled_from(EMERGENCY_PHRASES),
+    after=st.text(max_size=60),
+)
+def test_a_red_flag_always_escalates(
+    state: Session, before: list[str], phrase: str, after: str
+) -> None:
+    text = " ".join([*before, phrase]) + " " + after
+    turn = DIALOGUE.respond(_copy(state), Incoming(KEY, text=text))
+    assert turn.replies[0].urgency is Urgency.EMERGENCY
+
+
+@settings(max_examples=50, deadline=None)
+@given(texts=st.lists(ANY_TEXT | BUTTON_IDS.map(lambda b: "\x01" + b), min_size=1, max_size=8))
+def test_the_engine_answers_every_turn_of_a_conversation(texts: list[str]) -> None:
+    async def converse() -> None:
+        async with MemoryStore() as store:
+            engine = Engine(BUNDLE, store)
+            for item in texts:
+                incoming = (
+                    Incoming(KEY, button=item[1:])
+                    if item.startswith("\x01")
+                    else Incoming(KEY, text=item)
+                )
+                assert await engine.handle(incoming)
+
+    asyncio.run(converse())

@@ -1,0 +1,143 @@
+"""What only the SQLite store does: WAL, migrations, restarts, locked and read-only files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bot.errors import StoreError, StoreUnavailable
+from bot.events import SessionKey
+from bot.sqlite_store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from bot.store import Session
+
+KEY = SessionKey("console", "u1")
+
+
+def _pragma(path: Path, name: str) -> object:
+    with sqlite3.connect(path) as db:
+        return db.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+async def test_new_file_is_wal_and_at_the_latest_schema(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "folder" / "s.sqlite3"
+    async with SQLiteStore(path):
+        pass
+    assert _pragma(path, "journal_mode") == "wal"
+    assert _pragma(path, "user_version") == SCHEMA_VERSION
+
+
+async def test_migrates_an_old_schema_and_keeps_rows(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(MIGRATIONS[0])
+        db.execute(
+            'INSERT INTO sessions VALUES (\'console\', \'u1\', \'{"flow": "triage", "node": "q_what"}\', 9e12)'
+        )
+        db.execute("PRAGMA user_version = 1")
+    async with SQLiteStore(path) as store:
+        got = await store.get(KEY)
+    assert got is not None and got.node == "q_what"
+    assert _pragma(path, "user_version") == SCHEMA_VERSION
+    with sqlite3.connect(path) as db:
+        names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "sessions_updated_at" in names
+
+
+async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError, match="schema version"):
+        async with SQLiteStore(path):
+            pass
+
+
+async def test_sessions_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        await store.save(
+            KEY, Session(flow="triage", node="q_duration", answers={"q_what": "twitch"})
+        )
+    async with SQLiteStore(path) as store:
+        got = await store.get(KEY)
+    assert got == Session(flow="triage", node="q_duration", answers={"q_what": "twitch"})
+
+
+async def test_malformed_row_reads_as_empty_session(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        await store.save(KEY, Session(flow="triage", node="q_what"))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE sessions SET data = 'not json'")
+    async with SQLiteStore(path) as store:
+        assert await store.get(KEY) == Session()
+
+
+async def test_locked_database_raises_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path, busy_timeout_ms=50) as store:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.save(KEY, Session(flow="triage", node="q_what"))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        await store.save(KEY, Session(flow="triage", node="q_what"))
+        assert await store.get(KEY) is not None
+
+
+def _make_read_only(path: Path) -> Callable[[], None]:
+    """Make ``path`` unwritable, also for root (immutable flag); returns the undo."""
+    if os.geteuid() != 0:
+        path.chmod(stat.S_IRUSR)
+        return lambda: path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    if shutil.which("chattr") is None:
+        pytest.skip("running as root without chattr: cannot make a file read-only")
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"chattr +i not supported here: {done.stderr!r}")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+async def test_read_only_file_keeps_reading_and_refuses_writes(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        await store.save(KEY, Session(flow="triage", node="q_what"))
+    undo = _make_read_only(path)
+    try:
+        async with SQLiteStore(path) as store:
+            assert await store.get(KEY) == Session(flow="triage", node="q_what")
+            with pytest.raises(StoreUnavailable):
+                await store.save(KEY, Session(flow="triage", node="q_where"))
+            with pytest.raises(StoreUnavailable):
+                await store.delete(KEY)
+    finally:
+        undo()
+
+
+async def test_query_only_database_refuses_writes_cleanly(tmp_path: Path) -> None:
+    """A read-only database (as root can't be denied by permissions, use SQLite's own switch)."""
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        await store.save(KEY, Session(flow="triage", node="q_what"))
+        await store._conn().execute("PRAGMA query_only = ON")
+        with pytest.raises(StoreUnavailable):
+            await store.save(KEY, Session(flow="triage", node="q_where"))
+        assert (await store.get(KEY)) == Session(flow="triage", node="q_what")
+
+
+async def test_unopenable_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreUnavailable, match="cannot"):
+        async with SQLiteStore(blocker / "s.sqlite3"):
+            pass

@@ -1,0 +1,188 @@
+"""The content validator: every problem at once, each with file, line and column."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ContentError
+from bot.loader import load_content, validate_dir
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+def _messages(root: Path) -> list[str]:
+    bundle, problems = validate_dir(root)
+    assert bundle is None
+    return [str(p) for p in problems]
+
+
+def test_bundled_content_is_valid() -> None:
+    from bot.loader import bundled_content_dir
+
+    bundle, problems = validate_dir(bundled_content_dir())
+    assert problems == []
+    assert bundle is not None and len(bundle.version) == 12
+
+
+def test_unknown_key_is_reported_at_its_line(content_copy: Path) -> None:
+    faq = content_copy / "faq.yaml"
+    _edit(
+        faq,
+        "    answer: >-\n      Low magnesium",
+        "    anwser: oops\n    answer: >-\n      Low magnesium",
+    )
+    line = _line_of(faq, "anwser: oops")
+    assert any(
+        m.endswith(f"faq.yaml:{line}:5: faq.0.anwser: unknown key 'anwser'")
+        for m in _messages(content_copy)
+    )
+
+
+def test_wrong_type(content_copy: Path) -> None:
+    triage = content_copy / "flows" / "triage.yaml"
+    _edit(triage, "adds: {magnesium: 1, stress_sleep: 2", "adds: {magnesium: lots, stress_sleep: 2")
+    line = _line_of(triage, "magnesium: lots")
+    assert any(
+        f"triage.yaml:{line}:" in m and "valid integer" in m for m in _messages(content_copy)
+    )
+
+
+def test_dangling_next_unreachable_and_dead_end_all_at_once(content_copy: Path) -> None:
+    triage = content_copy / "flows" / "triage.yaml"
+    _edit(
+        triage,
+        "next: q_duration\n            adds: {stress_sleep: 2",
+        "next: q_nowhere\n            adds: {stress_sleep: 2",
+    )
+    _edit(
+        triage,
+        "          - id: weeks\n            label: 1 to 2 weeks\n            says: [week, a week, 1 week, 2 weeks, two weeks, weeks]\n            next: q_frequency\n",
+        "          - id: weeks\n            label: 1 to 2 weeks\n            says: [week, a week, 1 week, 2 weeks, two weeks, weeks]\n",
+    )
+    _edit(
+        triage,
+        "      - id: result\n",
+        "      - id: orphan\n        outcome: {text: never reached}\n      - id: result\n",
+    )
+    messages = _messages(content_copy)
+    line = _line_of(triage, "next: q_nowhere")
+    assert any(f"triage.yaml:{line}:13: next 'q_nowhere' does not exist" in m for m in messages)
+    assert any("dead end: choice 'weeks' has no next or action" in m for m in messages)
+    assert any(
+        f"triage.yaml:{_line_of(triage, 'id: orphan')}:" in m and "'orphan' is unreachable" in m
+        for m in messages
+    )
+
+
+def test_duplicate_ids_and_dangling_nutrient(content_copy: Path) -> None:
+    nutrients = content_copy / "nutrients.yaml"
+    _edit(nutrients, "  - id: calcium\n", "  - id: magnesium\n")
+    messages = _messages(content_copy)
+    assert any("duplicate nutrients id 'magnesium'" in m for m in messages)
+    assert any("adds 'calcium': no nutrient or cause with that id" in m for m in messages)
+    assert any("unknown nutrient 'calcium'" in m for m in messages)
+
+
+def test_empty_text_and_missing_source(content_copy: Path) -> None:
+    causes = content_copy / "causes.yaml"
+    _edit(
+        causes,
+        "      source: NHS, leg cramps; Merck Manual, muscle cramps\n",
+        "      source: '  '\n",
+    )
+    _edit(
+        causes,
+        "        source: NHS, twitching eyes and muscles\n      - text: >-\n          Regular sleep",
+        "      - text: >-\n          Regular sleep",
+    )
+    messages = _messages(content_copy)
+    assert any("causes.0.why.source: empty text" in m for m in messages)
+    assert any("causes.1.facts.0.source: missing required key 'source'" in m for m in messages)
+
+
+def test_yaml_syntax_error_has_position(content_copy: Path) -> None:
+    (content_copy / "diets.yaml").write_text(
+        "diets:\n  - id: vegan\n    name: [unclosed\n", encoding="utf-8"
+    )
+    messages = _messages(content_copy)
+    assert any("diets.yaml:" in m and "YAML syntax error" in m for m in messages)
+
+
+def test_duplicate_yaml_key(content_copy: Path) -> None:
+    messages_file = content_copy / "messages.yaml"
+    _edit(messages_file, "  more_label: More\n", "  more_label: More\n  more_label: Again\n")
+    line = _line_of(messages_file, "more_label: Again")
+    assert any(
+        f"messages.yaml:{line}:3: duplicate key 'more_label'" in m for m in _messages(content_copy)
+    )
+
+
+def test_missing_message(content_copy: Path) -> None:
+    _edit(content_copy / "messages.yaml", "  more_label: More\n", "")
+    assert any("missing message 'more_label'" in m for m in _messages(content_copy))
+
+
+def test_choice_without_id(content_copy: Path) -> None:
+    _edit(
+        content_copy / "flows" / "menu.yaml",
+        "{id: about, label: About this bot",
+        "{label: About this bot",
+    )
+    assert any(
+        "menu.yaml:" in m and "missing required key 'id'" in m for m in _messages(content_copy)
+    )
+
+
+def test_problems_in_several_files_come_together(content_copy: Path) -> None:
+    _edit(
+        content_copy / "faq.yaml",
+        "    answer: >-\n      Low magnesium",
+        "    anwser: x\n    answer: >-\n      Low magnesium",
+    )
+    _edit(
+        content_copy / "flows" / "triage.yaml",
+        "next: q_duration\n            adds: {stress_sleep: 2",
+        "next: q_nowhere\n            adds: {stress_sleep: 2",
+    )
+    _edit(content_copy / "diets.yaml", "  - id: dairy_free\n", "  - id: vegan\n")
+    messages = _messages(content_copy)
+    assert any("unknown key 'anwser'" in m for m in messages)
+    assert any("next 'q_nowhere' does not exist" in m for m in messages)
+    assert any("duplicate diets id 'vegan'" in m for m in messages)
+
+
+def test_yes_and_no_stay_words(content_copy: Path) -> None:
+    bundle, problems = validate_dir(content_copy)
+    assert problems == []
+    assert bundle is not None and "no" in bundle.safety.negations
+
+
+def test_broken_transcript_is_a_problem(content_copy: Path) -> None:
+    (content_copy / "tests" / "broken.yaml").write_text(
+        "- name: x\n  steps:\n    - usr: hi\n", encoding="utf-8"
+    )
+    assert any("broken.yaml:3:7" in m and "unknown key 'usr'" in m for m in _messages(content_copy))
+
+
+def test_invalid_content_never_loads(content_copy: Path) -> None:
+    _edit(content_copy / "safety.yaml", "urgency: emergency", "urgency: whenever")
+    with pytest.raises(ContentError) as info:
+        load_content(content_copy)
+    assert info.value.problems and "safety.yaml" in str(info.value.problems[0])
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    assert "content folder not found" in _messages(tmp_path / "nope")[0]
