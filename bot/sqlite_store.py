@@ -148,10 +148,9 @@ class SQLiteStore(SessionStore):
         if self.read_only:
             raise StoreUnavailable(f"session database {self.path} is read-only")
         try:
+            # one round trip to the database thread; the cursor needs no separate close
             cursor = await self._conn().execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-            return count
+            return cursor.rowcount
         except sqlite3.Error as exc:
             raise _unavailable(exc, self.path) from exc
 

@@ -6,7 +6,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
@@ -35,7 +35,14 @@ class Session:
 
     def to_json(self) -> str:
         """Serialise for storage."""
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        data = {
+            "flow": self.flow,
+            "node": self.node,
+            "answers": self.answers,
+            "pending": self.pending,
+            "content_version": self.content_version,
+        }
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str) -> Session:

@@ -1,0 +1,225 @@
+"""Engine benchmark: 1,000 simulated users x 20 messages through the engine and SQLite on disk.
+
+Compared, in the same run, with a baseline: a bare aiosqlite loop that reads and writes one
+session row per message (same file settings: WAL, synchronous=NORMAL, autocommit).
+
+Each side runs in its own process (so peak RSS is its own) in two phases:
+- saturated: all users at once, each sending its next message as soon as the last is answered;
+  gives messages/s (capacity) and latency with 1,000 messages in flight;
+- paced: the same users with random think time between messages (uniform, mean 0.5 s), so
+  1,000 users offer about 2,000 messages/s, far above what real people type; gives the
+  latency a user sees under a heavy but sustainable load.
+
+Then `nervebot chat --json` is started a few times and timed to its first answer.
+
+Usage: python benchmarks/engine.py [--users 1000] [--messages 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# One user's 20 turns: greeting, a full symptom check, questions, a red flag, a new check.
+SCRIPT: list[tuple[str, str]] = [
+    ("text", "hello"),
+    ("text", "/triage"),
+    ("button", "triage.q_what.twitch"),
+    ("button", "triage.q_where.eye_face"),
+    ("text", "a few days"),
+    ("button", "triage.q_frequency.daily"),
+    ("button", "triage.q_other.none"),
+    ("text", "what foods have magnesium?"),
+    ("button", "triage.q_diet.varied"),
+    ("button", "triage.q_meds.no_meds"),
+    ("button", "triage.q_alcohol.alcohol_none"),
+    ("button", "triage.q_caffeine.caffeine_high"),
+    ("button", "triage.q_sleep.both"),
+    ("button", "triage.q_age.under_50"),
+    ("text", "can coffee make my eye twitch"),
+    ("text", "/nutrient b12"),
+    ("button", "n:vitamin_b12:intake"),
+    ("text", "no chest pain, but I can't breathe well"),
+    ("text", "/triage"),
+    ("button", "triage.q_what.cramp"),
+]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _drive(handle, users: int, messages: int, pace: float | None) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Run every user's script; ``pace`` is the mean think time in seconds (None: no pause)."""
+    latencies: list[float] = []
+    rng = random.Random(7)
+
+    async def user(index: int) -> None:
+        if pace:
+            await asyncio.sleep(rng.uniform(0, 2 * pace))
+        for turn in range(messages):
+            kind, value = SCRIPT[turn % len(SCRIPT)]
+            started = time.perf_counter()
+            await handle(index, kind, value)
+            latencies.append(time.perf_counter() - started)
+            if pace:
+                await asyncio.sleep(rng.uniform(0, 2 * pace))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(user(i) for i in range(users)))
+    elapsed = time.perf_counter() - started
+    return {
+        "messages": len(latencies),
+        "seconds": elapsed,
+        "rate": len(latencies) / elapsed,
+        "p50_ms": _percentile(latencies, 0.50) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+    }
+
+
+async def _engine_worker(db: Path, users: int, messages: int, pace: float | None) -> dict[str, float]:
+    from bot.engine import Engine
+    from bot.events import Incoming, SessionKey
+    from bot.loader import bundled_content_dir, load_content
+    from bot.sqlite_store import SQLiteStore
+
+    bundle = load_content(bundled_content_dir())
+    async with SQLiteStore(db) as store:
+        engine = Engine(bundle, store)
+        keys = [SessionKey("bench", str(i)) for i in range(users)]
+
+        async def handle(index: int, kind: str, value: str) -> None:
+            incoming = Incoming(keys[index], **{kind: value})
+            replies = await engine.handle(incoming)
+            assert replies
+
+        return await _drive(handle, users, messages, pace)
+
+
+async def _baseline_worker(db: Path, users: int, messages: int, pace: float | None) -> dict[str, float]:
+    import aiosqlite
+
+    async with aiosqlite.connect(db, isolation_level=None) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS sessions (platform TEXT NOT NULL, user_id TEXT NOT NULL, "
+            "data TEXT NOT NULL, updated_at REAL NOT NULL, PRIMARY KEY (platform, user_id)) WITHOUT ROWID"
+        )
+
+        async def handle(index: int, kind: str, value: str) -> None:
+            rows = await conn.execute_fetchall(
+                "SELECT data FROM sessions WHERE platform = ? AND user_id = ?", ("bench", str(index))
+            )
+            data = json.loads(rows[0][0]) if rows else {}
+            data["last"] = value
+            await conn.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, ?) ON CONFLICT (platform, user_id) "
+                "DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at",
+                ("bench", str(index), json.dumps(data), time.time()),
+            )
+
+        return await _drive(handle, users, messages, pace)
+
+
+def _worker(kind: str, db: str, users: int, messages: int, pace: float) -> None:
+    fn = _engine_worker if kind == "engine" else _baseline_worker
+    result = asyncio.run(fn(Path(db), users, messages, pace or None))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+def _spawn(kind: str, users: int, messages: int, pace: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", kind, "--db", str(Path(tmp) / "b.sqlite3"),
+             "--users", str(users), "--messages", str(messages), "--pace", str(pace)],
+            capture_output=True, text=True, check=True,
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _first_answer_seconds(runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "chat", "--json", "--db", str(Path(tmp) / "c.sqlite3")],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            assert proc.stdin and proc.stdout
+            proc.stdin.write("hello\n")
+            proc.stdin.flush()
+            proc.stdout.readline()
+            times.append(time.perf_counter() - started)
+            proc.stdin.close()
+            proc.wait()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--worker", choices=["engine", "baseline"])
+    parser.add_argument("--db")
+    parser.add_argument("--pace", type=float, default=0.0)
+    parser.add_argument("--think", type=float, default=0.5, help="mean think time of paced users (s)")
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.db, args.users, args.messages, args.pace)
+        return
+
+    command = (
+        f"python benchmarks/engine.py --users {args.users} --messages {args.messages} --think {args.think}"
+    )
+    print(f"command: {command}")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    base = _spawn("baseline", args.users, args.messages, 0)
+    eng = _spawn("engine", args.users, args.messages, 0)
+    # paced: every user waits 0-1 s (mean 0.5 s) before each message
+    pace = args.think
+    offered = args.users / pace
+    base_paced = _spawn("baseline", args.users, args.messages, pace)
+    eng_paced = _spawn("engine", args.users, args.messages, pace)
+    first = _first_answer_seconds(5)
+
+    rows = [
+        ("messages/s, saturated (1,000 in flight)", base["rate"], eng["rate"], "{:,.0f}"),
+        ("p50 ms, saturated", base["p50_ms"], eng["p50_ms"], "{:.1f}"),
+        ("p99 ms, saturated", base["p99_ms"], eng["p99_ms"], "{:.1f}"),
+        (f"p50 ms, paced (~{offered:,.0f} msg/s offered)", base_paced["p50_ms"], eng_paced["p50_ms"], "{:.2f}"),
+        (f"p99 ms, paced (~{offered:,.0f} msg/s offered)", base_paced["p99_ms"], eng_paced["p99_ms"], "{:.2f}"),
+        ("peak RSS MB (own process)", base["peak_rss_mb"], eng["peak_rss_mb"], "{:.0f}"),
+    ]
+    print(f"\n{'figure':<48} {'baseline':>10} {'engine':>10}")
+    for name, b, e, fmt in rows:
+        print(f"{name:<48} {fmt.format(b):>10} {fmt.format(e):>10}")
+    ratio = eng["rate"] / base["rate"]
+    print(f"\nengine / baseline messages/s: {ratio:.2f} (goal >= 0.50)")
+    print(f"engine p99 paced (~{offered:,.0f} msg/s offered): {eng_paced['p99_ms']:.2f} ms (goal < 20 ms)")
+    print(f"engine peak RSS: {eng['peak_rss_mb']:.0f} MB (goal < 150 MB)")
+    print(
+        f"`nervebot chat --json` start to first answer: median {statistics.median(first):.2f} s, "
+        f"max {max(first):.2f} s over {len(first)} runs (goal < 1 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
