@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
+import textwrap
 from typing import Any, TextIO
 
 from bot import markup
@@ -23,8 +25,18 @@ def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def render(reply: Reply, colour: bool, first_number: int = 1) -> str:
-    """A reply as terminal text: bold spans, urgency colour, numbered buttons."""
+def _wrap(text: str, width: int | None) -> str:
+    if not width:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        indent = "  " if line.startswith("• ") else ""
+        lines.append(textwrap.fill(line, width, subsequent_indent=indent) if line else "")
+    return "\n".join(lines)
+
+
+def render(reply: Reply, colour: bool, first_number: int = 1, width: int | None = None) -> str:
+    """A reply as terminal text: bold spans, urgency colour, numbered buttons, wrapped lines."""
     if colour:
         body = "".join(
             f"{_BOLD}{s.text}{_RESET}" if s.bold else s.text for s in markup.parse(reply.text)
@@ -33,7 +45,7 @@ def render(reply: Reply, colour: bool, first_number: int = 1) -> str:
             body = f"{_URGENCY_COLOUR[reply.urgency]}!{_RESET} {body}"
     else:
         body = markup.plain(reply.text)
-    lines = [body]
+    lines = [_wrap(body, width)]
     for number, button in enumerate(reply.buttons, start=first_number):
         label = f"{number}) {button.label}"
         lines.append(f"  {_DIM}{label}{_RESET}" if colour else f"  {label}")
@@ -66,8 +78,9 @@ async def interactive(engine: Engine, user: str, stdin: TextIO, stdout: TextIO) 
         if incoming is not None:
             replies = await engine.handle(incoming)
             buttons = []
+            width = min(shutil.get_terminal_size((88, 24)).columns, 100) - 1
             for reply in replies:
-                stdout.write(render(reply, colour, first_number=len(buttons) + 1) + "\n\n")
+                stdout.write(render(reply, colour, len(buttons) + 1, width) + "\n\n")
                 buttons.extend(reply.buttons)
             stdout.flush()
         stdout.write(f"{_BOLD}you>{_RESET} " if colour else "you> ")

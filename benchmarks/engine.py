@@ -91,7 +91,9 @@ async def _drive(handle, users: int, messages: int, pace: float | None) -> dict[
     }
 
 
-async def _engine_worker(db: Path, users: int, messages: int, pace: float | None) -> dict[str, float]:
+async def _engine_worker(
+    db: Path, users: int, messages: int, pace: float | None
+) -> dict[str, float]:
     from bot.engine import Engine
     from bot.events import Incoming, SessionKey
     from bot.loader import bundled_content_dir, load_content
@@ -110,7 +112,9 @@ async def _engine_worker(db: Path, users: int, messages: int, pace: float | None
         return await _drive(handle, users, messages, pace)
 
 
-async def _baseline_worker(db: Path, users: int, messages: int, pace: float | None) -> dict[str, float]:
+async def _baseline_worker(
+    db: Path, users: int, messages: int, pace: float | None
+) -> dict[str, float]:
     import aiosqlite
 
     async with aiosqlite.connect(db, isolation_level=None) as conn:
@@ -123,7 +127,8 @@ async def _baseline_worker(db: Path, users: int, messages: int, pace: float | No
 
         async def handle(index: int, kind: str, value: str) -> None:
             rows = await conn.execute_fetchall(
-                "SELECT data FROM sessions WHERE platform = ? AND user_id = ?", ("bench", str(index))
+                "SELECT data FROM sessions WHERE platform = ? AND user_id = ?",
+                ("bench", str(index)),
             )
             data = json.loads(rows[0][0]) if rows else {}
             data["last"] = value
@@ -146,9 +151,23 @@ def _worker(kind: str, db: str, users: int, messages: int, pace: float) -> None:
 def _spawn(kind: str, users: int, messages: int, pace: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         done = subprocess.run(
-            [sys.executable, __file__, "--worker", kind, "--db", str(Path(tmp) / "b.sqlite3"),
-             "--users", str(users), "--messages", str(messages), "--pace", str(pace)],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                kind,
+                "--db",
+                str(Path(tmp) / "b.sqlite3"),
+                "--users",
+                str(users),
+                "--messages",
+                str(messages),
+                "--pace",
+                str(pace),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -159,8 +178,19 @@ def _first_answer_seconds(runs: int) -> list[float]:
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "chat", "--json", "--db", str(Path(tmp) / "c.sqlite3")],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                [
+                    sys.executable,
+                    "-m",
+                    "bot",
+                    "chat",
+                    "--json",
+                    "--db",
+                    str(Path(tmp) / "c.sqlite3"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
                 env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
             assert proc.stdin and proc.stdout
@@ -174,21 +204,23 @@ def _first_answer_seconds(runs: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--worker", choices=["engine", "baseline"])
     parser.add_argument("--db")
     parser.add_argument("--pace", type=float, default=0.0)
-    parser.add_argument("--think", type=float, default=0.5, help="mean think time of paced users (s)")
+    parser.add_argument(
+        "--think", type=float, default=0.5, help="mean think time of paced users (s)"
+    )
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, args.db, args.users, args.messages, args.pace)
         return
 
-    command = (
-        f"python benchmarks/engine.py --users {args.users} --messages {args.messages} --think {args.think}"
-    )
+    command = f"python benchmarks/engine.py --users {args.users} --messages {args.messages} --think {args.think}"
     print(f"command: {command}")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     base = _spawn("baseline", args.users, args.messages, 0)
@@ -204,8 +236,18 @@ def main() -> None:
         ("messages/s, saturated (1,000 in flight)", base["rate"], eng["rate"], "{:,.0f}"),
         ("p50 ms, saturated", base["p50_ms"], eng["p50_ms"], "{:.1f}"),
         ("p99 ms, saturated", base["p99_ms"], eng["p99_ms"], "{:.1f}"),
-        (f"p50 ms, paced (~{offered:,.0f} msg/s offered)", base_paced["p50_ms"], eng_paced["p50_ms"], "{:.2f}"),
-        (f"p99 ms, paced (~{offered:,.0f} msg/s offered)", base_paced["p99_ms"], eng_paced["p99_ms"], "{:.2f}"),
+        (
+            f"p50 ms, paced (~{offered:,.0f} msg/s offered)",
+            base_paced["p50_ms"],
+            eng_paced["p50_ms"],
+            "{:.2f}",
+        ),
+        (
+            f"p99 ms, paced (~{offered:,.0f} msg/s offered)",
+            base_paced["p99_ms"],
+            eng_paced["p99_ms"],
+            "{:.2f}",
+        ),
         ("peak RSS MB (own process)", base["peak_rss_mb"], eng["peak_rss_mb"], "{:.0f}"),
     ]
     print(f"\n{'figure':<48} {'baseline':>10} {'engine':>10}")
@@ -213,7 +255,9 @@ def main() -> None:
         print(f"{name:<48} {fmt.format(b):>10} {fmt.format(e):>10}")
     ratio = eng["rate"] / base["rate"]
     print(f"\nengine / baseline messages/s: {ratio:.2f} (goal >= 0.50)")
-    print(f"engine p99 paced (~{offered:,.0f} msg/s offered): {eng_paced['p99_ms']:.2f} ms (goal < 20 ms)")
+    print(
+        f"engine p99 paced (~{offered:,.0f} msg/s offered): {eng_paced['p99_ms']:.2f} ms (goal < 20 ms)"
+    )
     print(f"engine peak RSS: {eng['peak_rss_mb']:.0f} MB (goal < 150 MB)")
     print(
         f"`nervebot chat --json` start to first answer: median {statistics.median(first):.2f} s, "

@@ -72,9 +72,8 @@ class Understanding:
         toks = words(text)
         if not toks:
             return None
-        if len(toks) == 1 and toks[0].isdigit():
-            index = int(toks[0]) - 1
-            return node.choices[index] if 0 <= index < len(node.choices) else None
+        if len(toks) == 1 and toks[0].isdigit() and 0 < int(toks[0]) <= len(node.choices):
+            return node.choices[int(toks[0]) - 1]
         matcher = self._choices.get((flow, node.id))
         if matcher is None:
             matcher = PhraseMatcher(
