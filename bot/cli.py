@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from bot import __version__
+from bot import __version__, logs
 from bot.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
 from bot.loader import Bundle, bundled_content_dir, load_content, load_transcripts, validate_dir
@@ -28,6 +30,7 @@ from bot.sqlite_store import SQLiteStore
 _log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+Runner = Callable[[asyncio.Event], Awaitable[None]]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -170,12 +173,87 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """``nervebot run``: the platform adapters."""
-    raise ConfigError(
-        f"'nervebot run {args.platform}' is not available in this version yet; "
-        "use 'nervebot chat' to talk to the bot in the terminal"
+def _telegram(engine: Engine, settings: Settings) -> Runner:
+    try:
+        tg: Any = importlib.import_module("adapters.telegram_bot")
+    except ImportError as exc:
+        raise ConfigError(
+            f"Telegram support is not installed ({exc.name}): pip install 'nervebot[telegram]'"
+        ) from exc
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
+    tg.check_token(token)
+    webhook = None
+    if settings.telegram_webhook_url:
+        secret = settings.telegram_webhook_secret
+        webhook = tg.WebhookConfig.parse(
+            settings.telegram_webhook_url,
+            secret.get_secret_value() if secret else None,
+            settings.telegram_webhook_listen,
+        )
+    adapter = tg.TelegramAdapter(
+        engine, token, base_url=settings.telegram_base_url, webhook=webhook
     )
+    run: Runner = adapter.run
+    return run
+
+
+#: Platform name -> builder of its runner (an async callable that serves until a stop event).
+PLATFORMS: dict[str, Callable[[Engine, Settings], Runner]] = {"telegram": _telegram}
+
+
+async def _purge_every(engine: Engine, seconds: float, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        removed = await engine.purge_expired()
+        if removed:
+            _log.info("purged %d expired sessions", removed)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _supervise(name: str, runner: Runner, stop: asyncio.Event) -> bool:
+    """Run one platform; a failure is reported and leaves the other platforms running."""
+    try:
+        await runner(stop)
+        return True
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        _log.error("%s stopped: %s", name, exc, exc_info=_log.isEnabledFor(logging.DEBUG))
+        print(f"nervebot: {name} failed: {exc}", file=sys.stderr)
+        return False
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    names = list(PLATFORMS) if args.platform == "all" else [args.platform]
+    unknown = [n for n in names if n not in PLATFORMS]
+    if unknown:
+        raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
+    bundle = _load(_content_dir(args.content, settings))
+    store = SQLiteStore(args.db or settings.db_path, ttl_seconds=settings.ttl_seconds)
+    engine = Engine(bundle, store)
+    runners = {name: PLATFORMS[name](engine, settings) for name in names}  # config errors first
+    try:
+        await store.open()
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    purge = asyncio.create_task(_purge_every(engine, 3600, stop))
+    try:
+        results = await asyncio.gather(*(_supervise(n, r, stop) for n, r in runners.items()))
+    finally:
+        stop.set()
+        await purge
+        await store.close()
+    return EXIT_OK if all(results) else EXIT_FAIL
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot run``: serve on Telegram, Discord or both until SIGINT/SIGTERM."""
+    return asyncio.run(_run(args, settings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,9 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         level = {0: settings.nervebot_log_level.upper(), 1: "INFO"}.get(args.verbose, "DEBUG")
-        logging.basicConfig(
-            level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-        )
+        logs.configure(level)
         handler = {"validate": cmd_validate, "test": cmd_test, "chat": cmd_chat, "run": cmd_run}
         return handler[args.command](args, settings)
     except ConfigError as exc:

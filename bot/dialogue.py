@@ -38,6 +38,7 @@ class Turn:
 
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
+    public: bool = False
 
 
 def clean_text(text: str) -> str:
@@ -63,9 +64,11 @@ class Dialogue:
 
     def respond(self, session: Session, incoming: Incoming) -> Turn:
         """Answer one turn, updating ``session`` in place."""
-        turn = Turn()
+        turn = Turn(public=incoming.public)
         self._reconcile(session)
-        if incoming.button is not None:
+        if incoming.attachment is not None and incoming.text is None and incoming.button is None:
+            turn.replies.append(self._menu_reply(self.bundle.message("non_text")))
+        elif incoming.button is not None:
             self._button(session, incoming.button.strip(), turn)
         else:
             self._text(session, incoming.text or "", turn)
@@ -175,7 +178,10 @@ class Dialogue:
             self._leave_flow(session)
             session.pending = None
             turn.replies.append(Reply(f"{msg('welcome')}\n\n{msg('disclaimer')}"))
-            turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
+            if arg in _ACTIONS:  # a deep link such as /start triage
+                self._action(session, arg, turn)
+            else:
+                turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
         elif name == "menu":
             turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
         elif name == "nutrient":
@@ -325,6 +331,14 @@ class Dialogue:
         session.answers.clear()
 
     def _start_flow(self, session: Session, flow_id: str, turn: Turn) -> None:
+        if turn.public:  # personal health questions belong in a private conversation
+            turn.replies.append(
+                Reply(
+                    self.bundle.message("private_only"),
+                    (Button(f"private:{flow_id}", self.bundle.message("private_label")),),
+                )
+            )
+            return
         flow = self._flow(flow_id)
         self._leave_flow(session)
         session.pending = None

@@ -33,11 +33,17 @@ class SessionKey:
 
 @dataclass(frozen=True, slots=True)
 class Incoming:
-    """One user turn: free text (commands included) or a button press."""
+    """One user turn: free text (commands included), a button press, or something else.
+
+    ``attachment`` names what a user sent that is not text (a sticker, a photo...);
+    ``public`` is True where others can read the conversation (a group chat).
+    """
 
     key: SessionKey
     text: str | None = None
     button: str | None = None
+    attachment: str | None = None
+    public: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,9 @@ REQUIRED_MESSAGES = (
     "menu_label",
     "greet",
     "thanks",
+    "private_only",
+    "private_label",
+    "internal_error",
 )
 REQUIRED_FLOWS = ("menu", "triage")
 MAX_BUTTON_ID = 64

@@ -37,3 +37,48 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 @pytest.fixture
 async def engine(bundle: Bundle, sqlite_store: SQLiteStore) -> Engine:
     return Engine(bundle, sqlite_store)
+
+
+# --------------------------------------------------------------------------- no internet, ever
+
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", ""}
+
+
+def _is_local(address: object) -> bool:
+    if isinstance(address, (str, bytes)):  # unix socket path
+        return True
+    if isinstance(address, tuple) and address:
+        host = str(address[0])
+        return host in _LOOPBACK_HOSTS or host.startswith("127.")
+    return False
+
+
+@pytest.fixture(autouse=True)
+def no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly on any connection that is not to this machine (like PTB's own tests)."""
+    import socket
+
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guard(address: object) -> None:
+        if not _is_local(address):
+            raise RuntimeError(f"test tried to reach the network: {address!r}")
+
+    def connect(self: socket.socket, address: object) -> None:
+        guard(address)
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        guard(address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host is not None and not _is_local((host,)):
+            raise RuntimeError(f"test tried to resolve a network name: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

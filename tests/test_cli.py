@@ -202,11 +202,27 @@ def test_env_file_is_read(tmp_path: Path, content_copy: Path) -> None:
     assert (tmp_path / "env.sqlite3").exists()
 
 
-def test_run_without_adapters_is_a_clear_error() -> None:
-    done = run("run", "telegram")
-    assert (
-        done.returncode == 2 and "nervebot chat" in done.stderr and "Traceback" not in done.stderr
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [(None, "TELEGRAM_BOT_TOKEN is not set"), ("not-a-token", "TELEGRAM_BOT_TOKEN is malformed")],
+)
+def test_run_telegram_needs_a_well_formed_token(token: str | None, message: str) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": token} if token else {}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "telegram"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        check=False,
     )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"nervebot: {done.stderr.split(': ', 1)[1].strip()}"
+    ]
+    assert message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_installed_package_finds_its_content(tmp_path: Path) -> None:

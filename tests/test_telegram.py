@@ -1,0 +1,437 @@
+"""Telegram end to end: the real python-telegram-bot Application against a loopback fake API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters.telegram_bot import (
+    ChatRateLimiter,
+    TelegramAdapter,
+    WebhookConfig,
+    check_token,
+    render,
+    to_html,
+)
+from bot import logs
+from bot.engine import Engine
+from bot.errors import ConfigError
+from bot.events import Reply, Urgency
+from bot.loader import Bundle
+from bot.sqlite_store import SQLiteStore
+from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeBotApi, Fault
+
+ALICE, BOB = 1001, 1002
+GROUP = -5005
+
+TRIAGE = [
+    "triage.q_what.twitch", "triage.q_where.eye_face", "triage.q_duration.days",
+    "triage.q_frequency.daily", "triage.q_other.none", "triage.q_diet.varied",
+    "triage.q_meds.no_meds", "triage.q_alcohol.alcohol_none", "triage.q_caffeine.caffeine_high",
+    "triage.q_sleep.both", "triage.q_age.under_50",
+]  # fmt: skip
+
+
+def fast_limits() -> ChatRateLimiter:
+    return ChatRateLimiter(chat_per_second=200, chat_burst=200, overall_per_second=1000)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    fake = FakeBotApi()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@asynccontextmanager
+async def running(
+    api: FakeBotApi, bundle: Bundle, db: Path, **kwargs: Any
+) -> AsyncIterator[tuple[TelegramAdapter, SQLiteStore]]:
+    kwargs.setdefault("rate_limiter", fast_limits())
+    async with SQLiteStore(db) as store:
+        adapter = TelegramAdapter(
+            Engine(bundle, store), TOKEN, base_url=api.base_url, poll_timeout=1, **kwargs
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(adapter.run(stop))
+        try:
+            await api.wait_for(
+                lambda: (
+                    "getUpdates" in api.methods() or "setWebhook" in api.methods() or task.done()
+                )
+            )
+            if task.done():
+                task.result()
+            yield adapter, store
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+def texts(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m["text"] for m in messages)
+
+
+async def test_start_registers_commands_and_shows_the_menu(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "/start")
+        sent = await api.wait_sent(ALICE, 2)
+    commands = next(p for m, p in api.calls if m == "setMyCommands")["commands"]
+    assert {"command": "triage", "description": "A short symptom check"} in commands
+    assert "deleteWebhook" in api.methods()
+    assert "<b>nervebot</b>" in sent[0]["text"] and sent[0]["parse_mode"] == "HTML"
+    assert {"text": "Check my symptoms", "callback_data": "menu.main.triage"} in buttons(sent[1])
+
+
+async def test_full_triage_by_button_presses(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.press(ALICE, "menu.main.triage")
+        await api.wait_sent(ALICE, 1)
+        for count, data in enumerate(TRIAGE, start=2):
+            api.press(ALICE, data)
+            await api.wait_sent(ALICE, count)
+        sent = api.sent_to(ALICE)
+    assert "What are you noticing most?" in sent[0]["text"]
+    assert "Your symptom check" in sent[-1]["text"] and "self-care" in sent[-1]["text"]
+    assert api.methods().count("answerCallbackQuery") == len(TRIAGE) + 1
+    assert any(b.get("callback_data") == "c:stress_sleep" for b in buttons(sent[-1]))
+
+
+async def test_free_text_question_and_html_escaping(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "what foods have magnesium?")
+        api.message(ALICE, "/nutrient <b>x & y</b>")
+        sent = await api.wait_sent(ALICE, 2)
+    assert "Pumpkin seeds" in sent[0]["text"]
+    assert "&lt;b&gt;x &amp; y&lt;/b&gt;" in sent[1]["text"]
+    assert "<b>x" not in sent[1]["text"]
+
+
+async def test_red_flag_in_the_middle_of_triage(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "/triage")
+        await api.wait_sent(ALICE, 1)
+        api.press(ALICE, "triage.q_what.cramp")
+        await api.wait_sent(ALICE, 2)
+        api.message(ALICE, "my throat is tightening, I cant breath")
+        sent = await api.wait_sent(ALICE, 3)
+        assert sent[2]["text"].startswith("🚨")
+        assert "999" in sent[2]["text"] and {
+            "text": "Continue",
+            "callback_data": "resume",
+        } in buttons(sent[2])
+        api.press(ALICE, "resume")
+        sent = await api.wait_sent(ALICE, 4)
+    assert "Where do you feel it?" in sent[3]["text"]
+
+
+async def test_forget_deletes_stored_data(api: FakeBotApi, bundle: Bundle, tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    async with running(api, bundle, db):
+        api.message(ALICE, "/triage")
+        await api.wait_sent(ALICE, 1)
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+        api.message(ALICE, "/forget")
+        sent = await api.wait_sent(ALICE, 2)
+        assert {"text": "Yes, delete it", "callback_data": "forget:yes"} in buttons(sent[1])
+        api.press(ALICE, "forget:yes")
+        sent = await api.wait_sent(ALICE, 3)
+    assert "deleted" in sent[2]["text"]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 0
+
+
+async def test_stickers_photos_and_edits(api: FakeBotApi, bundle: Bundle, tmp_path: Path) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(
+            ALICE,
+            extra={
+                "sticker": {
+                    "file_id": "s1",
+                    "file_unique_id": "u1",
+                    "width": 1,
+                    "height": 1,
+                    "is_animated": False,
+                    "is_video": False,
+                    "type": "regular",
+                }
+            },
+        )
+        api.message(ALICE, extra={"location": {"latitude": 1.0, "longitude": 2.0}})
+        api.message(ALICE, "hello again", edited=True)
+        api.message(ALICE, "/about")
+        sent = await api.wait_sent(ALICE, 3)
+        await asyncio.sleep(0.3)
+    assert "only read text" in sent[0]["text"] and "only read text" in sent[1]["text"]
+    assert "health-education" in sent[2]["text"]
+    assert len(api.sent_to(ALICE)) == 3  # the edit got no answer
+
+
+async def test_group_chat_answers_only_commands_and_mentions(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "my eyelid twitches, what is it?", chat_id=GROUP, chat_type="group")
+        api.message(ALICE, "/start@some_other_bot", chat_id=GROUP, chat_type="group")
+        api.message(
+            ALICE,
+            f"@{BOT_USERNAME} can coffee make my eye twitch?",
+            chat_id=GROUP,
+            chat_type="group",
+        )
+        api.message(BOB, f"/triage@{BOT_USERNAME}", chat_id=GROUP, chat_type="group")
+        api.message(
+            BOB,
+            extra={"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
+            chat_id=GROUP,
+            chat_type="group",
+        )
+        sent = await api.wait_sent(GROUP, 2)
+        await asyncio.sleep(0.3)
+    assert len(api.sent_to(GROUP)) == 2
+    assert "caffeine" in sent[0]["text"]
+    assert "private chat" in sent[1]["text"]
+    assert {
+        "text": "Continue in a private chat",
+        "url": f"https://t.me/{BOT_USERNAME}?start=triage",
+    } in buttons(sent[1])
+    assert "reply_parameters" in sent[1]
+
+
+async def test_deep_link_start_opens_the_check_in_private(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "/start triage")
+        sent = await api.wait_sent(ALICE, 2)
+    assert "What are you noticing most?" in sent[1]["text"]
+
+
+async def test_one_chat_in_order_many_chats_at_once(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    chats = list(range(2000, 2020))
+    async with running(api, bundle, tmp_path / "s.db"):
+        for chat in chats:
+            api.message(chat, "/triage")
+            for data in TRIAGE[:4]:
+                api.press(chat, data)
+        for chat in chats:
+            await api.wait_sent(chat, 5)
+    for chat in chats:
+        sent = api.sent_to(chat)
+        assert [("noticing" in m["text"], "Where" in m["text"], "How long" in m["text"],
+                 "How often" in m["text"], "any of these" in m["text"]) for m in sent] == [
+            (True, False, False, False, False), (False, True, False, False, False),
+            (False, False, True, False, False), (False, False, False, True, False),
+            (False, False, False, False, True),
+        ]  # fmt: skip
+
+
+async def test_429_and_502_are_retried_without_stalling_other_chats(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    api.faults.append(Fault("sendMessage", 429, times=2, chat_id=ALICE, retry_after=2))
+    api.faults.append(Fault("sendMessage", 502, times=3, chat_id=BOB))
+    limiter = ChatRateLimiter(chat_per_second=100, chat_burst=100)
+    async with running(api, bundle, tmp_path / "s.db", rate_limiter=limiter):
+        started = time.monotonic()
+        for i in range(3):
+            api.message(ALICE, f"/nutrient {['magnesium', 'calcium', 'potassium'][i]}")
+        for i in range(3):
+            api.message(BOB, f"/nutrient {['vitamin d', 'b12', 'b6'][i]}")
+        carol = [api.message(3000 + i, "/about") for i in range(5)]
+        for i in range(5):
+            await api.wait_sent(3000 + i, 1)
+        others_done = time.monotonic() - started
+        alice = await api.wait_sent(ALICE, 3, timeout=30)
+        alice_done = time.monotonic() - started
+        bob = await api.wait_sent(BOB, 3, timeout=30)
+    assert len(carol) == 5
+    assert others_done < 2.0 <= alice_done  # Alice's pause did not hold up anyone else
+    assert [m["text"].split("\n")[0] for m in alice] == [
+        "<b>Magnesium</b>",
+        "<b>Calcium</b>",
+        "<b>Potassium</b>",
+    ]
+    assert [m["text"].split("\n")[0] for m in bob] == [
+        "<b>Vitamin D</b>",
+        "<b>Vitamin B12</b>",
+        "<b>Vitamin B6</b>",
+    ]
+    assert [h[1] for h in api.fault_hits].count(429) == 2 and [h[1] for h in api.fault_hits].count(
+        502
+    ) == 3
+
+
+async def test_restart_mid_triage_continues_and_no_update_twice(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    db = tmp_path / "s.db"
+    async with running(api, bundle, db):
+        api.message(ALICE, "/triage")
+        await api.wait_sent(ALICE, 1)
+        api.press(ALICE, "triage.q_what.cramp")
+        await api.wait_sent(ALICE, 2)
+    processed = api.confirmed_offset
+    async with running(api, bundle, db):
+        api.press(ALICE, "triage.q_where.legs_feet")
+        sent = await api.wait_sent(ALICE, 3)
+        await asyncio.sleep(0.3)
+    assert processed >= 3  # the offset past both updates was confirmed before stopping
+    assert len(api.sent_to(ALICE)) == 3  # nothing was answered twice
+    assert "How long has it been going on?" in sent[2]["text"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _wait_listening(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        return
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+async def test_webhook_checks_the_secret(api: FakeBotApi, bundle: Bundle, tmp_path: Path) -> None:
+    port = _free_port()
+    webhook = WebhookConfig.parse(
+        "https://bot.example.org/tg-hook", "s3cret-Value_1", f"127.0.0.1:{port}"
+    )
+    update = {"update_id": 77, "message": {"message_id": 5, "date": 0, "text": "/about",
+              "chat": {"id": ALICE, "type": "private", "first_name": "A"},
+              "from": {"id": ALICE, "is_bot": False, "first_name": "A"},
+              "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}  # fmt: skip
+    async with running(api, bundle, tmp_path / "s.db", webhook=webhook):
+        await _wait_listening(port)
+        set_webhook = next(p for m, p in api.calls if m == "setWebhook")
+        assert set_webhook["url"] == "https://bot.example.org/tg-hook"
+        assert set_webhook["secret_token"] == "s3cret-Value_1"
+        url = f"http://127.0.0.1:{port}/tg-hook"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=update) as no_secret:
+                assert no_secret.status == 403
+            async with http.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+            ) as bad:
+                assert bad.status == 403
+            await asyncio.sleep(0.2)
+            assert api.sent_to(ALICE) == []
+            async with http.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"}
+            ) as ok:
+                assert ok.status == 200
+        sent = await api.wait_sent(ALICE, 1)
+    assert "health-education" in sent[0]["text"]
+
+
+async def test_logs_hold_ids_not_text_or_token(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logs.cap_libraries()  # as the command line does
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(ALICE, "my private symptom zebra")
+        await api.wait_sent(ALICE, 1)
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert "update " in messages and "message" in messages
+    assert "zebra" not in messages
+    assert TOKEN.split(":")[1] not in messages
+    info = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert "zebra" not in info
+
+
+def test_rendering_splits_long_replies_on_paragraphs() -> None:
+    paragraph = "word " * 300
+    reply = Reply("**Title**\n\n" + "\n\n".join([paragraph] * 6), urgency=Urgency.URGENT)
+    parts = render(reply)
+    assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
+    assert parts[0].startswith("⚠️ <b>Title</b>")
+    assert to_html("a <b> & **bold**") == "a &lt;b&gt; &amp; <b>bold</b>"
+
+
+def test_token_and_webhook_checks() -> None:
+    assert check_token(TOKEN) == TOKEN
+    for bad in (None, "", "abc", "123 456:xx", "123456:bad token"):
+        with pytest.raises(ConfigError):
+            check_token(bad)
+    with pytest.raises(ConfigError, match="SECRET is required"):
+        WebhookConfig.parse("https://x.org/h", None, "0.0.0.0:8443")
+    with pytest.raises(ConfigError, match="host:port"):
+        WebhookConfig.parse("https://x.org/h", "abc", "8443")
+
+
+async def test_nervebot_run_telegram_serves_and_stops_cleanly_on_sigterm(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    """The real command line, as an operator starts it, against the fake API."""
+    import os
+    import signal
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=api.base_url,
+        NERVEBOT_DB=str(tmp_path / "run.db"),
+        PYTHONPATH=str(root),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "telegram",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await api.wait_for(lambda: "getUpdates" in api.methods(), timeout=30)
+        api.message(ALICE, "/triage")
+        await api.wait_sent(ALICE, 1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr.decode()
+    assert "Traceback" not in stderr.decode()
+    assert api.confirmed_offset >= 2  # the processed update was confirmed before exit
+    with sqlite3.connect(tmp_path / "run.db") as conn:
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
