@@ -290,7 +290,14 @@ class FakeBotApi:
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "nervebot"},
             "text": params.get("text", ""),
         }
-        self.sent.append({**params, "chat_id": chat_id, "message_id": message["message_id"]})
+        self.sent.append(
+            {
+                **params,
+                "chat_id": chat_id,
+                "message_id": message["message_id"],
+                "at": time.monotonic(),
+            }
+        )
         return message
 
     async def _api_editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:
