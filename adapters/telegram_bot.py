@@ -45,14 +45,13 @@ from telegram.request import HTTPXRequest
 from bot import markup
 from bot.engine import Engine
 from bot.errors import ConfigError
-from bot.events import Button, Incoming, Reply, SessionKey, Urgency
+from bot.events import Button, Incoming, Reply, SessionKey
 
 _log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 _TOKEN = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,128}$")
 _SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_URGENCY_MARK = {Urgency.EMERGENCY: "🚨 ", Urgency.URGENT: "⚠️ "}
 _ATTACHMENTS = (
     "sticker", "photo", "voice", "audio", "video", "video_note", "animation",
     "document", "location", "venue", "contact", "poll", "dice",
@@ -88,8 +87,7 @@ def telegram_length(text: str) -> int:
 
 def render(reply: Reply, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
     """A reply as one or more HTML messages, each within Telegram's length limit."""
-    text = _URGENCY_MARK.get(reply.urgency, "") + reply.text if reply.urgency else reply.text
-    chunks = markup.split(text, limit, measure=lambda m: telegram_length(to_html(m)))
+    chunks = markup.split(reply.text, limit, measure=lambda m: telegram_length(to_html(m)))
     return [to_html(chunk) for chunk in chunks]
 
 

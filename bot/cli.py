@@ -14,6 +14,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import __version__, logs
+from bot.content_manager import ContentManager
 from bot.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
 from bot.loader import Bundle, bundled_content_dir, load_content, load_transcripts, validate_dir
@@ -31,6 +33,14 @@ _log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 Runner = Callable[[asyncio.Event], Awaitable[None]]
+#: A running bot touches its heartbeat file this often; `nervebot health` reads it.
+HEARTBEAT_EVERY = 30.0
+HEARTBEAT_MAX_AGE = 120.0
+
+
+def heartbeat_path(db: Path) -> Path:
+    """The heartbeat file of the bot that uses session database ``db``."""
+    return db.with_name(db.name + ".heartbeat")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     test = sub.add_parser("test", help="run the transcript tests of a content folder")
     test.add_argument(
         "dir", nargs="?", type=Path, help="content folder (default: the configured one)"
+    )
+
+    health = sub.add_parser("health", help="exit 0 if a running bot wrote its heartbeat recently")
+    health.add_argument("--db", type=Path, help="SQLite session file of the running bot")
+    health.add_argument(
+        "--max-age", type=float, default=HEARTBEAT_MAX_AGE, help="seconds (default 120)"
     )
 
     run = sub.add_parser("run", help="run the bot on Telegram, Discord or both")
@@ -173,7 +189,7 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
 
 
-def _telegram(engine: Engine, settings: Settings) -> Runner:
+def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
     try:
         tg: Any = importlib.import_module("adapters.telegram_bot")
     except ImportError as exc:
@@ -197,8 +213,32 @@ def _telegram(engine: Engine, settings: Settings) -> Runner:
     return run
 
 
+def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
+    try:
+        dc: Any = importlib.import_module("adapters.discord_bot")
+    except ImportError as exc:
+        raise ConfigError(
+            f"Discord support is not installed ({exc.name}): pip install 'nervebot[discord]'"
+        ) from exc
+    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
+    dc.check_token(token)
+    dc.use_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    adapter = dc.DiscordAdapter(
+        engine,
+        token,
+        content=content,
+        guild_ids=dc.parse_guild_ids(settings.discord_guild_ids),
+        moderator_role=settings.discord_moderator_role,
+    )
+    run: Runner = adapter.run
+    return run
+
+
 #: Platform name -> builder of its runner (an async callable that serves until a stop event).
-PLATFORMS: dict[str, Callable[[Engine, Settings], Runner]] = {"telegram": _telegram}
+PLATFORMS: dict[str, Callable[[Engine, Settings, ContentManager], Runner]] = {
+    "telegram": _telegram,
+    "discord": _discord,
+}
 
 
 async def _purge_every(engine: Engine, seconds: float, stop: asyncio.Event) -> None:
@@ -208,6 +248,33 @@ async def _purge_every(engine: Engine, seconds: float, stop: asyncio.Event) -> N
             _log.info("purged %d expired sessions", removed)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def _heartbeat(path: Path, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(path.touch)
+        except OSError as exc:
+            _log.warning("cannot write heartbeat %s: %s", path, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
+    with contextlib.suppress(OSError):
+        await asyncio.to_thread(path.unlink)
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot health``: for container health checks and monitoring."""
+    path = heartbeat_path(args.db or settings.db_path)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        print(f"unhealthy: no heartbeat at {path} (is 'nervebot run' running?)", file=sys.stderr)
+        return EXIT_FAIL
+    if age > args.max_age:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"healthy: last heartbeat {age:.0f} s ago")
+    return EXIT_OK
 
 
 async def _supervise(name: str, runner: Runner, stop: asyncio.Event) -> bool:
@@ -228,10 +295,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     unknown = [n for n in names if n not in PLATFORMS]
     if unknown:
         raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
-    bundle = _load(_content_dir(args.content, settings))
+    directory = _content_dir(args.content, settings)
+    bundle = _load(directory)
     store = SQLiteStore(args.db or settings.db_path, ttl_seconds=settings.ttl_seconds)
     engine = Engine(bundle, store)
-    runners = {name: PLATFORMS[name](engine, settings) for name in names}  # config errors first
+    content = ContentManager(engine, directory)
+    runners = {
+        name: PLATFORMS[name](engine, settings, content) for name in names
+    }  # config errors first
     try:
         await store.open()
     except StoreError as exc:
@@ -241,12 +312,15 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    purge = asyncio.create_task(_purge_every(engine, 3600, stop))
+    chores = [
+        asyncio.create_task(_purge_every(engine, 3600, stop)),
+        asyncio.create_task(_heartbeat(heartbeat_path(store.path), stop)),
+    ]
     try:
         results = await asyncio.gather(*(_supervise(n, r, stop) for n, r in runners.items()))
     finally:
         stop.set()
-        await purge
+        await asyncio.gather(*chores)
         await store.close()
     return EXIT_OK if all(results) else EXIT_FAIL
 
@@ -267,7 +341,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings()
         level = {0: settings.nervebot_log_level.upper(), 1: "INFO"}.get(args.verbose, "DEBUG")
         logs.configure(level)
-        handler = {"validate": cmd_validate, "test": cmd_test, "chat": cmd_chat, "run": cmd_run}
+        handler = {
+            "validate": cmd_validate,
+            "test": cmd_test,
+            "chat": cmd_chat,
+            "run": cmd_run,
+            "health": cmd_health,
+        }
         return handler[args.command](args, settings)
     except ConfigError as exc:
         print(f"nervebot: {exc}", file=sys.stderr)

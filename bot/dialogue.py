@@ -190,13 +190,13 @@ class Dialogue:
             else:
                 turn.replies.append(self._nutrient_by_name(arg))
         elif name == "foods" and arg:
-            target = self._lookup(arg)
-            if target is None:
+            named = self.understanding.entities(arg)
+            for nutrient in named.get("nutrient", [])[:1]:
+                turn.replies.append(self._foods(nutrient))
+            for diet in named.get("diet", [])[:1]:
+                turn.replies.append(self._diet(diet))
+            if not turn.replies:
                 turn.replies.append(self._foods(None, unknown=arg))
-            elif target[0] == "diet":
-                turn.replies.append(self._diet(target[1]))
-            else:
-                turn.replies.append(self._foods(target[1]))
         elif name == "reset":
             had = session.flow is not None or session.pending is not None
             self._leave_flow(session)

@@ -88,6 +88,18 @@ REQUIRED_MESSAGES = (
     "private_only",
     "private_label",
     "internal_error",
+    "discord_ask",
+    "discord_ask_question",
+    "discord_nutrient_name",
+    "discord_foods_nutrient",
+    "discord_foods_diet",
+    "discord_content",
+    "discord_content_status",
+    "discord_content_reload",
+    "mod_denied",
+    "mod_status",
+    "mod_reload_ok",
+    "mod_reload_failed",
 )
 REQUIRED_FLOWS = ("menu", "triage")
 MAX_BUTTON_ID = 64

@@ -17,7 +17,9 @@ def default_db_path() -> Path:
 class Settings(BaseSettings):
     """Every setting nervebot reads; tokens are secrets and never shown in repr or logs."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     nervebot_content_dir: Path | None = None
     nervebot_db: Path | None = None

@@ -87,6 +87,15 @@ class Understanding:
         picked = {m.payload for m in found if m.length == longest}
         return node.choices[picked.pop()] if len(picked) == 1 else None
 
+    def entities(self, text: str) -> dict[str, list[str]]:
+        """The nutrients, diets and causes a text names, by kind, in order of appearance."""
+        found: dict[str, list[str]] = {}
+        for match in sorted(self._entities.find(words(text)), key=lambda m: (m.start, -m.length)):
+            kind, value = match.payload
+            if kind in ("nutrient", "diet", "cause") and value not in found.setdefault(kind, []):
+                found[kind].append(value)
+        return found
+
     def has_intent(self, text: str, name: str) -> bool:
         """True if ``text`` contains one of the words of intent ``name``."""
         return any(m.payload == ("intent", name) for m in self._entities.find(words(text)))

@@ -380,7 +380,8 @@ def test_rendering_splits_long_replies_on_paragraphs() -> None:
     reply = Reply("**Title**\n\n" + "\n\n".join([paragraph] * 6), urgency=Urgency.URGENT)
     parts = render(reply)
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)
-    assert parts[0].startswith("⚠️ <b>Title</b>")
+    assert parts[0].startswith("<b>Title</b>")
+    assert all(p.rstrip().endswith("word") for p in parts)  # cut between words, never inside one
     assert to_html("a <b> & **bold**") == "a &lt;b&gt; &amp; <b>bold</b>"
 
 

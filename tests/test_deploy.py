@@ -1,0 +1,97 @@
+"""Deployment files agree with the code: every setting documented, paths and commands real."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_copied_env_example_with_blanks_uses_defaults(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("NERVEBOT_", "TELEGRAM_", "DISCORD_"))
+    }
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from bot.settings import Settings; s = Settings(); print(s.nervebot_content_dir, s.nervebot_db)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert probe.stdout.split() == ["None", "None"]
+
+
+def test_dockerfile_copies_real_paths_and_runs_the_cli() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE):
+        for path in source.split():
+            assert (ROOT / path).exists(), path
+    assert "USER nervebot" in dockerfile and 'CMD ["run", "all"]' in dockerfile
+    assert "HEALTHCHECK" in dockerfile and '"nervebot", "health"' in dockerfile
+
+
+def test_compose_runs_all_with_env_file_and_volumes() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    service = compose["services"]["nervebot"]
+    assert service["command"] == ["run", "all"]
+    assert service["env_file"] == "../.env" and service["read_only"] is True
+    assert (
+        ROOT / "deploy" / service["build"]["context"] / service["build"]["dockerfile"]
+    ).is_file()
+
+
+def test_systemd_unit_is_hardened() -> None:
+    unit = (ROOT / "deploy" / "nervebot.service").read_text()
+    for option in (
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "CapabilityBoundingSet=",
+        "ExecStart=/opt/nervebot/.venv/bin/nervebot run all",
+        "EnvironmentFile=",
+    ):
+        assert option in unit
+
+
+def _health(db: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "health", "--db", str(db), "--max-age", "60"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def test_health_reads_the_heartbeat(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    assert _health(db).returncode == 1
+    beat = tmp_path / "s.sqlite3.heartbeat"
+    beat.touch()
+    assert _health(db).returncode == 0
+    old = time.time() - 600
+    os.utime(beat, (old, old))
+    stale = _health(db)
+    assert stale.returncode == 1 and "600 s ago" in stale.stderr
