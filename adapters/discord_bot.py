@@ -12,7 +12,8 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import discord
 import yarl
@@ -81,6 +82,22 @@ def render(reply: Reply, limit: int = MESSAGE_LIMIT) -> list[str]:
         to_markdown(chunk)
         for chunk in markup.split(reply.text, limit, measure=lambda m: len(to_markdown(m)))
     ]
+
+
+class _Named(Protocol):
+    id: str
+    name: str
+    aliases: tuple[str, ...]
+
+
+def _choices(items: Iterable[_Named], typed: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete choices whose name or alias contains what the user typed (at most 25)."""
+    wanted = typed.casefold()
+    return [
+        app_commands.Choice(name=item.name, value=item.id)
+        for item in items
+        if wanted in item.name.casefold() or any(wanted in alias for alias in item.aliases)
+    ][:25]
 
 
 class EngineButton(
@@ -279,22 +296,12 @@ class DiscordAdapter:
     async def _complete_nutrient(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        wanted = current.casefold()
-        return [
-            app_commands.Choice(name=n.name, value=n.id)
-            for n in self._engine.content.nutrients.values()
-            if not wanted or wanted in n.name.casefold() or any(wanted in a for a in n.aliases)
-        ][:25]
+        return _choices(self._engine.content.nutrients.values(), current)
 
     async def _complete_diet(
         self, interaction: discord.Interaction[Any], current: str
     ) -> list[app_commands.Choice[str]]:
-        wanted = current.casefold()
-        return [
-            app_commands.Choice(name=d.name, value=d.id)
-            for d in self._engine.content.diets.values()
-            if not wanted or wanted in d.name.casefold() or any(wanted in a for a in d.aliases)
-        ][:25]
+        return _choices(self._engine.content.diets.values(), current)
 
     # ------------------------------------------------------------------ translation
 

@@ -159,7 +159,7 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    console: Any = importlib.import_module("adapters.console")
+    console = _adapter_module("adapters.console", "console")
     bundle = _load(_content_dir(args.content, settings))
     db_path = args.db or settings.db_path
     store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
@@ -189,13 +189,18 @@ def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
 
 
-def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
+def _adapter_module(module: str, extra: str) -> Any:
+    """Import an adapter by name (the core never imports platform code at import time)."""
     try:
-        tg: Any = importlib.import_module("adapters.telegram_bot")
+        return importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(
-            f"Telegram support is not installed ({exc.name}): pip install 'nervebot[telegram]'"
+            f"{extra.title()} support is not installed ({exc.name}): pip install 'nervebot[{extra}]'"
         ) from exc
+
+
+def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
+    tg = _adapter_module("adapters.telegram_bot", "telegram")
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
     tg.check_token(token)
     webhook = None
@@ -214,12 +219,7 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Ru
 
 
 def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
-    try:
-        dc: Any = importlib.import_module("adapters.discord_bot")
-    except ImportError as exc:
-        raise ConfigError(
-            f"Discord support is not installed ({exc.name}): pip install 'nervebot[discord]'"
-        ) from exc
+    dc = _adapter_module("adapters.discord_bot", "discord")
     token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
     dc.check_token(token)
     dc.use_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)

@@ -13,11 +13,12 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.waiting import Waitable
 
 TOKEN = "TESTbotTOKENforTESTS1234.abcdef.fakeSECRETfakeSECRETfake0"
 APP_ID = 900000000000000001
@@ -43,7 +44,7 @@ def _user(user_id: int, name: str | None = None, bot: bool = False) -> dict[str,
 
 
 @dataclass
-class FakeDiscord:
+class FakeDiscord(Waitable):
     """The fake's state; `start` it, then point discord.py at `api_base` and `gateway_url`."""
 
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -92,24 +93,8 @@ class FakeDiscord:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        """Wait until ``predicate()`` holds."""
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(
-                        f"timed out; last calls: {[c[:2] for c in self.calls[-12:]]}"
-                    )
-                try:
-                    await asyncio.wait_for(self._changed.wait(), left)
-                except TimeoutError:
-                    continue
+    def _last_calls(self) -> object:
+        return [c[:2] for c in self.calls[-12:]]
 
     # ------------------------------------------------------------------ gateway
 

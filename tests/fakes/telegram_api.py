@@ -12,11 +12,12 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.waiting import Waitable
 
 TOKEN = "123456:TEST-token_for-tests"
 BOT_ID = 123456
@@ -40,7 +41,7 @@ class Fault:
 
 
 @dataclass
-class FakeBotApi:
+class FakeBotApi(Waitable):
     """The fake server's state; `start` it, then point python-telegram-bot at `base_url`."""
 
     token: str = TOKEN
@@ -90,10 +91,6 @@ class FakeBotApi:
         self.updates.append(update)
         asyncio.get_running_loop().create_task(self._notify())
         return update
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     def _chat(self, chat_id: int, chat_type: str) -> dict[str, Any]:
         self.chats[chat_id] = chat_type
@@ -163,18 +160,8 @@ class FakeBotApi:
         """Names of the API methods called, in order."""
         return [name for name, _ in self.calls]
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-        """Wait until ``predicate()`` holds (checked whenever the bot calls the API)."""
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while not predicate():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; calls so far: {self.methods()[-20:]}")
-                try:
-                    await asyncio.wait_for(self._changed.wait(), left)
-                except TimeoutError:
-                    continue
+    def _last_calls(self) -> object:
+        return self.methods()[-20:]
 
     async def wait_sent(
         self, chat_id: int, count: int, timeout: float = 15.0
