@@ -210,6 +210,12 @@ class DiscordAdapter:
                     await runner
             _log.info("Discord adapter stopped")
 
+    async def notify(self, channel_id: int, text: str) -> None:
+        """Post a markup text to a channel (the moderators' channel)."""
+        channel = self.client.get_partial_messageable(channel_id)
+        for part in render(Reply(text)):
+            await channel.send(part, allowed_mentions=_NO_PINGS)
+
     # ------------------------------------------------------------------ commands
 
     def _text(self, key: str) -> str:

@@ -349,6 +349,11 @@ class TelegramAdapter:
         """The bot's @username, known once the application is initialised."""
         return self.application.bot.username
 
+    async def notify(self, chat_id: int, text: str) -> None:
+        """Send a markup text to a chat (the moderators' chat)."""
+        for part in render(Reply(text)):
+            await self.application.bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then finish in-flight updates and shut down cleanly."""
         app = self.application

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import signal
@@ -25,7 +26,8 @@ from bot import __version__, logs
 from bot.content_manager import ContentManager
 from bot.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
-from bot.loader import Bundle, bundled_content_dir, load_content, load_transcripts, validate_dir
+from bot.journal import SQLiteJournal
+from bot.loader import Bundle, bundled_content_dir, load_content, validate_dir
 from bot.settings import Settings
 from bot.sqlite_store import SQLiteStore
 
@@ -75,6 +77,32 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument(
         "dir", nargs="?", type=Path, help="content folder (default: the configured one)"
     )
+
+    schema = sub.add_parser(
+        "schema", help="write the JSON Schemas of the content format (editor support)"
+    )
+    schema.add_argument(
+        "dir", nargs="?", type=Path, help="where to write (default: the content folder)"
+    )
+
+    graph = sub.add_parser("graph", help="draw a flow: Mermaid, Graphviz DOT or SVG")
+    graph.add_argument("flow", nargs="?", default="triage", help="flow id (default: triage)")
+    graph.add_argument("--format", choices=["mermaid", "dot", "svg"], default="mermaid")
+    graph.add_argument("--content", type=Path, help="content folder")
+    graph.add_argument("-o", "--output", type=Path, help="write to a file instead of stdout")
+
+    stats = sub.add_parser("stats", help="anonymous usage statistics from the session database")
+    stats.add_argument(
+        "--since", type=int, default=30, metavar="DAYS", help="last DAYS days (default 30)"
+    )
+    stats.add_argument("--json", action="store_true", help="machine-readable output")
+    stats.add_argument("--db", type=Path, help="SQLite session file")
+
+    content = sub.add_parser("content", help="content administration")
+    content_sub = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
+    log = content_sub.add_parser("log", help="print the audit log of content loads")
+    log.add_argument("--db", type=Path, help="SQLite session file")
+    log.add_argument("--limit", type=int, default=50)
 
     health = sub.add_parser("health", help="exit 0 if a running bot wrote its heartbeat recently")
     health.add_argument("--db", type=Path, help="SQLite session file of the running bot")
@@ -130,26 +158,21 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_tests(directory: Path) -> int:
-    from bot.transcripts import run_transcript
+    from bot.transcripts import run_all
 
     bundle = _load(directory)
-    transcripts, problems = load_transcripts(directory)
+    ran, failures, problems = await run_all(bundle, directory)
     for problem in problems:
         print(problem)
     if problems:
         return EXIT_FAIL
-    if not transcripts:
+    if not ran:
         print(f"no transcript tests in {directory / 'tests'}", file=sys.stderr)
         return EXIT_FAIL
-    failed = 0
-    for file, transcript in transcripts:
-        failures = await run_transcript(bundle, file, transcript)
-        if failures:
-            failed += 1
-            for failure in failures:
-                print(failure)
-    passed = len(transcripts) - failed
-    print(f"{passed} passed, {failed} failed")
+    for failure in failures:
+        print(failure)
+    failed = len({(f.file, f.test) for f in failures})
+    print(f"{ran - failed} passed, {failed} failed")
     return EXIT_FAIL if failed else EXIT_OK
 
 
@@ -214,6 +237,8 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Ru
     adapter = tg.TelegramAdapter(
         engine, token, base_url=settings.telegram_base_url, webhook=webhook
     )
+    if settings.telegram_moderator_chat is not None:
+        content.add_notifier(functools.partial(adapter.notify, settings.telegram_moderator_chat))
     run: Runner = adapter.run
     return run
 
@@ -230,6 +255,8 @@ def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Run
         guild_ids=dc.parse_guild_ids(settings.discord_guild_ids),
         moderator_role=settings.discord_moderator_role,
     )
+    if settings.discord_moderator_channel is not None:
+        content.add_notifier(functools.partial(adapter.notify, settings.discord_moderator_channel))
     run: Runner = adapter.run
     return run
 
@@ -260,6 +287,86 @@ async def _heartbeat(path: Path, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
     with contextlib.suppress(OSError):
         await asyncio.to_thread(path.unlink)
+
+
+def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot schema``: JSON Schemas for editors (yaml-language-server)."""
+    from bot import schema
+
+    for path in schema.write(args.dir or _content_dir(None, settings)):
+        print(path)
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot graph``: a picture of a flow."""
+    import shutil
+    import subprocess
+
+    from bot import graph
+
+    bundle = _load(_content_dir(args.content, settings))
+    if args.flow not in bundle.flows:
+        raise ConfigError(f"no flow '{args.flow}'; flows: {', '.join(sorted(bundle.flows))}")
+    flow = bundle.flows[args.flow]
+    text = graph.mermaid(bundle, flow) if args.format == "mermaid" else graph.dot(bundle, flow)
+    if args.format == "svg":
+        dot = shutil.which("dot")
+        if dot is None:
+            raise ConfigError(
+                "SVG needs Graphviz ('dot'); install it, or use --format mermaid or dot"
+            )
+        text = subprocess.run(
+            [dot, "-Tsvg"], input=text, capture_output=True, text=True, check=True
+        ).stdout
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(args.output, file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
+    db: Path = args.db or settings.db_path
+    if not db.exists():
+        raise ConfigError(f"no session database at {db} (use --db or NERVEBOT_DB)")
+    return db
+
+
+async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> Any:
+    from bot.journal import SQLiteJournal
+
+    async with SQLiteJournal(db, flush_every=3600) as journal:
+        if since_days is None:
+            return await journal.audit_log(limit)
+        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - since_days * 86400))
+        return await journal.usage(day)
+
+
+def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot stats``: what people ask, where they leave, which red flags come up."""
+    import json
+
+    from bot import stats
+
+    data = stats.report(asyncio.run(_journal_rows(_existing_db(args, settings), args.since)))
+    if args.json:
+        print(json.dumps({"days": args.since, **data}, indent=2))
+    else:
+        sys.stdout.write(stats.as_table(data, args.since))
+    return EXIT_OK
+
+
+def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot content log``: every content load and rejected load."""
+    entries = asyncio.run(_journal_rows(_existing_db(args, settings), None, args.limit))
+    print(f"{'time (UTC)':<20} {'version':<14} {'result':<9} {'errors':>6}  source")
+    for e in entries:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at))
+        result = "loaded" if e.accepted else "rejected"
+        print(f"{when:<20} {e.version:<14} {result:<9} {e.errors:>6}  {e.source}")
+    return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
@@ -297,16 +404,21 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
     directory = _content_dir(args.content, settings)
     bundle = _load(directory)
-    store = SQLiteStore(args.db or settings.db_path, ttl_seconds=settings.ttl_seconds)
-    engine = Engine(bundle, store)
-    content = ContentManager(engine, directory)
+    db_path = args.db or settings.db_path
+    store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
+    journal = SQLiteJournal(db_path)
+    engine = Engine(bundle, store, journal)
+    content = ContentManager(engine, directory, journal)
     runners = {
         name: PLATFORMS[name](engine, settings, content) for name in names
     }  # config errors first
     try:
         await store.open()
+        await journal.open()
     except StoreError as exc:
+        await store.close()
         raise ConfigError(str(exc)) from exc
+    await content.record_startup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -315,12 +427,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     chores = [
         asyncio.create_task(_purge_every(engine, 3600, stop)),
         asyncio.create_task(_heartbeat(heartbeat_path(store.path), stop)),
+        asyncio.create_task(content.watch(stop)),
     ]
     try:
         results = await asyncio.gather(*(_supervise(n, r, stop) for n, r in runners.items()))
     finally:
         stop.set()
-        await asyncio.gather(*chores)
+        await asyncio.gather(*chores, return_exceptions=True)
+        await journal.close()
         await store.close()
     return EXIT_OK if all(results) else EXIT_FAIL
 
@@ -347,6 +461,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "chat": cmd_chat,
             "run": cmd_run,
             "health": cmd_health,
+            "schema": cmd_schema,
+            "graph": cmd_graph,
+            "stats": cmd_stats,
+            "content": cmd_content,
         }
         return handler[args.command](args, settings)
     except ConfigError as exc:

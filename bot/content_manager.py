@@ -1,19 +1,31 @@
-"""Live content: what version is serving, and validated reloads that never break the bot."""
+"""Live content: what version is serving, and reloads that never break the bot.
+
+A reload validates the whole folder and runs its transcript tests; only when both pass does
+the new bundle replace the old one, in one assignment between two messages. Every load and
+rejected load goes to the audit log; rejections also go to the moderators' notifiers.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.engine import Engine
 from bot.errors import Problem
-from bot.loader import Bundle, validate_dir
+from bot.journal import AuditEntry, Journal
+from bot.loader import Bundle, content_files, transcript_files, validate_dir
+from bot.transcripts import as_problems, run_all
 
 _log = logging.getLogger(__name__)
+
+Notifier = Callable[[str], Awaitable[None]]
+#: How long files must stay unchanged before a reload reads them (editors save in steps).
+SETTLE_SECONDS = 0.3
+SETTLE_LIMIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,36 +58,113 @@ def counts(bundle: Bundle) -> dict[str, int]:
     }
 
 
+def _snapshot(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for path in [*content_files(directory), *transcript_files(directory)]:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
 class ContentManager:
-    """Owns the content folder of a running bot; reloads only valid content, atomically."""
+    """Owns the content folder of a running bot."""
 
     def __init__(
-        self, engine: Engine, directory: Path, clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        directory: Path,
+        journal: Journal | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self.directory = Path(directory)
+        self._journal = journal
         self._clock = clock
         self._loaded_at = clock()
         self._lock = asyncio.Lock()
+        self._notifiers: list[Notifier] = []
+
+    def add_notifier(self, notifier: Notifier) -> None:
+        """Also tell ``notifier`` (a moderators' chat or channel) when a load is rejected."""
+        self._notifiers.append(notifier)
 
     def status(self) -> ContentStatus:
         """What is live now."""
         bundle = self._engine.content
         return ContentStatus(bundle.version, self._loaded_at, self.directory, counts(bundle))
 
+    async def record_startup(self) -> None:
+        """Audit the content the bot started with."""
+        await self._audit(self._engine.content.version, "startup", True, 0)
+
+    async def _audit(self, version: str, source: str, accepted: bool, errors: int) -> None:
+        if self._journal is not None:
+            await self._journal.audit(AuditEntry(self._clock(), version, source, accepted, errors))
+
     async def reload(self, who: str) -> ReloadResult:
-        """Validate the folder; if it is clean, swap it in. ``who`` is logged with the result."""
+        """Validate and test the folder; if both pass, swap it in. ``who`` goes to the audit log."""
         async with self._lock:
             bundle, problems = await asyncio.to_thread(validate_dir, self.directory)
-            errors = tuple(p for p in problems if p.severity == "error")
+            errors = [p for p in problems if p.severity == "error"]
+            if bundle is not None and not errors:
+                _ran, failures, test_problems = await run_all(bundle, self.directory)
+                errors = test_problems + as_problems(failures)
+            live = self._engine.content.version
             if bundle is None or errors:
-                live = self._engine.content.version
+                version = bundle.version if bundle is not None else "invalid"
                 _log.warning(
-                    "content reload by %s rejected: %d problem(s); version %s stays live",
-                    who, len(errors), live,
-                )  # fmt: skip
-                return ReloadResult(False, live, errors)
+                    "content load by %s rejected: %d problem(s); version %s stays live",
+                    who,
+                    len(errors),
+                    live,
+                )
+                for problem in errors[:20]:
+                    _log.warning("content problem: %s", problem)
+                await self._audit(version, who, False, len(errors))
+                await self._notify(live, errors)
+                return ReloadResult(False, live, tuple(errors))
+            if bundle.version == live:
+                return ReloadResult(True, live, ())
             self._engine.swap_content(bundle)
             self._loaded_at = self._clock()
-            _log.info("content reload by %s: version %s is live", who, bundle.version)
+            _log.info("content load by %s: version %s is live", who, bundle.version)
+            await self._audit(bundle.version, who, True, 0)
             return ReloadResult(True, bundle.version, ())
+
+    async def _notify(self, live: str, errors: list[Problem]) -> None:
+        if not self._notifiers:
+            return
+        listing = "\n".join(f"• {p}" for p in errors[:5])
+        text = self._engine.content.message(
+            "mod_watch_rejected", count=str(len(errors)), version=live, problems=listing
+        )
+        for notify in self._notifiers:
+            try:
+                await notify(text)
+            except Exception as exc:  # a moderators' chat being down must not stop the bot
+                _log.warning("could not notify moderators: %s", exc)
+
+    async def _settle(self) -> None:
+        """Wait until the files stop changing (an editor may save in several steps)."""
+        deadline = time.monotonic() + SETTLE_LIMIT
+        before = await asyncio.to_thread(_snapshot, self.directory)
+        while time.monotonic() < deadline:
+            await asyncio.sleep(SETTLE_SECONDS)
+            now = await asyncio.to_thread(_snapshot, self.directory)
+            if now == before:
+                return
+            before = now
+
+    async def watch(self, stop: asyncio.Event, debounce_ms: int = 400) -> None:
+        """Reload whenever the folder changes, until ``stop`` is set."""
+        from watchfiles import awatch
+
+        _log.info("watching %s for content changes", self.directory)
+        async for _changes in awatch(
+            self.directory, stop_event=stop, debounce=debounce_ms, recursive=True
+        ):
+            await self._settle()
+            await self.reload("file watch")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 
 from bot import markup
 from bot.events import Button, Incoming, Reply, Urgency
+from bot.journal import scrub
 from bot.loader import Bundle
 from bot.model import Choice, Flow, Node
 from bot.safety import RedFlagHit, RedFlagScanner
@@ -39,6 +41,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     forget: bool = False
     public: bool = False
+    events: list[tuple[str, str]] = field(default_factory=list)
 
 
 def clean_text(text: str) -> str:
@@ -65,32 +68,65 @@ class Dialogue:
     def respond(self, session: Session, incoming: Incoming) -> Turn:
         """Answer one turn, updating ``session`` in place."""
         turn = Turn(public=incoming.public)
-        self._reconcile(session)
-        if incoming.attachment is not None and incoming.text is None and incoming.button is None:
+        moved = self._reconcile(session)
+        if moved and not self._overrides_update_notice(incoming):
+            node = self._current_node(session)
+            notice = self.bundle.message("content_updated")
+            turn.replies.append(
+                self._question(session, node, notice) if node else self._menu_reply(notice)
+            )
+        elif incoming.attachment is not None and incoming.text is None and incoming.button is None:
             turn.replies.append(self._menu_reply(self.bundle.message("non_text")))
         elif incoming.button is not None:
             self._button(session, incoming.button.strip(), turn)
         else:
             self._text(session, incoming.text or "", turn)
         session.content_version = self.bundle.version
+        node = self._current_node(session)
+        session.node_sig = _signature(node) if node is not None else None
         if not turn.replies:  # every turn gets an answer
             turn.replies.append(self._menu_reply(self.bundle.message("fallback")))
         return turn
 
-    def _reconcile(self, session: Session) -> None:
-        """Drop state that the current content no longer has (after a content update)."""
-        if session.flow is not None and (session.flow, session.node or "") not in self.bundle.nodes:
-            session.flow = session.node = None
-            session.answers.clear()
-        if session.flow is not None:
-            for node_id, choice_id in list(session.answers.items()):
-                node = self.bundle.nodes.get((session.flow, node_id))
-                if node is None or all(c.id != choice_id for c in node.choices):
-                    del session.answers[node_id]
-        elif session.answers:
-            session.answers.clear()
+    def _overrides_update_notice(self, incoming: Incoming) -> bool:
+        """Commands and red flags are handled even right after a content update."""
+        text = (incoming.text or "").strip()
+        return text.startswith("/") or bool(text and self.scanner.scan(text[:MAX_SCAN]))
+
+    def _reconcile(self, session: Session) -> bool:
+        """Fit the session to the live content; True if the user's place had to move."""
         if session.pending not in (None, "forget"):
             session.pending = None
+        if session.flow is None:
+            session.answers.clear()
+            return False
+        if session.content_version == self.bundle.version:
+            return False
+        nodes = self.bundle.nodes
+        flow = session.flow
+        for node_id, choice_id in list(session.answers.items()):
+            node = nodes.get((flow, node_id))
+            if node is None or all(c.id != choice_id for c in node.choices):
+                del session.answers[node_id]
+        current = nodes.get((flow, session.node or ""))
+        if current is not None and current.ask is not None:
+            # unchanged question: carry on; same question with other choices: ask it again
+            return session.node_sig not in (None, _signature(current))
+        if flow not in self.bundle.flows:
+            self._leave_flow(session)
+            return True
+        session.node = self._nearest(flow, session.answers)
+        return True
+
+    def _nearest(self, flow: str, answers: dict[str, str]) -> str:
+        """Where to resume: after the last answer that still leads somewhere, else the start."""
+        nodes = self.bundle.nodes
+        for node_id, choice_id in reversed(answers.items()):
+            choice = next(c for c in nodes[(flow, node_id)].choices if c.id == choice_id)
+            following = nodes.get((flow, choice.next or ""))
+            if following is not None and following.ask is not None:
+                return following.id
+        return self.bundle.flows[flow].start
 
     # ------------------------------------------------------------------ free text
 
@@ -125,6 +161,9 @@ class Dialogue:
                 self._choose(session, node, choice, turn)
                 return
         intent = self.understanding.route(text)
+        turn.events.append(("intent", intent.kind))
+        if intent.kind == "fallback":
+            turn.events.append(("fallback", scrub(text)))
         if node is not None and intent.kind in ("fallback", "triage_offer", "greet", "menu"):
             turn.replies.append(
                 self._question(session, node, prefix=self.bundle.message("pick_option"))
@@ -343,6 +382,7 @@ class Dialogue:
         self._leave_flow(session)
         session.pending = None
         session.flow = flow.id
+        turn.events.append(("flow_start", flow.id))
         self._enter(session, flow.start, turn)
 
     def _enter(self, session: Session, node_id: str, turn: Turn) -> None:
@@ -350,9 +390,11 @@ class Dialogue:
         node = self.bundle.nodes[(session.flow, node_id)]
         if node.outcome is not None:
             turn.replies.append(self._outcome(session, node))
+            turn.events.append(("flow_done", session.flow))
             self._leave_flow(session)
         else:
             session.node = node.id
+            turn.events.append(("enter", f"{session.flow}.{node.id}"))
             turn.replies.append(self._question(session, node))
 
     def _choose(self, session: Session, node: Node, choice: Choice, turn: Turn) -> None:
@@ -360,14 +402,15 @@ class Dialogue:
             self._action(session, choice.action, turn)
             return
         session.answers[node.id] = choice.id
+        turn.events.append(("answer", f"{session.flow}.{node.id}"))
         if choice.red_flag is not None:
             flag = next(f for f in self.bundle.safety.red_flags if f.id == choice.red_flag)
             hit = RedFlagHit(flag)
             if hit.urgency is Urgency.EMERGENCY:
                 self._leave_flow(session)
-                turn.replies.append(self._escalation([hit], resume=False))
+                self._raise([hit], turn, resume=False)
                 return
-            turn.replies.append(self._escalation([hit], resume=False))
+            self._raise([hit], turn, resume=False)
         if choice.next is not None:
             self._enter(session, choice.next, turn)
 
@@ -448,7 +491,11 @@ class Dialogue:
     def _escalate(self, session: Session, hits: list[RedFlagHit], turn: Turn) -> None:
         resume = self._current_node(session) is not None
         session.pending = None  # the user's place in a flow is kept: once safe, they may carry on
+        self._raise(hits, turn, resume=resume)
+
+    def _raise(self, hits: list[RedFlagHit], turn: Turn, *, resume: bool) -> None:
         turn.replies.append(self._escalation(hits, resume=resume))
+        turn.events += [("red_flag", f"{h.urgency.value}:{h.flag.id}") for h in hits]
 
     def _escalation(self, hits: list[RedFlagHit], *, resume: bool) -> Reply:
         top = hits[0].urgency
@@ -587,6 +634,11 @@ class Dialogue:
 
     def _menu_reply(self, text: str) -> Reply:
         return Reply(text, self._menu_buttons())
+
+
+def _signature(node: Node) -> str:
+    """A short fingerprint of a question's choices, to notice when an update changed them."""
+    return hashlib.sha1(",".join(c.id for c in node.choices).encode()).hexdigest()[:10]
 
 
 def _join(names: list[str]) -> str:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from bot.dialogue import Dialogue
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
+from bot.journal import Journal
 from bot.loader import Bundle
 from bot.store import Session, SessionStore
 
@@ -19,9 +20,12 @@ _log = logging.getLogger(__name__)
 class Engine:
     """Answers `Incoming` turns with `Reply` lists; one user's turns run in order."""
 
-    def __init__(self, content: Bundle, store: SessionStore) -> None:
+    def __init__(
+        self, content: Bundle, store: SessionStore, journal: Journal | None = None
+    ) -> None:
         self._dialogue = Dialogue(content)
         self._store = store
+        self._journal = journal
         self._locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
 
     @property
@@ -60,6 +64,8 @@ class Engine:
                 stored, saved = None, False
             session = stored or Session()
             turn = dialogue.respond(session, incoming)
+            if self._journal is not None:
+                self._journal.count(turn.events)
             try:
                 if turn.forget or (session.is_empty() and stored is not None):
                     await self._store.delete(incoming.key)

@@ -70,6 +70,7 @@ REQUIRED_MESSAGES = (
     "triage_start_label",
     "resume_prompt",
     "pick_option",
+    "content_updated",
     "resume_label",
     "report_intro",
     "report_contributors",
@@ -100,6 +101,7 @@ REQUIRED_MESSAGES = (
     "mod_status",
     "mod_reload_ok",
     "mod_reload_failed",
+    "mod_watch_rejected",
 )
 REQUIRED_FLOWS = ("menu", "triage")
 MAX_BUTTON_ID = 64
@@ -272,7 +274,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 @dataclass
-class _Parsed:
+class ParsedFile:
     shown: str
     data: ContentFile
     pos: _Positions
@@ -320,7 +322,7 @@ def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
     if not files:
         return None, [Problem(str(root), 1, 1, "no .yaml content files in this folder")]
     problems: list[Problem] = []
-    parsed: list[_Parsed] = []
+    parsed: list[ParsedFile] = []
     digest = hashlib.sha256()
     for path in files:
         shown = _shown(path, root)
@@ -335,7 +337,7 @@ def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
             problems.append(Problem(shown, 1, 1, "a content file is a mapping of sections"))
             continue
         try:
-            parsed.append(_Parsed(shown, ContentFile.model_validate(data), pos))
+            parsed.append(ParsedFile(shown, ContentFile.model_validate(data), pos))
         except ValidationError as exc:
             problems += _pydantic_problems(exc, shown, pos)
     _, trans_problems = load_transcripts(root)
@@ -343,7 +345,12 @@ def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
     problems += trans_problems
     bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
-    return (bundle if not problems else None), sorted(set(problems))
+    if bundle is not None and not problems:
+        from bot.lint import lint  # lint needs the matchers, which need a bundle
+
+        problems += lint(parsed, bundle, root)
+    errors = [p for p in problems if p.severity == "error"]
+    return (bundle if not errors else None), sorted(set(problems))
 
 
 def load_content(root: Path) -> Bundle:
@@ -360,7 +367,7 @@ def load_content(root: Path) -> Bundle:
 
 
 def _collect(
-    parsed: list[_Parsed], section: str, problems: list[Problem], id_field: str = "id"
+    parsed: list[ParsedFile], section: str, problems: list[Problem], id_field: str = "id"
 ) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for pf in parsed:
@@ -374,14 +381,14 @@ def _collect(
     return seen
 
 
-def _iter_flows(parsed: list[_Parsed]) -> Iterator[tuple[_Parsed, int, Flow]]:
+def _iter_flows(parsed: list[ParsedFile]) -> Iterator[tuple[ParsedFile, int, Flow]]:
     for pf in parsed:
         for fi, flow in enumerate(pf.data.flows):
             yield pf, fi, flow
 
 
 def _assemble(
-    parsed: list[_Parsed], version: str, complete: bool = True
+    parsed: list[ParsedFile], version: str, complete: bool = True
 ) -> tuple[Bundle | None, list[Problem]]:
     """Merge parsed files into a bundle; cross-file checks only when every file parsed."""
     problems: list[Problem] = []

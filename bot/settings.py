@@ -31,10 +31,12 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_webhook_listen: str | None = None
+    telegram_moderator_chat: int | None = None
 
     discord_bot_token: SecretStr | None = None
     discord_guild_ids: str | None = None
     discord_moderator_role: str | None = None
+    discord_moderator_channel: int | None = None
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
 

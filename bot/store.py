@@ -28,6 +28,7 @@ class Session:
     answers: dict[str, str] = field(default_factory=dict)
     pending: str | None = None
     content_version: str | None = None
+    node_sig: str | None = None
 
     def is_empty(self) -> bool:
         """True when there is nothing worth storing."""
@@ -41,6 +42,7 @@ class Session:
             "answers": self.answers,
             "pending": self.pending,
             "content_version": self.content_version,
+            "node_sig": self.node_sig,
         }
         return json.dumps(data, separators=(",", ":"))
 
@@ -64,7 +66,14 @@ class Session:
             if isinstance(answers, dict)
             else {}
         )
-        return cls(_str("flow"), _str("node"), clean, _str("pending"), _str("content_version"))
+        return cls(
+            _str("flow"),
+            _str("node"),
+            clean,
+            _str("pending"),
+            _str("content_version"),
+            _str("node_sig"),
+        )
 
 
 class SessionStore(ABC):

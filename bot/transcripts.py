@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bot import markup
 from bot.engine import Engine
+from bot.errors import Problem
 from bot.events import Incoming, Reply, SessionKey, Urgency
-from bot.loader import Bundle
+from bot.loader import Bundle, load_transcripts
 from bot.model import Expect, Step, Transcript
 from bot.store import MemoryStore
 
@@ -93,3 +95,33 @@ async def run_transcript(bundle: Bundle, file: str, transcript: Transcript) -> l
                     )
                 )
     return failures
+
+
+def _line_of(file: str, name: str) -> int:
+    try:
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 1
+    return next((n for n, line in enumerate(lines, 1) if "name:" in line and name in line), 1)
+
+
+async def run_all(bundle: Bundle, root: Path) -> tuple[int, list[Failure], list[Problem]]:
+    """Run every transcript test of a folder: (how many ran, failures, file problems)."""
+    transcripts, problems = load_transcripts(root)
+    failures: list[Failure] = []
+    for file, transcript in transcripts:
+        failures += await run_transcript(bundle, file, transcript)
+    return len(transcripts), failures, problems
+
+
+def as_problems(failures: list[Failure]) -> list[Problem]:
+    """Transcript failures in the validator's ``path:line:col: message`` form."""
+    return [
+        Problem(
+            f.file,
+            _line_of(f.file, f.test),
+            1,
+            f"transcript '{f.test}' step {f.step}: expected {f.problems[0]}",
+        )
+        for f in failures
+    ]

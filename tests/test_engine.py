@@ -137,8 +137,13 @@ async def test_session_from_older_content_is_reconciled(
         Session(flow="triage", node="q_gone", answers={"q_what": "nope"}, content_version="old"),
     )
     replies = await engine.handle(Incoming(ALICE, button="triage.q_gone.x"))
-    assert "earlier message" in replies[0].text
-    assert await sqlite_store.get(ALICE) is None
+    assert "just been updated" in replies[0].text and replies[0].node == "q_what"
+    stored = await sqlite_store.get(ALICE)
+    assert (
+        stored is not None
+        and stored.answers == {}
+        and stored.content_version == engine.content.version
+    )
 
 
 async def test_many_users_concurrently(engine: Engine) -> None:

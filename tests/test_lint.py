@@ -1,0 +1,66 @@
+"""`nervebot validate` warnings: valid content that is likely to go wrong, reported without failing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.loader import validate_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None:
+    _edit(
+        content_copy / "messages.yaml",
+        "  more_label: More\n",
+        "  more_label: More\n  tip: Eat 400 mg of magnesium.\n",
+    )
+    _edit(
+        content_copy / "flows" / "triage.yaml",
+        "label: Weakness\n",
+        "label: " + "Weakness " * 12 + "\n",
+    )
+    _edit(
+        content_copy / "flows" / "triage.yaml",
+        "says: [cramp, cramps, cramping, charley horse]",
+        "says: [cramp, cramps, cramping, charley horse, twitching]",
+    )
+    (content_copy / "tests" / "extra.yaml").write_text(
+        "- name: not really benign\n  steps:\n    - user: I think I had a seizure\n      expect: {urgency: null}\n",
+        encoding="utf-8",
+    )
+    bundle, problems = validate_dir(content_copy)
+    assert bundle is not None  # warnings never stop content from loading
+    warnings = [str(p) for p in problems if p.severity == "warning"]
+    assert any(
+        "messages.yaml:" in w and "'tip' states a figure without a source" in w for w in warnings
+    )
+    assert any("triage.yaml:" in w and "button label over 80" in w for w in warnings)
+    assert any("typing 'twitching' at 'q_what' picks no single choice" in w for w in warnings)
+    assert any("extra.yaml:3:1: warning: red flag 'seizure' matches" in w for w in warnings)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", str(content_copy)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.count("warning:") == len(warnings)
+
+
+def test_shipped_content_has_no_warnings() -> None:
+    from bot.loader import bundled_content_dir
+
+    _, problems = validate_dir(bundled_content_dir())
+    assert problems == []
