@@ -1,5 +1,6 @@
 """Engine benchmark: 1,000 simulated users x 20 messages through the engine and SQLite on disk.
 
+The engine runs as `nervebot run` builds it: SQLite session store and the usage journal.
 Compared, in the same run, with a baseline: a bare aiosqlite loop that reads and writes one
 session row per message (same file settings: WAL, synchronous=NORMAL, autocommit).
 
@@ -96,12 +97,13 @@ async def _engine_worker(
 ) -> dict[str, float]:
     from bot.engine import Engine
     from bot.events import Incoming, SessionKey
+    from bot.journal import SQLiteJournal
     from bot.loader import bundled_content_dir, load_content
     from bot.sqlite_store import SQLiteStore
 
     bundle = load_content(bundled_content_dir())
-    async with SQLiteStore(db) as store:
-        engine = Engine(bundle, store)
+    async with SQLiteStore(db) as store, SQLiteJournal(db) as journal:
+        engine = Engine(bundle, store, journal)
         keys = [SessionKey("bench", str(i)) for i in range(users)]
 
         async def handle(index: int, kind: str, value: str) -> None:

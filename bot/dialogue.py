@@ -46,6 +46,8 @@ class Turn:
 
 def clean_text(text: str) -> str:
     """Drop control and format characters (keeping newlines and tabs) and trim."""
+    if text.isascii() and text.isprintable():
+        return text.strip()
     return "".join(
         ch
         for ch in text

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import aiosqlite
@@ -46,7 +47,12 @@ def _unavailable(exc: sqlite3.Error, path: Path) -> StoreError:
 
 
 class SQLiteStore(SessionStore):
-    """Sessions in one SQLite file; opened by ``async with`` or `open`."""
+    """Sessions in one SQLite file; opened by ``async with`` or `open`.
+
+    Reads are served from a write-through cache of recent sessions (``cache_size``), so a turn
+    costs one database round trip (the write) or none; this assumes one process owns the
+    file, which is how nervebot runs it (several processes share state in a server database).
+    """
 
     def __init__(
         self,
@@ -54,6 +60,7 @@ class SQLiteStore(SessionStore):
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Clock = time.time,
         busy_timeout_ms: int = 2000,
+        cache_size: int = 10_000,
     ) -> None:
         self.path = Path(path)
         self._ttl = ttl_seconds
@@ -61,6 +68,18 @@ class SQLiteStore(SessionStore):
         self._busy_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None
         self.read_only = False
+        self._cache: OrderedDict[SessionKey, tuple[str | None, float]] = (
+            OrderedDict()
+        )  # None: no row
+        self._cache_size = cache_size
+
+    def _remember(self, key: SessionKey, data: str | None, at: float) -> None:
+        if self._cache_size <= 0:
+            return
+        self._cache[key] = (data, at)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
 
     async def open(self) -> None:
         """Open the file, enable WAL and migrate; falls back to read-only if it cannot write."""
@@ -119,29 +138,45 @@ class SQLiteStore(SessionStore):
         return self._db
 
     async def get(self, key: SessionKey) -> Session | None:
+        now = self._clock()
+        cached = self._cache.get(key)
+        if cached is not None:
+            data, at = cached
+            if data is None:
+                return None
+            if at >= now - self._ttl:
+                return Session.from_json(data)
         try:
             rows = list(
                 await self._conn().execute_fetchall(
-                    "SELECT data FROM sessions WHERE platform = ? AND user_id = ? AND updated_at >= ?",
-                    (key.platform, key.user_id, self._clock() - self._ttl),
+                    "SELECT data, updated_at FROM sessions WHERE platform = ? AND user_id = ? AND updated_at >= ?",
+                    (key.platform, key.user_id, now - self._ttl),
                 )
             )
         except sqlite3.Error as exc:
             raise _unavailable(exc, self.path) from exc
-        return Session.from_json(rows[0][0]) if rows else None
+        if not rows:
+            self._remember(key, None, now)
+            return None
+        self._remember(key, rows[0][0], rows[0][1])
+        return Session.from_json(rows[0][0])
 
     async def save(self, key: SessionKey, session: Session) -> None:
-        await self._write(_UPSERT, (key.platform, key.user_id, session.to_json(), self._clock()))
+        data, now = session.to_json(), self._clock()
+        await self._write(_UPSERT, (key.platform, key.user_id, data, now))
+        self._remember(key, data, now)
 
     async def delete(self, key: SessionKey) -> None:
         await self._write(
             "DELETE FROM sessions WHERE platform = ? AND user_id = ?", (key.platform, key.user_id)
         )
+        self._remember(key, None, self._clock())
 
     async def purge_expired(self) -> int:
-        cursor = await self._write(
-            "DELETE FROM sessions WHERE updated_at < ?", (self._clock() - self._ttl,)
-        )
+        cutoff = self._clock() - self._ttl
+        cursor = await self._write("DELETE FROM sessions WHERE updated_at < ?", (cutoff,))
+        for key in [k for k, (data, at) in self._cache.items() if data is not None and at < cutoff]:
+            del self._cache[key]
         return max(cursor, 0)
 
     async def _write(self, sql: str, params: tuple[object, ...]) -> int:

@@ -24,9 +24,10 @@ FUZZY_CUTOFF = 85.0
 
 def normalise(text: str) -> str:
     """Lower-case, strip accents, drop apostrophes ("can't" -> "cant")."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return _APOSTROPHES.sub("", stripped.casefold())
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return _APOSTROPHES.sub("", text.casefold())
 
 
 def tokens(text: str) -> list[str]:
