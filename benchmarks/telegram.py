@@ -32,6 +32,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from adapters.telegram_bot import ChatRateLimiter, TelegramAdapter
 from bot.engine import Engine
+from bot.journal import SQLiteJournal
 from bot.loader import bundled_content_dir, load_content
 from bot.sqlite_store import SQLiteStore
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
@@ -92,10 +93,11 @@ async def run_adapter(chats: int, messages: int) -> float:
     total = _queue(api, chats, messages)
     bundle = load_content(bundled_content_dir())
     with tempfile.TemporaryDirectory() as tmp:
-        async with SQLiteStore(Path(tmp) / "bench.sqlite3") as store:
+        db = Path(tmp) / "bench.sqlite3"
+        async with SQLiteStore(db) as store, SQLiteJournal(db) as journal:
             limits = ChatRateLimiter(overall_per_second=0, group_per_minute=0, chat_per_second=0)
             adapter = TelegramAdapter(
-                Engine(bundle, store),
+                Engine(bundle, store, journal),
                 TOKEN,
                 base_url=api.base_url,
                 rate_limiter=limits,

@@ -306,3 +306,19 @@ def test_token_and_guild_checks() -> None:
     assert parse_guild_ids(" 1, 2 ") == [1, 2]
     with pytest.raises(ConfigError):
         parse_guild_ids("1,x")
+
+
+async def test_rejected_content_is_reported_in_the_moderator_channel(
+    fake: FakeDiscord, bundle: Bundle, store: SQLiteStore, content_copy: Path
+) -> None:
+    channel = 940000000000000001
+    async with running(fake, bundle, store, content_dir=content_copy) as adapter:
+        manager = ContentManager(adapter._engine, content_copy)
+        manager.add_notifier(lambda text: adapter.notify(channel, text))
+        (content_copy / "faq.yaml").write_text("faq: [oops\n", encoding="utf-8")
+        result = await manager.reload("file watch")
+        await fake.wait_for(lambda: bool(fake.channel_messages(channel)))
+    assert not result.ok
+    posted = fake.channel_messages(channel)[0]
+    assert "not applied" in posted["content"] and "faq.yaml" in posted["content"]
+    assert posted["allowed_mentions"] == {"parse": []}
