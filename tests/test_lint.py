@@ -21,8 +21,8 @@ def _edit(path: Path, old: str, new: str) -> None:
 def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None:
     _edit(
         content_copy / "messages.yaml",
-        "  more_label: More\n",
-        "  more_label: More\n  tip: Eat 400 mg of magnesium.\n",
+        "  menu_label: Main menu\n",
+        "  menu_label: Main menu\n  tip: Eat 400 mg of magnesium.\n",
     )
     _edit(
         content_copy / "flows" / "triage.yaml",

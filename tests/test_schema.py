@@ -69,7 +69,7 @@ BROKEN: dict[str, tuple[str, str]] = {
         "    related: [stress_sleep]\n    questions: []\n",
     ),
     "bad urgency": ("safety.yaml", "urgency: emergency", "urgency: soonish"),
-    "list for text": ("messages.yaml", "  more_label: More\n", "  more_label: [More]\n"),
+    "list for text": ("messages.yaml", "  menu_label: Main menu\n", "  menu_label: [Main menu]\n"),
 }  # type: ignore[assignment]
 
 

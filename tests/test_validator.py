@@ -123,16 +123,16 @@ def test_yaml_syntax_error_has_position(content_copy: Path) -> None:
 
 def test_duplicate_yaml_key(content_copy: Path) -> None:
     messages_file = content_copy / "messages.yaml"
-    _edit(messages_file, "  more_label: More\n", "  more_label: More\n  more_label: Again\n")
-    line = _line_of(messages_file, "more_label: Again")
+    _edit(messages_file, "  menu_label: Main menu\n", "  menu_label: Main menu\n  menu_label: Again\n")
+    line = _line_of(messages_file, "menu_label: Again")
     assert any(
-        f"messages.yaml:{line}:3: duplicate key 'more_label'" in m for m in _messages(content_copy)
+        f"messages.yaml:{line}:3: duplicate key 'menu_label'" in m for m in _messages(content_copy)
     )
 
 
 def test_missing_message(content_copy: Path) -> None:
-    _edit(content_copy / "messages.yaml", "  more_label: More\n", "")
-    assert any("missing message 'more_label'" in m for m in _messages(content_copy))
+    _edit(content_copy / "messages.yaml", "  menu_label: Main menu\n", "")
+    assert any("missing message 'menu_label'" in m for m in _messages(content_copy))
 
 
 def test_choice_without_id(content_copy: Path) -> None:
