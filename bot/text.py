@@ -47,6 +47,7 @@ class Match(Generic[T]):
     start: int
     end: int
     payload: T
+    exact: bool = True
 
     @property
     def length(self) -> int:
@@ -102,10 +103,10 @@ class PhraseMatcher(Generic[T]):
                     if end <= n and all(
                         phrase[k] in equivalents[i + k] for k in range(1, len(phrase))
                     ):
-                        out.append(Match(i, end, payload))
+                        out.append(Match(i, end, payload, toks[i:end] == list(phrase)))
         return out
 
     def best(self, toks: list[str]) -> Match[T] | None:
         """The longest match (earliest on ties), or None."""
         found = self.find(toks)
-        return max(found, key=lambda m: (m.length, -m.start)) if found else None
+        return max(found, key=lambda m: (m.length, m.exact, -m.start)) if found else None

@@ -120,7 +120,7 @@ class Understanding:
         if faq is not None and (faq[1] >= FAQ_SURE or not specific):
             return Intent("faq", faq[0])
         kinds: dict[str, list[str]] = {}
-        for match in sorted(found, key=lambda m: (-m.length, m.start)):
+        for match in sorted(found, key=lambda m: (-m.length, not m.exact, m.start)):
             kind, value = match.payload
             if kind == "intent":
                 kinds.setdefault("intent", []).append(value)

@@ -123,7 +123,9 @@ def test_yaml_syntax_error_has_position(content_copy: Path) -> None:
 
 def test_duplicate_yaml_key(content_copy: Path) -> None:
     messages_file = content_copy / "messages.yaml"
-    _edit(messages_file, "  menu_label: Main menu\n", "  menu_label: Main menu\n  menu_label: Again\n")
+    _edit(
+        messages_file, "  menu_label: Main menu\n", "  menu_label: Main menu\n  menu_label: Again\n"
+    )
     line = _line_of(messages_file, "menu_label: Again")
     assert any(
         f"messages.yaml:{line}:3: duplicate key 'menu_label'" in m for m in _messages(content_copy)
