@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.events import Urgency
 from bot.loader import Bundle
-from bot.model import Choice, Flow
+from bot.model import Choice, Flow, Node
 
 COLOURS = {
     Urgency.EMERGENCY: "#dc2626",
@@ -29,6 +29,11 @@ def _target(choice: Choice) -> str:
     return f"action_{choice.action}"
 
 
+def _outcome_label(node: Node) -> str:
+    assert node.outcome is not None
+    return "Outcome: report" if node.outcome.report else f"Outcome: {_short(node.outcome.text)}"
+
+
 def _short(text: str, limit: int = 48) -> str:
     text = " ".join(text.replace("**", "").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -42,11 +47,7 @@ def mermaid(bundle: Bundle, flow: Flow) -> str:
     edges: list[tuple[str, str, str, Urgency | None]] = []
     for node in flow.nodes:
         if node.outcome is not None:
-            label = (
-                "Outcome: report"
-                if node.outcome.report
-                else f"Outcome: {_short(node.outcome.text)}"
-            )
+            label = _outcome_label(node)
             lines.append(f'    {node.id}(["{_mermaid_text(label)}"])')
             lines.append(f"    class {node.id} outcome")
         else:
@@ -95,11 +96,7 @@ def dot(bundle: Bundle, flow: Flow) -> str:
     extra: dict[str, str] = {}
     for node in flow.nodes:
         if node.outcome is not None:
-            label = (
-                "Outcome: report"
-                if node.outcome.report
-                else f"Outcome: {_short(node.outcome.text)}"
-            )
+            label = _outcome_label(node)
             lines.append(
                 f'    "{node.id}" [label="{_dot_text(label)}", shape=ellipse, fillcolor="#dcfce7"];'
             )

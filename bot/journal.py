@@ -17,12 +17,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import aiosqlite
 
 from bot.errors import StoreError
+from bot.resource import AsyncResource
 
 _log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class AuditEntry:
     errors: int
 
 
-class Journal(ABC):
+class Journal(AsyncResource, ABC):
     """Where audit entries and usage counts go; async context manager."""
 
     def __init__(self) -> None:
@@ -96,24 +95,9 @@ class Journal(ABC):
     async def usage(self, since_day: str) -> list[tuple[str, str, int]]:
         """(kind, key, count) summed over days from ``since_day`` (YYYY-MM-DD) on."""
 
-    async def open(self) -> None:  # noqa: B027 - optional hook
-        """Acquire resources."""
-
     async def close(self) -> None:
         """Flush and release resources."""
         await self.flush()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class MemoryJournal(Journal):

@@ -8,6 +8,7 @@ from pathlib import Path
 from bot.errors import Problem
 from bot.loader import Bundle, ParsedFile, load_transcripts
 from bot.safety import RedFlagScanner
+from bot.transcripts import line_of
 from bot.understand import Understanding
 
 #: Platform limits that matter for content.
@@ -106,15 +107,7 @@ def _red_flags_in_benign_tests(bundle: Bundle, root: Path) -> list[Problem]:
                 continue
             hits = scanner.scan(step.user)
             if hits:
-                out.append(Problem(file, _line(file, step.user), 1,
+                out.append(Problem(file, line_of(file, step.user[:40]), 1,
                                    f"red flag '{hits[0].flag.id}' matches a message this test expects to be benign",
                                    severity="warning"))  # fmt: skip
     return out
-
-
-def _line(file: str, text: str) -> int:
-    try:
-        lines = Path(file).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return 1
-    return next((n for n, line in enumerate(lines, 1) if text[:40] in line), 1)

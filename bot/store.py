@@ -7,11 +7,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from bot.errors import StoreError
 from bot.events import SessionKey
+from bot.resource import AsyncResource
 
 Clock = Callable[[], float]
 
@@ -76,7 +76,7 @@ class Session:
         )
 
 
-class SessionStore(ABC):
+class SessionStore(AsyncResource, ABC):
     """Stores one `Session` per `SessionKey`; async context manager, closed on exit."""
 
     @abstractmethod
@@ -94,24 +94,6 @@ class SessionStore(ABC):
     @abstractmethod
     async def purge_expired(self) -> int:
         """Delete idle sessions past the time-to-live; returns how many."""
-
-    async def open(self) -> None:  # noqa: B027 - optional hook
-        """Acquire resources; called by ``async with``."""
-
-    async def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources."""
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
 
 class MemoryStore(SessionStore):

@@ -97,12 +97,13 @@ async def run_transcript(bundle: Bundle, file: str, transcript: Transcript) -> l
     return failures
 
 
-def _line_of(file: str, name: str) -> int:
+def line_of(file: str, text: str) -> int:
+    """The first line of ``file`` that holds ``text`` (1 when none does), for problem positions."""
     try:
         lines = Path(file).read_text(encoding="utf-8").splitlines()
     except OSError:
         return 1
-    return next((n for n, line in enumerate(lines, 1) if "name:" in line and name in line), 1)
+    return next((n for n, line in enumerate(lines, 1) if text in line), 1)
 
 
 async def run_all(bundle: Bundle, root: Path) -> tuple[int, list[Failure], list[Problem]]:
@@ -119,7 +120,7 @@ def as_problems(failures: list[Failure]) -> list[Problem]:
     return [
         Problem(
             f.file,
-            _line_of(f.file, f.test),
+            line_of(f.file, f"name: {f.test}"),
             1,
             f"transcript '{f.test}' step {f.step}: expected {f.problems[0]}",
         )

@@ -27,14 +27,9 @@ from bot.loader import Bundle, bundled_content_dir
 from bot.sqlite_store import SQLiteStore
 from bot.store import Session, SessionStore
 from tests.fakes.discord_api import GUILD_ID, MANAGE_GUILD, MOD_ROLE_ID, TOKEN, FakeDiscord
+from tests.helpers import TRIAGE
 
 ALICE, BOB, MOD = 1001, 1002, 1003
-TRIAGE = [
-    "triage.q_what.twitch", "triage.q_where.eye_face", "triage.q_duration.days",
-    "triage.q_frequency.daily", "triage.q_other.none", "triage.q_diet.varied",
-    "triage.q_meds.no_meds", "triage.q_alcohol.alcohol_none", "triage.q_caffeine.caffeine_high",
-    "triage.q_sleep.both", "triage.q_age.under_50",
-]  # fmt: skip
 EPHEMERAL = 64
 
 

@@ -29,16 +29,10 @@ from bot.events import Reply, Urgency
 from bot.loader import Bundle
 from bot.sqlite_store import SQLiteStore
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeBotApi, Fault
+from tests.helpers import TRIAGE
 
 ALICE, BOB = 1001, 1002
 GROUP = -5005
-
-TRIAGE = [
-    "triage.q_what.twitch", "triage.q_where.eye_face", "triage.q_duration.days",
-    "triage.q_frequency.daily", "triage.q_other.none", "triage.q_diet.varied",
-    "triage.q_meds.no_meds", "triage.q_alcohol.alcohol_none", "triage.q_caffeine.caffeine_high",
-    "triage.q_sleep.both", "triage.q_age.under_50",
-]  # fmt: skip
 
 
 def fast_limits() -> ChatRateLimiter:
