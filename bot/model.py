@@ -95,7 +95,8 @@ class RedFlag(_Model):
     id: Id
     name: Text
     urgency: Literal[Urgency.EMERGENCY, Urgency.URGENT]
-    phrases: Phrases
+    phrases: tuple[Text, ...] = ()
+    concepts: tuple[Annotated[tuple[Phrases, ...], Field(min_length=2)], ...] = ()
     also: tuple[Text, ...] = ()
     text: Text
     source: Text
@@ -107,6 +108,7 @@ class Safety(_Model):
     negations: Phrases
     pseudo_negations: tuple[Text, ...] = ()
     clause_breaks: tuple[Text, ...] = ()
+    never_fuzzy: tuple[Text, ...] = ()
     escalation: dict[Urgency, Text]
     red_flags: Annotated[tuple[RedFlag, ...], Field(min_length=1)]
 

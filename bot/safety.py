@@ -16,6 +16,7 @@ NEGATION_WINDOW = 5
 class _Kind(Enum):
     PHRASE = 1
     ALSO = 2
+    CONCEPT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,15 @@ class RedFlagScanner:
 
     def __init__(self, safety: Safety) -> None:
         self._flags = safety.red_flags
-        self._symptoms: PhraseMatcher[tuple[_Kind, int]] = PhraseMatcher(
-            [(p, (_Kind.PHRASE, i)) for i, f in enumerate(self._flags) for p in f.phrases]
-            + [(p, (_Kind.ALSO, i)) for i, f in enumerate(self._flags) for p in f.also]
+        entries: list[tuple[str, tuple[_Kind, int, int, int]]] = []
+        for i, flag in enumerate(self._flags):
+            entries += [(p, (_Kind.PHRASE, i, 0, 0)) for p in flag.phrases]
+            entries += [(p, (_Kind.ALSO, i, 0, 0)) for p in flag.also]
+            for c, concept in enumerate(flag.concepts):
+                for g, group in enumerate(concept):
+                    entries += [(p, (_Kind.CONCEPT, i, c, g)) for p in group]
+        self._symptoms: PhraseMatcher[tuple[_Kind, int, int, int]] = PhraseMatcher(
+            entries, never_fuzzy=safety.never_fuzzy
         )
         self._negations: PhraseMatcher[bool] = PhraseMatcher(
             [(p, True) for p in safety.negations] + [(p, False) for p in safety.pseudo_negations],
@@ -46,21 +53,36 @@ class RedFlagScanner:
         self._breaks = frozenset(safety.clause_breaks) | BREAK_TOKENS
 
     def scan(self, text: str) -> list[RedFlagHit]:
-        """Red flags raised by ``text``, most urgent first (empty when none)."""
+        """Red flags raised by ``text``, most urgent first (empty when none).
+
+        A flag is raised by one of its phrases, or by a concept: one phrase from each of its
+        word groups in the same sentence, in any order. Negated matches do not count; a flag
+        with ``also`` needs one of those phrases in the message too.
+        """
         toks = tokens(text)
         if not toks:
             return []
+        sentence = _sentence_numbers(toks)
         negated_before = self._negation_ends(toks)
-        phrase_hit: set[int] = set()
+        raised: set[int] = set()
         also_hit: set[int] = set()
+        groups: dict[tuple[int, int, int], set[int]] = {}  # (flag, concept, sentence) -> groups
         for match in self._symptoms.find(toks):
             if self._is_negated(match, toks, negated_before):
                 continue
-            kind, index = match.payload
-            (phrase_hit if kind is _Kind.PHRASE else also_hit).add(index)
+            kind, index, concept, group = match.payload
+            if kind is _Kind.PHRASE:
+                raised.add(index)
+            elif kind is _Kind.ALSO:
+                also_hit.add(index)
+            else:
+                found = groups.setdefault((index, concept, sentence[match.start]), set())
+                found.add(group)
+                if len(found) == len(self._flags[index].concepts[concept]):
+                    raised.add(index)
         hits = [
             RedFlagHit(self._flags[i])
-            for i in sorted(phrase_hit)
+            for i in sorted(raised)
             if not self._flags[i].also or i in also_hit
         ]
         return sorted(hits, key=lambda h: h.urgency.rank)
@@ -75,7 +97,7 @@ class RedFlagScanner:
         return ends
 
     def _is_negated(
-        self, match: Match[tuple[_Kind, int]], toks: list[str], ends: list[int]
+        self, match: Match[tuple[_Kind, int, int, int]], toks: list[str], ends: list[int]
     ) -> bool:
         for end in ends:
             if (
@@ -85,3 +107,13 @@ class RedFlagScanner:
             ):
                 return True
         return False
+
+
+def _sentence_numbers(toks: list[str]) -> list[int]:
+    """For each token, which sentence it is in (sentences end at . ! ?)."""
+    numbers, current = [], 0
+    for tok in toks:
+        numbers.append(current)
+        if tok in ".!?":
+            current += 1
+    return numbers

@@ -55,19 +55,64 @@ class Match(Generic[T]):
         return self.end - self.start
 
 
-class PhraseMatcher(Generic[T]):
-    """Finds multi-word phrases in token lists, tolerating typos in longer words."""
+def stem(word: str) -> str:
+    """A light stem: "passing"/"passed" -> "pass", "slurring" -> "slur" (no dictionary)."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if len(base) > 3 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]
+            return base
+    return word
 
-    def __init__(self, phrases: Iterable[tuple[str, T]], *, fuzzy: bool = True) -> None:
+
+GAP = ""
+#: In a phrase, "..." stands for up to this many other words ("throat ... closing").
+GAP_WORDS = 4
+_SENTENCE_END = frozenset(".!?")
+
+
+def phrase_tokens(phrase: str) -> tuple[str, ...]:
+    """A phrase's words, with `GAP` where the phrase has "..."."""
+    out: list[str] = []
+    for index, part in enumerate(phrase.split("...")):
+        if index:
+            out.append(GAP)
+        out += words(part)
+    while out and out[-1] == GAP:
+        out.pop()
+    while out and out[0] == GAP:
+        out.pop(0)
+    return tuple(out)
+
+
+class PhraseMatcher(Generic[T]):
+    """Finds multi-word phrases in token lists, tolerating word endings and typos in longer words.
+
+    A phrase may contain "..." for a gap of up to `GAP_WORDS` words within a sentence.
+    Words listed in ``never_fuzzy`` (look-alikes such as "stroked") only ever match exactly.
+    """
+
+    def __init__(
+        self,
+        phrases: Iterable[tuple[str, T]],
+        *,
+        fuzzy: bool = True,
+        never_fuzzy: Iterable[str] = (),
+    ) -> None:
         self._by_first: dict[str, list[tuple[tuple[str, ...], T]]] = {}
         for phrase, payload in phrases:
-            toks = tuple(words(phrase))
+            toks = phrase_tokens(phrase)
             if toks:
                 self._by_first.setdefault(toks[0], []).append((toks, payload))
         self._vocab_all: set[str] = {
-            t for lst in self._by_first.values() for p, _ in lst for t in p
+            t for lst in self._by_first.values() for p, _ in lst for t in p if t != GAP
         }
         self._fuzzy = fuzzy
+        self._never_fuzzy = frozenset(w for phrase in never_fuzzy for w in words(phrase))
+        self._by_stem: dict[str, set[str]] = {}
+        for word in self._vocab_all:
+            self._by_stem.setdefault(stem(word), set()).add(word)
         self._fuzzy_vocab: dict[str, list[str]] = {}
         for word in self._vocab_all:
             if len(word) >= FUZZY_MIN_LEN and word.isalpha():
@@ -79,7 +124,10 @@ class PhraseMatcher(Generic[T]):
         if found is not None:
             return found
         same = {token} & self._vocab_all
-        if self._fuzzy and len(token) >= FUZZY_MIN_LEN and token.isalpha():
+        fuzzy = self._fuzzy and token not in self._never_fuzzy
+        if fuzzy and token.isalpha():
+            same |= self._by_stem.get(stem(token), set())
+        if fuzzy and len(token) >= FUZZY_MIN_LEN and token.isalpha():
             candidates = self._fuzzy_vocab.get(token[0], ())
             for word, _score, _ in process.extract(
                 token, candidates, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None
@@ -95,16 +143,39 @@ class PhraseMatcher(Generic[T]):
         """Every occurrence of every phrase in ``toks`` (overlaps included)."""
         equivalents = [self._equivalents(t) for t in toks]
         out: list[Match[T]] = []
-        n = len(toks)
-        for i in range(n):
+        for i in range(len(toks)):
             for first in equivalents[i]:
                 for phrase, payload in self._by_first.get(first, ()):
-                    end = i + len(phrase)
-                    if end <= n and all(
-                        phrase[k] in equivalents[i + k] for k in range(1, len(phrase))
-                    ):
-                        out.append(Match(i, end, payload, toks[i:end] == list(phrase)))
+                    end = self._match_rest(toks, equivalents, phrase, i + 1, 1)
+                    if end is not None:
+                        exact = (
+                            all(t in toks[i:end] for t in phrase if t != GAP)
+                            and toks[i] == phrase[0]
+                        )
+                        out.append(Match(i, end, payload, exact))
         return out
+
+    def _match_rest(
+        self, toks: list[str], eq: list[frozenset[str]], phrase: tuple[str, ...], j: int, k: int
+    ) -> int | None:
+        """Where the phrase ends if its tokens from ``k`` on match ``toks`` from ``j``, else None."""
+        while k < len(phrase):
+            if phrase[k] == GAP:
+                wanted = phrase[k + 1]
+                for skip in range(GAP_WORDS + 1):
+                    at = j + skip
+                    if at >= len(toks) or toks[at] in _SENTENCE_END:
+                        return None
+                    if wanted in eq[at]:
+                        j, k = at + 1, k + 2
+                        break
+                else:
+                    return None
+                continue
+            if j >= len(toks) or phrase[k] not in eq[j]:
+                return None
+            j, k = j + 1, k + 1
+        return j
 
     def best(self, toks: list[str]) -> Match[T] | None:
         """The longest match (earliest on ties), or None."""

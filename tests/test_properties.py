@@ -17,7 +17,7 @@ BUNDLE = load_content(bundled_content_dir())
 DIALOGUE = Dialogue(BUNDLE)
 KEY = SessionKey("test", "prop")
 EMERGENCY_PHRASES = [
-    p
+    p.replace("...", "really")
     for f in BUNDLE.safety.red_flags
     if f.urgency == Urgency.EMERGENCY and not f.also
     for p in f.phrases

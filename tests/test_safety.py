@@ -10,9 +10,18 @@ from bot.safety import RedFlagScanner
 BUNDLE = load_content(bundled_content_dir())
 SCANNER = RedFlagScanner(BUNDLE.safety)
 FLAG_PHRASES = [
-    (flag.id, phrase, flag.also[0] if flag.also else "")
+    (
+        flag.id,
+        phrase.replace("...", "really"),
+        flag.also[0].replace("...", "really") if flag.also else "",
+    )
     for flag in BUNDLE.safety.red_flags
     for phrase in flag.phrases
+]
+FLAG_CONCEPTS = [
+    (flag.id, " and ".join(group[-1].replace("...", "really") for group in concept))
+    for flag in BUNDLE.safety.red_flags
+    for concept in flag.concepts
 ]
 
 
@@ -20,6 +29,16 @@ FLAG_PHRASES = [
 def test_every_content_phrase_raises_its_flag(flag_id: str, phrase: str, also: str) -> None:
     ids = {h.flag.id for h in SCANNER.scan(f"help, {phrase} {also} right now")}
     assert flag_id in ids
+
+
+@pytest.mark.parametrize(("flag_id", "text"), FLAG_CONCEPTS)
+def test_every_content_concept_raises_its_flag(flag_id: str, text: str) -> None:
+    assert flag_id in {h.flag.id for h in SCANNER.scan(text)}
+
+
+def test_concept_words_must_share_a_sentence() -> None:
+    assert SCANNER.scan("The leg is puffy. The weather is warm.") == []
+    assert "dvt" in {h.flag.id for h in SCANNER.scan("the leg is puffy and warm")}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,37 @@
+"""Regression guard: every vignette used to tune the red-flag check still triages as labelled.
+
+(The held-out measurement lives in benchmarks/safety.py and is never a test: it must not be
+tuned on.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.events import Urgency
+from bot.loader import bundled_content_dir, load_content
+from bot.safety import RedFlagScanner
+
+DATA = Path(__file__).parent / "data"
+SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety)
+CASES = [
+    (group, text)
+    for path in sorted(DATA.glob("vignettes*.yaml"))
+    if "heldout" not in path.name
+    for group, texts in yaml.safe_load(path.read_text(encoding="utf-8")).items()
+    for text in texts
+]
+ALLOWED = {
+    "emergency": {Urgency.EMERGENCY},
+    "emergency_or_urgent": {Urgency.EMERGENCY, Urgency.URGENT},
+    "benign": {None},
+}
+
+
+@pytest.mark.parametrize(("group", "text"), CASES)
+def test_vignette(group: str, text: str) -> None:
+    hits = SCANNER.scan(text)
+    assert (hits[0].urgency if hits else None) in ALLOWED[group]
