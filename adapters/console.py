@@ -25,31 +25,34 @@ def use_colour(stream: TextIO) -> bool:
     return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
 
 
-def _wrap(text: str, width: int | None) -> str:
-    if not width:
-        return text
-    lines = []
+def _wrap(text: str, width: int | None) -> list[str]:
+    """Wrap markup to ``width`` columns, keeping bold spans balanced on every line."""
+    lines: list[str] = []
     for line in text.split("\n"):
         indent = "  " if line.startswith("• ") else ""
-        lines.append(textwrap.fill(line, width, subsequent_indent=indent) if line else "")
-    return "\n".join(lines)
+        lines += textwrap.wrap(line, width, subsequent_indent=indent) if width and line else [line]
+    for i in range(len(lines) - 1):
+        if markup.bold_open(lines[i]):
+            lines[i] += "**"
+            lines[i + 1] = "**" + lines[i + 1]
+    return lines
 
 
 def render(reply: Reply, colour: bool, first_number: int = 1, width: int | None = None) -> str:
     """A reply as terminal text: bold spans, urgency colour, numbered buttons, wrapped lines."""
-    if colour:
-        body = "".join(
-            f"{_BOLD}{s.text}{_RESET}" if s.bold else s.text for s in markup.parse(reply.text)
-        )
-        if reply.urgency in _URGENCY_COLOUR:
-            body = f"{_URGENCY_COLOUR[reply.urgency]}!{_RESET} {body}"
-    else:
-        body = markup.plain(reply.text)
-    lines = [_wrap(body, width)]
+    rendered = []
+    for line in _wrap(reply.text, width):
+        if colour:
+            line = "".join(f"{_BOLD}{s.text}{_RESET}" if s.bold else s.text for s in markup.parse(line))
+            if reply.urgency in _URGENCY_COLOUR:
+                line = f"{_URGENCY_COLOUR[reply.urgency]}{line}{_RESET}"
+        else:
+            line = markup.plain(line)
+        rendered.append(line)
     for number, button in enumerate(reply.buttons, start=first_number):
         label = f"{number}) {button.label}"
-        lines.append(f"  {_DIM}{label}{_RESET}" if colour else f"  {label}")
-    return "\n".join(lines)
+        rendered.append(f"  {_DIM}{label}{_RESET}" if colour else f"  {label}")
+    return "\n".join(rendered)
 
 
 def pick_button(line: str, buttons: list[Button]) -> Button | None:

@@ -62,7 +62,7 @@ def plain(markup: str) -> str:
     return "".join(span.text for span in parse(markup))
 
 
-def _bold_open(markup: str) -> bool:
+def bold_open(markup: str) -> bool:
     """True if ``markup`` ends inside a bold span (an odd number of unescaped ``**``)."""
     count, i = 0, 0
     while i < len(markup):
@@ -111,7 +111,7 @@ def split(markup: str, limit: int, measure: Callable[[str], int] = len) -> list[
     while measure(rest) > limit:
         cut = _cut(rest, limit, measure)
         head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if _bold_open(head):
+        if bold_open(head):
             head, rest = head + "**", "**" + rest
         if head:
             chunks.append(head)
