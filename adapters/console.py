@@ -43,7 +43,9 @@ def render(reply: Reply, colour: bool, first_number: int = 1, width: int | None 
     rendered = []
     for line in _wrap(reply.text, width):
         if colour:
-            line = "".join(f"{_BOLD}{s.text}{_RESET}" if s.bold else s.text for s in markup.parse(line))
+            line = "".join(
+                f"{_BOLD}{s.text}{_RESET}" if s.bold else s.text for s in markup.parse(line)
+            )
             if reply.urgency in _URGENCY_COLOUR:
                 line = f"{_URGENCY_COLOUR[reply.urgency]}{line}{_RESET}"
         else:

@@ -28,6 +28,8 @@ SETS = {
     "round 3 (used for tuning after its first run)": "vignettes_round3.yaml",
     "round 4 (used for tuning after its first run)": "vignettes_round4.yaml",
     "round 5 (used for tuning after its first run)": "vignettes_round5.yaml",
+    "round 6 (used for tuning after its first run)": "vignettes_round6.yaml",
+    "round 7 (used for tuning after its first run)": "vignettes_round7.yaml",
     "held-out set": "vignettes_heldout.yaml",
 }
 

@@ -107,9 +107,11 @@ class ContentManager:
     async def reload(self, who: str) -> ReloadResult:
         """Validate and test the folder; if both pass, swap it in. ``who`` goes to the audit log."""
         async with self._lock:
+            _log.debug("content load by %s: validating %s", who, self.directory)
             bundle, problems = await asyncio.to_thread(validate_dir, self.directory)
             errors = [p for p in problems if p.severity == "error"]
             if bundle is not None and not errors:
+                _log.debug("content load by %s: running transcript tests", who)
                 _ran, failures, test_problems = await run_all(bundle, self.directory)
                 errors = test_problems + as_problems(failures)
             live = self._engine.content.version
@@ -127,6 +129,7 @@ class ContentManager:
                 await self._notify(live, errors)
                 return ReloadResult(False, live, tuple(errors))
             if bundle.version == live:
+                _log.debug("content load by %s: version %s is already live", who, live)
                 return ReloadResult(True, live, ())
             self._engine.swap_content(bundle)
             self._loaded_at = self._clock()
@@ -166,5 +169,9 @@ class ContentManager:
         async for _changes in awatch(
             self.directory, stop_event=stop, debounce=debounce_ms, recursive=True
         ):
-            await self._settle()
-            await self.reload("file watch")
+            _log.debug("content folder changed; waiting for the files to settle")
+            try:
+                await self._settle()
+                await self.reload("file watch")
+            except Exception:  # one bad reload must not end the watching
+                _log.exception("content reload after a file change failed; the live content stays")

@@ -66,7 +66,8 @@ class RedFlagScanner:
         negated_before = self._negation_ends(toks)
         raised: set[int] = set()
         also_hit: set[int] = set()
-        groups: dict[tuple[int, int, int], set[int]] = {}  # (flag, concept, sentence) -> groups
+        # (flag, concept, sentence) -> group -> token positions that matched it
+        groups: dict[tuple[int, int, int], dict[int, set[int]]] = {}
         for match in self._symptoms.find(toks):
             if self._is_negated(match, toks, negated_before):
                 continue
@@ -76,9 +77,11 @@ class RedFlagScanner:
             elif kind is _Kind.ALSO:
                 also_hit.add(index)
             else:
-                found = groups.setdefault((index, concept, sentence[match.start]), set())
-                found.add(group)
-                if len(found) == len(self._flags[index].concepts[concept]):
+                found = groups.setdefault((index, concept, sentence[match.start]), {})
+                found.setdefault(group, set()).add(match.start)
+                wanted = len(self._flags[index].concepts[concept])
+                # every group matched, and by different words (one word cannot be two groups)
+                if len(found) == wanted and len(set().union(*found.values())) >= wanted:
                     raised.add(index)
         hits = [
             RedFlagHit(self._flags[i])

@@ -63,11 +63,16 @@ async def live(
 
 
 async def _audits(journal: SQLiteJournal, count: int) -> None:
-    for _ in range(200):
+    for _ in range(300):
         if len(await journal.audit_log()) >= count:
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"audit log has {await journal.audit_log()}")
+    import io
+
+    stacks = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=stacks)
+    raise AssertionError(f"audit log has {await journal.audit_log()}\n{stacks.getvalue()}")
 
 
 async def test_edits_while_running(
@@ -98,8 +103,9 @@ async def test_edits_while_running(
     assert sent[3]["text"].startswith("Indeed, caffeine")
 
     # a valid file that breaks a transcript test is rejected too
+    assert "phrases: [seizure, seizures," in good_safety
     safety.write_text(
-        good_safety.replace("[seizure, seizures, convulsion,", "[convulsion,"), encoding="utf-8"
+        good_safety.replace("phrases: [seizure, seizures,", "phrases: ["), encoding="utf-8"
     )
     await _audits(journal, 4)
 
