@@ -15,6 +15,13 @@ from bot.understand import Understanding
 MESSAGE_LIMIT = 2000  # Discord; Telegram allows 4,096
 BUTTON_LABEL_LIMIT = 80  # Discord
 COMMAND_DESCRIPTION_LIMIT = 100  # Discord; Telegram allows 256
+_DIAGNOSIS = re.compile(
+    r"\byou (?:have|ve got|are suffering from|must have|probably have)\b[^.]{0,30}?"
+    r"\b(?:deficien\w*|hypo\w+|als|ms|neuropathy|disease|anaemia|anemia)\b"
+    r"|\byou are (?:deficient|low in)\b",
+    re.IGNORECASE,
+)
+_DOSE = re.compile(r"\b(?:you should |please )?take \d[\d,.]*\s?(?:mg|mcg|µg|iu)\b", re.IGNORECASE)
 _FIGURE = re.compile(r"\b\d[\d,.]*\s?(?:mg|mcg|µg|iu|%)(?![a-z])", re.IGNORECASE)
 
 
@@ -26,11 +33,56 @@ def _warn(pf: ParsedFile, path: tuple[str | int, ...], message: str) -> Problem:
 def lint(parsed: list[ParsedFile], bundle: Bundle, root: Path) -> list[Problem]:
     """Every warning for a content folder that already validates."""
     return [
+        *_diagnosis_or_dose(parsed),
         *_unsourced_figures(parsed),
         *_limits(parsed),
         *_overlapping_choices(parsed, bundle),
         *_red_flags_in_benign_tests(bundle, root),
     ]
+
+
+def _texts(pf: ParsedFile) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every reader-facing text of a file with its path."""
+    data = pf.data
+    out: list[tuple[tuple[str | int, ...], str]] = [
+        (("messages", k), v) for k, v in data.messages.items()
+    ]
+    out += [(("faq", i, "answer"), e.answer) for i, e in enumerate(data.faq)]
+    for i, n in enumerate(data.nutrients):
+        out += [(("nutrients", i, "facts", t), f.text) for t, f in n.facts.items()]
+        out.append((("nutrients", i, "summary"), n.summary.text))
+    for i, c in enumerate(data.causes):
+        out += [(("causes", i, "facts", j), f.text) for j, f in enumerate(c.facts)]
+    for fi, flow in enumerate(data.flows):
+        for ni, node in enumerate(flow.nodes):
+            if node.outcome is not None:
+                out.append((("flows", fi, "nodes", ni, "outcome"), node.outcome.text))
+    return out
+
+
+def _diagnosis_or_dose(parsed: list[ParsedFile]) -> list[Problem]:
+    """nervebot never says "you have X" and never prescribes a dose for a person."""
+    out = []
+    for pf in parsed:
+        for path, text in _texts(pf):
+            plain = text.replace("'", "").replace("’", "")
+            if _DIAGNOSIS.search(plain):
+                out.append(
+                    _warn(
+                        pf,
+                        path,
+                        "sounds like a diagnosis ('you have ...'); explain and signpost instead",
+                    )
+                )
+            if _DOSE.search(plain):
+                out.append(
+                    _warn(
+                        pf,
+                        path,
+                        "sounds like a dose for the reader ('take N mg'); give intakes, not doses",
+                    )
+                )
+    return out
 
 
 def _unsourced_figures(parsed: list[ParsedFile]) -> list[Problem]:

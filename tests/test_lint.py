@@ -25,6 +25,11 @@ def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None
         "  menu_label: Main menu\n  tip: Eat 400 mg of magnesium.\n",
     )
     _edit(
+        content_copy / "faq.yaml",
+        "Yes, caffeine is one of",
+        "You probably have a magnesium deficiency, so take 400 mg daily. Caffeine is one of",
+    )
+    _edit(
         content_copy / "flows" / "triage.yaml",
         "label: Weakness\n",
         "label: " + "Weakness " * 12 + "\n",
@@ -47,6 +52,8 @@ def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None
     assert any("triage.yaml:" in w and "button label over 80" in w for w in warnings)
     assert any("typing 'twitching' at 'q_what' picks no single choice" in w for w in warnings)
     assert any("extra.yaml:3:1: warning: red flag 'seizure' matches" in w for w in warnings)
+    assert any("faq.yaml:" in w and "sounds like a diagnosis" in w for w in warnings)
+    assert any("faq.yaml:" in w and "sounds like a dose" in w for w in warnings)
 
     done = subprocess.run(
         [sys.executable, "-m", "bot", "validate", str(content_copy)],
