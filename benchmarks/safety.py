@@ -30,6 +30,7 @@ SETS = {
     "round 5 (used for tuning after its first run)": "vignettes_round5.yaml",
     "round 6 (used for tuning after its first run)": "vignettes_round6.yaml",
     "round 7 (used for tuning after its first run)": "vignettes_round7.yaml",
+    "round 8 (used for tuning after its first run)": "vignettes_round8.yaml",
     "held-out set": "vignettes_heldout.yaml",
 }
 
