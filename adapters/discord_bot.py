@@ -403,7 +403,7 @@ class DiscordAdapter:
             loaded_at=dt.datetime.fromtimestamp(status.loaded_at, dt.UTC).strftime(
                 "%Y-%m-%d %H:%M UTC"
             ),
-            counts=", ".join(f"{v} {k}" for k, v in status.counts.items()),
+            **{k: str(v) for k, v in status.counts.items()},
             directory=markup.escape(str(status.directory)),
         )
         await interaction.followup.send(
@@ -421,10 +421,8 @@ class DiscordAdapter:
             return
         result = await self._content.reload(who)
         if result.ok:
-            counts = ", ".join(f"{v} {k}" for k, v in self._content.status().counts.items())
-            text = self._engine.content.message(
-                "mod_reload_ok", version=result.version, counts=counts
-            )
+            counts = {k: str(v) for k, v in self._content.status().counts.items()}
+            text = self._engine.content.message("mod_reload_ok", version=result.version, **counts)
         else:
             problems = "\n".join(f"• {markup.escape(str(p))}" for p in result.problems[:5])
             text = self._engine.content.message(

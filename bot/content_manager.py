@@ -52,7 +52,7 @@ def counts(bundle: Bundle) -> dict[str, int]:
     return {
         "nutrients": len(bundle.nutrients),
         "faq": len(bundle.faq),
-        "red flags": len(bundle.safety.red_flags),
+        "red_flags": len(bundle.safety.red_flags),
         "flows": len(bundle.flows),
         "causes": len(bundle.causes),
     }

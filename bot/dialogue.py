@@ -516,8 +516,12 @@ class Dialogue:
         buttons = [self._related_button(r) for r in entry.related]
         buttons.append(Button("menu", self.bundle.message("menu_label")))
         return Reply(
-            f"{entry.answer}\n\nSource: {entry.source}", tuple(buttons), urgency=entry.urgency
+            self._sourced(entry.answer, [entry.source]), tuple(buttons), urgency=entry.urgency
         )
+
+    def _sourced(self, text: str, sources: list[str]) -> str:
+        """A knowledge text followed by where it comes from."""
+        return f"{text}\n\n{self.bundle.message('source_line', sources='; '.join(sources))}"
 
     def _related_button(self, ref: str) -> Button:
         b = self.bundle
@@ -534,11 +538,11 @@ class Dialogue:
         foods = Button(f"f:{nid}", b.message("foods_label", name=n.name))
         if topic is not None and topic in n.facts:
             fact = n.facts[topic]
-            text = (
-                f"**{n.name}: {b.topics[topic].heading}**\n\n{fact.text}\n\nSource: {fact.source}"
+            text = self._sourced(
+                f"**{n.name}: {b.topics[topic].heading}**\n\n{fact.text}", [fact.source]
             )
         else:
-            text = f"**{n.name}**\n\n{n.summary.text}\n\nSource: {n.summary.source}"
+            text = self._sourced(f"**{n.name}**\n\n{n.summary.text}", [n.summary.source])
         return Reply(text, (*topic_buttons, foods))
 
     def _nutrient_by_name(self, name: str) -> Reply:
@@ -574,14 +578,14 @@ class Dialogue:
             buttons += [Button(f"d:{d.id}", d.name) for d in b.diets.values()]
             return Reply(text, tuple(buttons))
         n = b.nutrients[nid]
-        lines = [f"**{b.message('foods_label', name=n.name)}** (per serving)"]
+        lines = [b.message("foods_heading", name=n.name)]
         lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in n.foods]
         text = "\n".join(lines)
         sources = sorted({f.source for f in n.foods})
         if n.food_tip is not None:
             text += f"\n\n{n.food_tip.text}"
             sources = sorted({*sources, n.food_tip.source})
-        text += "\n\nSource: " + "; ".join(sources)
+        text = self._sourced(text, sources)
         return Reply(
             text, (Button(f"n:{nid}", n.name), Button("cmd:foods", self._menu_label("foods")))
         )
@@ -590,23 +594,23 @@ class Dialogue:
         b = self.bundle
         d = b.diets[did]
         lines = [f"**{d.name}**"] + [f"• {t.text}" for t in d.tips]
-        sources = "; ".join(sorted({t.source for t in d.tips}))
+        sources = sorted({t.source for t in d.tips})
         buttons = tuple(
             Button(f"f:{nid}", b.message("foods_label", name=b.nutrients[nid].name))
             for nid in d.nutrients
         )
-        return Reply("\n".join(lines) + f"\n\nSource: {sources}", buttons)
+        return Reply(self._sourced("\n".join(lines), sources), buttons)
 
     def _cause(self, cid: str) -> Reply:
         b = self.bundle
         c = b.causes[cid]
         lines = [f"**{c.name}**"] + [f"• {f.text}" for f in c.facts]
-        sources = "; ".join(sorted({f.source for f in c.facts}))
+        sources = sorted({f.source for f in c.facts})
         buttons = (
             Button("cmd:triage", b.message("triage_start_label")),
             Button("cmd:causes", self._menu_label("causes")),
         )
-        return Reply("\n".join(lines) + f"\n\nSource: {sources}", buttons)
+        return Reply(self._sourced("\n".join(lines), sources), buttons)
 
     def _forget_answer(self, session: Session, yes: bool, turn: Turn) -> None:
         session.pending = None

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import logging
 import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,8 @@ REQUIRED_MESSAGES = (
     "nutrient_unknown",
     "foods_intro",
     "foods_label",
+    "foods_heading",
+    "source_line",
     "causes_intro",
     "faq_intro",
     "redflags_intro",
@@ -101,6 +104,22 @@ REQUIRED_MESSAGES = (
     "mod_reload_failed",
     "mod_watch_rejected",
 )
+#: Messages the engine fills in, with the {placeholders} each may use.
+MESSAGE_FIELDS: dict[str, frozenset[str]] = {
+    "too_long": frozenset({"limit"}),
+    "unknown_command": frozenset({"command"}),
+    "nutrient_unknown": frozenset({"name"}),
+    "foods_label": frozenset({"name"}),
+    "foods_heading": frozenset({"name"}),
+    "source_line": frozenset({"sources"}),
+    "report_blood_test": frozenset({"names"}),
+    "mod_status": frozenset(
+        {"version", "loaded_at", "directory", "nutrients", "faq", "red_flags", "causes", "flows"}
+    ),
+    "mod_reload_ok": frozenset({"version", "nutrients", "faq", "red_flags", "causes", "flows"}),
+    "mod_reload_failed": frozenset({"count", "version", "problems"}),
+    "mod_watch_rejected": frozenset({"count", "version", "problems"}),
+}
 REQUIRED_FLOWS = ("menu", "triage")
 MAX_BUTTON_ID = 64
 
@@ -416,6 +435,12 @@ def _assemble(
                 line, col = pf.at("safety")
                 problems.append(Problem(pf.shown, line, col, "a second safety section"))
             safety = pf.data.safety
+    for pf in parsed:
+        for key, text in pf.data.messages.items():
+            problem = _placeholder_problem(key, text)
+            if problem:
+                line, col = pf.at("messages", key)
+                problems.append(Problem(pf.shown, line, col, problem))
     where = first.shown if first else "content"
     for key in REQUIRED_MESSAGES:
         if key not in messages:
@@ -576,6 +601,23 @@ def _assemble(
         ),
         problems,
     )
+
+
+def _placeholder_problem(key: str, text: str) -> str | None:
+    """Why a message's {placeholders} would break when the engine fills it in, or None."""
+    allowed = MESSAGE_FIELDS.get(key)
+    if allowed is None:
+        return None  # never formatted: braces are plain text
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError:
+        return f"message '{key}' has an unmatched brace; write {{{{ or }}}} for a literal one"
+    unknown = sorted(used - allowed)
+    if unknown:
+        return f"message '{key}' uses {{{unknown[0]}}}; it can use " + ", ".join(
+            f"{{{name}}}" for name in sorted(allowed)
+        )
+    return None
 
 
 def _reachable(flow: Flow, by_id: dict[str, Node]) -> set[str]:

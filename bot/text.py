@@ -176,8 +176,3 @@ class PhraseMatcher(Generic[T]):
                 return None
             j, k = j + 1, k + 1
         return j
-
-    def best(self, toks: list[str]) -> Match[T] | None:
-        """The longest match (earliest on ties), or None."""
-        found = self.find(toks)
-        return max(found, key=lambda m: (m.length, m.exact, -m.start)) if found else None

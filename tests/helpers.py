@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: Button ids that walk the whole symptom check (eyelid twitch, coffee, stress: self-care).
 TRIAGE = [
     "triage.q_what.twitch", "triage.q_where.eye_face", "triage.q_duration.days",
@@ -9,3 +11,10 @@ TRIAGE = [
     "triage.q_meds.no_meds", "triage.q_alcohol.alcohol_none", "triage.q_caffeine.caffeine_high",
     "triage.q_sleep.both", "triage.q_age.under_50",
 ]  # fmt: skip
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` in a file with ``new``; fails if ``old`` is not there."""
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")

@@ -8,33 +8,28 @@ import sys
 from pathlib import Path
 
 from bot.loader import validate_dir
+from tests.helpers import edit
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
 def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None:
-    _edit(
+    edit(
         content_copy / "messages.yaml",
         "  menu_label: Main menu\n",
         "  menu_label: Main menu\n  tip: Eat 400 mg of magnesium.\n",
     )
-    _edit(
+    edit(
         content_copy / "faq.yaml",
         "Yes, caffeine is one of",
         "You probably have a magnesium deficiency, so take 400 mg daily. Caffeine is one of",
     )
-    _edit(
+    edit(
         content_copy / "flows" / "triage.yaml",
         "label: Weakness\n",
         "label: " + "Weakness " * 12 + "\n",
     )
-    _edit(
+    edit(
         content_copy / "flows" / "triage.yaml",
         "says: [cramp, cramps, cramping, charley horse]",
         "says: [cramp, cramps, cramping, charley horse, twitching]",

@@ -20,15 +20,10 @@ from bot.loader import load_content
 from bot.sqlite_store import SQLiteStore
 from bot.store import MemoryStore
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
+from tests.helpers import edit
 
 ALICE, MODS = 1001, -777
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text
-    path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 @pytest.fixture
@@ -85,7 +80,7 @@ async def test_edits_while_running(
     await api.wait_sent(ALICE, 2)
 
     # 1. a valid edit is served on the next message
-    _edit(content_copy / "faq.yaml", "Yes, caffeine is one of", "Indeed, caffeine is one of")
+    edit(content_copy / "faq.yaml", "Yes, caffeine is one of", "Indeed, caffeine is one of")
     await _audits(journal, 2)
     api.press(ALICE, "q:coffee_eye_twitch")
     sent = await api.wait_sent(ALICE, 3)

@@ -77,10 +77,6 @@ def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for row in markup.get("inline_keyboard", []) for b in row]
 
 
-def texts(messages: list[dict[str, Any]]) -> str:
-    return "\n".join(m["text"] for m in messages)
-
-
 async def test_start_registers_commands_and_shows_the_menu(
     api: FakeBotApi, bundle: Bundle, tmp_path: Path
 ) -> None:

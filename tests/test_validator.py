@@ -8,12 +8,7 @@ import pytest
 
 from bot.errors import ContentError
 from bot.loader import load_content, validate_dir
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+from tests.helpers import edit
 
 
 def _line_of(path: Path, needle: str) -> int:
@@ -39,7 +34,7 @@ def test_bundled_content_is_valid() -> None:
 
 def test_unknown_key_is_reported_at_its_line(content_copy: Path) -> None:
     faq = content_copy / "faq.yaml"
-    _edit(
+    edit(
         faq,
         "    answer: >-\n      Low magnesium",
         "    anwser: oops\n    answer: >-\n      Low magnesium",
@@ -53,7 +48,7 @@ def test_unknown_key_is_reported_at_its_line(content_copy: Path) -> None:
 
 def test_wrong_type(content_copy: Path) -> None:
     triage = content_copy / "flows" / "triage.yaml"
-    _edit(triage, "adds: {magnesium: 1, stress_sleep: 2", "adds: {magnesium: lots, stress_sleep: 2")
+    edit(triage, "adds: {magnesium: 1, stress_sleep: 2", "adds: {magnesium: lots, stress_sleep: 2")
     line = _line_of(triage, "magnesium: lots")
     assert any(
         f"triage.yaml:{line}:" in m and "valid integer" in m for m in _messages(content_copy)
@@ -62,17 +57,17 @@ def test_wrong_type(content_copy: Path) -> None:
 
 def test_dangling_next_unreachable_and_dead_end_all_at_once(content_copy: Path) -> None:
     triage = content_copy / "flows" / "triage.yaml"
-    _edit(
+    edit(
         triage,
         "next: q_duration\n            adds: {stress_sleep: 2",
         "next: q_nowhere\n            adds: {stress_sleep: 2",
     )
-    _edit(
+    edit(
         triage,
         "          - id: weeks\n            label: 1 to 2 weeks\n            says: [week, a week, 1 week, 2 weeks, two weeks, weeks]\n            next: q_frequency\n",
         "          - id: weeks\n            label: 1 to 2 weeks\n            says: [week, a week, 1 week, 2 weeks, two weeks, weeks]\n",
     )
-    _edit(
+    edit(
         triage,
         "      - id: result\n",
         "      - id: orphan\n        outcome: {text: never reached}\n      - id: result\n",
@@ -89,7 +84,7 @@ def test_dangling_next_unreachable_and_dead_end_all_at_once(content_copy: Path) 
 
 def test_duplicate_ids_and_dangling_nutrient(content_copy: Path) -> None:
     nutrients = content_copy / "nutrients.yaml"
-    _edit(nutrients, "  - id: calcium\n", "  - id: magnesium\n")
+    edit(nutrients, "  - id: calcium\n", "  - id: magnesium\n")
     messages = _messages(content_copy)
     assert any("duplicate nutrients id 'magnesium'" in m for m in messages)
     assert any("adds 'calcium': no nutrient or cause with that id" in m for m in messages)
@@ -98,12 +93,12 @@ def test_duplicate_ids_and_dangling_nutrient(content_copy: Path) -> None:
 
 def test_empty_text_and_missing_source(content_copy: Path) -> None:
     causes = content_copy / "causes.yaml"
-    _edit(
+    edit(
         causes,
         "      source: NHS, leg cramps; Merck Manual, muscle cramps\n",
         "      source: '  '\n",
     )
-    _edit(
+    edit(
         causes,
         "        source: NHS, twitching eyes and muscles\n      - text: >-\n          Regular sleep",
         "      - text: >-\n          Regular sleep",
@@ -123,7 +118,7 @@ def test_yaml_syntax_error_has_position(content_copy: Path) -> None:
 
 def test_duplicate_yaml_key(content_copy: Path) -> None:
     messages_file = content_copy / "messages.yaml"
-    _edit(
+    edit(
         messages_file, "  menu_label: Main menu\n", "  menu_label: Main menu\n  menu_label: Again\n"
     )
     line = _line_of(messages_file, "menu_label: Again")
@@ -133,12 +128,12 @@ def test_duplicate_yaml_key(content_copy: Path) -> None:
 
 
 def test_missing_message(content_copy: Path) -> None:
-    _edit(content_copy / "messages.yaml", "  menu_label: Main menu\n", "")
+    edit(content_copy / "messages.yaml", "  menu_label: Main menu\n", "")
     assert any("missing message 'menu_label'" in m for m in _messages(content_copy))
 
 
 def test_choice_without_id(content_copy: Path) -> None:
-    _edit(
+    edit(
         content_copy / "flows" / "menu.yaml",
         "{id: about, label: About this bot",
         "{label: About this bot",
@@ -149,17 +144,17 @@ def test_choice_without_id(content_copy: Path) -> None:
 
 
 def test_problems_in_several_files_come_together(content_copy: Path) -> None:
-    _edit(
+    edit(
         content_copy / "faq.yaml",
         "    answer: >-\n      Low magnesium",
         "    anwser: x\n    answer: >-\n      Low magnesium",
     )
-    _edit(
+    edit(
         content_copy / "flows" / "triage.yaml",
         "next: q_duration\n            adds: {stress_sleep: 2",
         "next: q_nowhere\n            adds: {stress_sleep: 2",
     )
-    _edit(content_copy / "diets.yaml", "  - id: dairy_free\n", "  - id: vegan\n")
+    edit(content_copy / "diets.yaml", "  - id: dairy_free\n", "  - id: vegan\n")
     messages = _messages(content_copy)
     assert any("unknown key 'anwser'" in m for m in messages)
     assert any("next 'q_nowhere' does not exist" in m for m in messages)
@@ -180,7 +175,7 @@ def test_broken_transcript_is_a_problem(content_copy: Path) -> None:
 
 
 def test_invalid_content_never_loads(content_copy: Path) -> None:
-    _edit(content_copy / "safety.yaml", "urgency: emergency", "urgency: whenever")
+    edit(content_copy / "safety.yaml", "urgency: emergency", "urgency: whenever")
     with pytest.raises(ContentError) as info:
         load_content(content_copy)
     assert info.value.problems and "safety.yaml" in str(info.value.problems[0])
@@ -188,3 +183,22 @@ def test_invalid_content_never_loads(content_copy: Path) -> None:
 
 def test_missing_folder(tmp_path: Path) -> None:
     assert "content folder not found" in _messages(tmp_path / "nope")[0]
+
+
+def test_message_placeholders_are_checked(content_copy: Path) -> None:
+    messages = content_copy / "messages.yaml"
+    edit(messages, 'foods_label: "Foods with {name}"', 'foods_label: "Foods with {nutrient}"')
+    edit(messages, 'source_line: "Source: {sources}"', 'source_line: "Source: {sources"')
+    found = _messages(content_copy)
+    assert any("message 'foods_label' uses {nutrient}; it can use {name}" in m for m in found)
+    assert any("message 'source_line' has an unmatched brace" in m for m in found)
+
+
+def test_braces_in_messages_that_are_never_filled_in_are_text(content_copy: Path) -> None:
+    edit(
+        content_copy / "messages.yaml",
+        "  menu_label: Main menu\n",
+        "  menu_label: Main menu {home}\n",
+    )
+    bundle, problems = validate_dir(content_copy)
+    assert bundle is not None and problems == []
