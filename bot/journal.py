@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot import database
 from bot.errors import StoreError
 from bot.resource import AsyncResource
 
@@ -28,14 +29,6 @@ _log = logging.getLogger(__name__)
 #: Seconds between flushes of buffered usage counts.
 FLUSH_EVERY = 5.0
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS content_audit (
-        at REAL NOT NULL, version TEXT NOT NULL, source TEXT NOT NULL,
-        accepted INTEGER NOT NULL, errors INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS usage (
-        day TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, count INTEGER NOT NULL,
-        PRIMARY KEY (day, kind, key)) WITHOUT ROWID""",
-)
 _PII = [
     (re.compile(r"\S+@\S+\.\S+"), "[email]"),
     (re.compile(r"https?://\S+|www\.\S+"), "[link]"),
@@ -137,16 +130,10 @@ class SQLiteJournal(Journal):
         self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
-        """Open the file and create the tables if needed."""
+        """Open the file, migrating it to the latest schema if needed."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute("PRAGMA busy_timeout = 2000")
-            await self._db.execute("PRAGMA journal_mode = WAL")
-            for sql in _SCHEMA:
-                await self._db.execute(sql)
+            self._db = await database.connect(self.path)
         except (sqlite3.Error, OSError) as exc:
-            await self._close_db()
             raise StoreError(f"cannot open the journal in {self.path}: {exc}") from exc
         self._flusher = asyncio.create_task(self._flush_loop())
 
@@ -201,10 +188,8 @@ class SQLiteJournal(Journal):
         return [(r[0], r[1], int(r[2])) for r in rows]
 
     async def _close_db(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.close()
-            self._db = None
+        await database.close_quietly(self._db)
+        self._db = None
 
     async def close(self) -> None:
         if self._flusher is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import time
@@ -11,26 +10,13 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot import database
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
 from bot.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
 
 _log = logging.getLogger(__name__)
 
-#: Schema migrations; entry N moves the database from user_version N to N+1.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS sessions (
-        platform   TEXT NOT NULL,
-        user_id    TEXT NOT NULL,
-        data       TEXT NOT NULL,
-        updated_at REAL NOT NULL,
-        PRIMARY KEY (platform, user_id)
-    ) WITHOUT ROWID;
-    """,
-    "CREATE INDEX IF NOT EXISTS sessions_updated_at ON sessions (updated_at);",
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _UPSERT = (
     "INSERT INTO sessions (platform, user_id, data, updated_at) VALUES (?, ?, ?, ?) "
@@ -84,17 +70,8 @@ class SQLiteStore(SessionStore):
     async def open(self) -> None:
         """Open the file, enable WAL and migrate; falls back to read-only if it cannot write."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = await aiosqlite.connect(self.path, isolation_level=None)
-            await self._db.execute(f"PRAGMA busy_timeout = {int(self._busy_ms)}")
-            await self._db.execute("PRAGMA journal_mode = WAL")
-            await self._db.execute("PRAGMA synchronous = NORMAL")
-            await self._migrate()
-        except StoreError:
-            await self._close_quietly()
-            raise
+            self._db = await database.connect(self.path, self._busy_ms)
         except (sqlite3.Error, OSError) as exc:
-            await self._close_quietly()
             if not self.path.exists():
                 raise StoreUnavailable(
                     f"cannot create session database {self.path}: {exc}"
@@ -112,25 +89,6 @@ class SQLiteStore(SessionStore):
                     f"cannot open session database {self.path}: {exc2}"
                 ) from exc2
             self.read_only = True
-
-    async def _migrate(self) -> None:
-        db = self._conn()
-        rows = list(await db.execute_fetchall("PRAGMA user_version"))
-        version = int(rows[0][0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {version}; this nervebot knows up to {SCHEMA_VERSION}"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                await db.execute(MIGRATIONS[target])
-                await db.execute(f"PRAGMA user_version = {target + 1}")
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            _log.info("session database migrated to schema version %d", target + 1)
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
@@ -190,10 +148,8 @@ class SQLiteStore(SessionStore):
             raise _unavailable(exc, self.path) from exc
 
     async def _close_quietly(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                await self._db.close()
-            self._db = None
+        await database.close_quietly(self._db)
+        self._db = None
 
     async def close(self) -> None:
         await self._close_quietly()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.database import MIGRATIONS, SCHEMA_VERSION
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
-from bot.sqlite_store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from bot.sqlite_store import SQLiteStore
 from bot.store import Session
 
 KEY = SessionKey("console", "u1")
@@ -48,6 +49,9 @@ async def test_migrates_an_old_schema_and_keeps_rows(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "sessions_updated_at" in names
+    with sqlite3.connect(path) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"sessions", "content_audit", "usage"} <= tables
 
 
 async def test_refuses_a_newer_schema(tmp_path: Path) -> None:
