@@ -59,8 +59,6 @@ class FakeDiscord(Waitable):
         self._seq = itertools.count(1)
         self._changed = asyncio.Condition()
         self._sockets: list[web.WebSocketResponse] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
         self.dispatched_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -70,11 +68,7 @@ class FakeDiscord(Waitable):
         app = web.Application()
         app.router.add_get("/", self._gateway)
         app.router.add_route("*", "/api/v10/{path:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._serve(app)
 
     @property
     def api_base(self) -> str:
@@ -90,8 +84,7 @@ class FakeDiscord(Waitable):
         """Close sockets and the server."""
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._close_server()
 
     def _last_calls(self) -> object:
         return [c[:2] for c in self.calls[-12:]]

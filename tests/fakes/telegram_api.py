@@ -58,8 +58,6 @@ class FakeBotApi(Waitable):
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -67,11 +65,7 @@ class FakeBotApi(Waitable):
         """Listen on a free loopback port; returns the base URL for python-telegram-bot."""
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        await self._serve(app)
         return self.base_url
 
     @property
@@ -81,8 +75,7 @@ class FakeBotApi(Waitable):
 
     async def stop(self) -> None:
         """Close the server."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._close_server()
 
     # ------------------------------------------------------------------ what tests do
 
