@@ -1,26 +1,29 @@
 """Safety benchmark: how the red-flag check triages labelled free-text vignettes.
 
-Vignettes (tests/data/vignettes.yaml) are written independently of the content's phrasings.
+Vignettes (tests/data/vignettes*.yaml) are written independently of the content's phrasings.
 Reported the way symptom checkers are judged (Semigran et al. 2015; Gilbert et al. 2020):
 emergencies escalated as emergencies, urgent cases escalated at least as urgent ("safe"),
 and over-triage: benign messages that raised an alarm.
 
-Usage: python benchmarks/safety.py
+Each round of vignettes was first run as a held-out set and then used to improve the rules.
+``--at COMMIT`` scores a vignette file with the code and content of an earlier commit (in a
+temporary git worktree), which reproduces a round's first run where that state was committed.
+
+Usage: python benchmarks/safety.py [--set FILE] [--at COMMIT]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from bot.events import Urgency
-from bot.loader import bundled_content_dir, load_content
-from bot.safety import RedFlagScanner
+DATA = ROOT / "tests" / "data"
 
 SETS = {
     "round 1 (used for tuning)": "vignettes.yaml",
@@ -34,51 +37,84 @@ SETS = {
     "held-out set": "vignettes_heldout.yaml",
 }
 
+# Runs inside the tree being measured: prints [group, text, urgency] for every vignette.
+_SCORE = """
+import json, sys, yaml
+from bot.loader import bundled_content_dir, load_content
+from bot.safety import RedFlagScanner
+scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
+rows = []
+for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():
+    for text in texts:
+        hits = scanner.scan(text)
+        rows.append([group, text, hits[0].urgency.value if hits else None])
+print(json.dumps(rows))
+"""
 
-def evaluate(name: str) -> dict[str, list[tuple[str, Urgency | None]]]:
-    """Each vignette group with the most urgent urgency the scanner gave every message."""
-    path = ROOT / "tests" / "data" / name
-    vignettes = yaml.safe_load(path.read_text(encoding="utf-8"))
-    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
-    out: dict[str, list[tuple[str, Urgency | None]]] = {}
-    for group, texts in vignettes.items():
-        out[group] = []
-        for text in texts:
-            hits = scanner.scan(text)
-            out[group].append((text, hits[0].urgency if hits else None))
+
+def evaluate(vignettes: Path, tree: Path = ROOT) -> dict[str, list[tuple[str, str | None]]]:
+    """Each vignette group with the most urgent urgency the check in ``tree`` gave every message."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SCORE, str(vignettes)],
+        capture_output=True, text=True, check=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
+    )  # fmt: skip
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    for group, text, urgency in json.loads(done.stdout):
+        out.setdefault(group, []).append((text, urgency))
     return out
 
 
-def main() -> None:
-    print("command: python benchmarks/safety.py")
-    for title, name in SETS.items():
-        if not (ROOT / "tests" / "data" / name).exists():
-            print(
-                f"\n{title}: none yet (tests/data/{name}); write one before tuning safety content again"
-            )
-            continue
-        print(f"\n{title} (tests/data/{name})")
-        report(evaluate(name))
-
-
-def report(results: dict[str, list[tuple[str, Urgency | None]]]) -> None:
+def report(results: dict[str, list[tuple[str, str | None]]]) -> None:
     """Print the three figures and every miss and needless alarm."""
     emergency = results["emergency"]
     urgent = results["emergency_or_urgent"]
     benign = results["benign"]
-    caught = [t for t, u in emergency if u is Urgency.EMERGENCY]
-    safe_urgent = [t for t, u in urgent if u in (Urgency.EMERGENCY, Urgency.URGENT)]
+    caught = [t for t, u in emergency if u == "emergency"]
+    safe_urgent = [t for t, u in urgent if u in ("emergency", "urgent")]
     alarms = [t for t, u in benign if u is not None]
     print(f"emergencies escalated as emergency: {len(caught)}/{len(emergency)}")
     print(f"urgent cases escalated (urgent or emergency): {len(safe_urgent)}/{len(urgent)}")
     print(f"benign messages with a needless alarm (over-triage): {len(alarms)}/{len(benign)}")
-    missed = [t for t, u in emergency if u is not Urgency.EMERGENCY] + [
-        t for t, u in urgent if u is None
-    ]
+    missed = [t for t, u in emergency if u != "emergency"] + [t for t, u in urgent if u is None]
     for text in missed:
         print(f"  missed: {text}")
     for text in alarms:
         print(f"  alarm:  {text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--set", help="one vignette file from tests/data (default: all rounds)")
+    parser.add_argument(
+        "--at", metavar="COMMIT", help="score with the code and content of this commit"
+    )
+    args = parser.parse_args()
+    command = "python benchmarks/safety.py" + (f" --set {args.set}" if args.set else "")
+    print("command: " + command + (f" --at {args.at}" if args.at else ""))
+    sets = {args.set: args.set} if args.set else SETS
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = ROOT
+        if args.at:
+            tree = Path(tmp) / "tree"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), args.at],
+                           check=True, capture_output=True)  # fmt: skip
+        try:
+            for title, name in sets.items():
+                if not (DATA / name).exists():
+                    print(
+                        f"\n{title}: none yet (tests/data/{name}); write one before tuning safety content again"
+                    )
+                    continue
+                print(f"\n{title} (tests/data/{name})")
+                report(evaluate(DATA / name, tree))
+        finally:
+            if args.at:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                    check=False,
+                )
 
 
 if __name__ == "__main__":
