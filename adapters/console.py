@@ -11,7 +11,7 @@ import textwrap
 from typing import Any, TextIO
 
 from bot import markup
-from bot.engine import Engine
+from bot.conversation.engine import Engine
 from bot.events import Button, Incoming, Reply, SessionKey, Urgency
 
 PLATFORM = "console"

@@ -20,10 +20,10 @@ import yarl
 from discord import app_commands
 
 from bot import markup
-from bot.content_manager import ContentManager
-from bot.engine import Engine
+from bot.conversation.engine import Engine
 from bot.errors import ConfigError
 from bot.events import Button, Incoming, Reply, SessionKey
+from bot.moderation.content_manager import ContentManager
 
 _log = logging.getLogger(__name__)
 

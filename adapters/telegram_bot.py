@@ -43,7 +43,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 
 from bot import markup
-from bot.engine import Engine
+from bot.conversation.engine import Engine
 from bot.errors import ConfigError
 from bot.events import Button, Incoming, Reply, SessionKey
 

@@ -95,11 +95,11 @@ async def _drive(handle, users: int, messages: int, pace: float | None) -> dict[
 async def _engine_worker(
     db: Path, users: int, messages: int, pace: float | None
 ) -> dict[str, float]:
-    from bot.engine import Engine
+    from bot.content.loader import bundled_content_dir, load_content
+    from bot.conversation.engine import Engine
     from bot.events import Incoming, SessionKey
-    from bot.journal import SQLiteJournal
-    from bot.loader import bundled_content_dir, load_content
-    from bot.sqlite_store import SQLiteStore
+    from bot.storage.journal import SQLiteJournal
+    from bot.storage.sqlite import SQLiteStore
 
     bundle = load_content(bundled_content_dir())
     async with SQLiteStore(db) as store, SQLiteJournal(db) as journal:

@@ -40,8 +40,8 @@ SETS = {
 # Runs inside the tree being measured: prints [group, text, urgency] for every vignette.
 _SCORE = """
 import json, sys, yaml
-from bot.loader import bundled_content_dir, load_content
-from bot.safety import RedFlagScanner
+from bot.content.loader import bundled_content_dir, load_content
+from bot.language.safety import RedFlagScanner
 scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
 rows = []
 for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():

@@ -31,10 +31,10 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from adapters.telegram_bot import ChatRateLimiter, TelegramAdapter
-from bot.engine import Engine
-from bot.journal import SQLiteJournal
-from bot.loader import bundled_content_dir, load_content
-from bot.sqlite_store import SQLiteStore
+from bot.content.loader import bundled_content_dir, load_content
+from bot.conversation.engine import Engine
+from bot.storage.journal import SQLiteJournal
+from bot.storage.sqlite import SQLiteStore
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 
 QUESTIONS = ["what is tetany?", "/nutrient magnesium", "can coffee make my eye twitch", "/about"]

@@ -23,13 +23,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import __version__, logs
-from bot.content_manager import ContentManager
-from bot.engine import Engine
+from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.conversation.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
-from bot.journal import SQLiteJournal
-from bot.loader import Bundle, bundled_content_dir, load_content, validate_dir
+from bot.moderation.content_manager import ContentManager
+from bot.moderation.transcripts import run_all
+from bot.moderation.validate import validate_dir
 from bot.settings import Settings
-from bot.sqlite_store import SQLiteStore
+from bot.storage.journal import SQLiteJournal
+from bot.storage.sqlite import SQLiteStore
 
 _log = logging.getLogger(__name__)
 
@@ -158,8 +160,6 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_tests(directory: Path) -> int:
-    from bot.transcripts import run_all
-
     bundle = _load(directory)
     ran, failures, problems = await run_all(bundle, directory)
     for problem in problems:
@@ -291,7 +291,7 @@ async def _heartbeat(path: Path, stop: asyncio.Event) -> None:
 
 def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot schema``: JSON Schemas for editors (yaml-language-server)."""
-    from bot import schema
+    from bot.content import schema
 
     for path in schema.write(args.dir or _content_dir(None, settings)):
         print(path)
@@ -303,7 +303,7 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
     import subprocess
 
-    from bot import graph
+    from bot.moderation import graph
 
     bundle = _load(_content_dir(args.content, settings))
     if args.flow not in bundle.flows:
@@ -335,8 +335,6 @@ def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
 
 
 async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> Any:
-    from bot.journal import SQLiteJournal
-
     async with SQLiteJournal(db, flush_every=3600) as journal:
         if since_days is None:
             return await journal.audit_log(limit)
@@ -348,7 +346,7 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot stats``: what people ask, where they leave, which red flags come up."""
     import json
 
-    from bot import stats
+    from bot.moderation import stats
 
     data = stats.report(asyncio.run(_journal_rows(_existing_db(args, settings), args.since)))
     if args.json:

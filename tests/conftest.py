@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.engine import Engine
-from bot.loader import Bundle, bundled_content_dir, load_content
-from bot.sqlite_store import SQLiteStore
+from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.conversation.engine import Engine
+from bot.storage.sqlite import SQLiteStore
 
 CONTENT = bundled_content_dir()
 

@@ -229,7 +229,7 @@ def test_installed_package_finds_its_content(tmp_path: Path) -> None:
     """After `pip install .` (not editable) the bundled content travels with the package."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = subprocess.run(
-        [sys.executable, "-c", "import bot.loader as l; print(l.bundled_content_dir())"],
+        [sys.executable, "-c", "import bot.content.loader as l; print(l.bundled_content_dir())"],
         capture_output=True,
         text=True,
         cwd=tmp_path,

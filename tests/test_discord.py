@@ -19,13 +19,13 @@ from adapters.discord_bot import (
     to_markdown,
     use_endpoints,
 )
-from bot.content_manager import ContentManager
-from bot.engine import Engine
+from bot.content.loader import Bundle, bundled_content_dir
+from bot.conversation.engine import Engine
 from bot.errors import ConfigError
 from bot.events import Reply, SessionKey
-from bot.loader import Bundle, bundled_content_dir
-from bot.sqlite_store import SQLiteStore
-from bot.store import Session, SessionStore
+from bot.moderation.content_manager import ContentManager
+from bot.storage.sqlite import SQLiteStore
+from bot.storage.store import Session, SessionStore
 from tests.fakes.discord_api import GUILD_ID, MANAGE_GUILD, MOD_ROLE_ID, TOKEN, FakeDiscord
 from tests.helpers import TRIAGE
 

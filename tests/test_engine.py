@@ -6,11 +6,11 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.engine import Engine
+from bot.content.loader import Bundle
+from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey, Urgency
-from bot.loader import Bundle
-from bot.sqlite_store import SQLiteStore
-from bot.store import MemoryStore, Session
+from bot.storage.sqlite import SQLiteStore
+from bot.storage.store import MemoryStore, Session
 
 ALICE = SessionKey("console", "alice")
 

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot import graph
-from bot.engine import Engine
+from bot.content.loader import Bundle
+from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey
-from bot.journal import SQLiteJournal, scrub
-from bot.loader import Bundle
-from bot.sqlite_store import SQLiteStore
+from bot.moderation import graph
+from bot.storage.journal import SQLiteJournal, scrub
+from bot.storage.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 

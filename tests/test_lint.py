@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.loader import validate_dir
+from bot.moderation.validate import validate_dir
 from tests.helpers import edit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None
 
 
 def test_shipped_content_has_no_warnings() -> None:
-    from bot.loader import bundled_content_dir
+    from bot.content.loader import bundled_content_dir
 
     _, problems = validate_dir(bundled_content_dir())
     assert problems == []

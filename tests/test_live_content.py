@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from adapters.telegram_bot import ChatRateLimiter, TelegramAdapter
-from bot.content_manager import ContentManager
-from bot.engine import Engine
+from bot.content.loader import load_content
+from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey
-from bot.journal import MemoryJournal, SQLiteJournal
-from bot.loader import load_content
-from bot.sqlite_store import SQLiteStore
-from bot.store import MemoryStore
+from bot.moderation.content_manager import ContentManager
+from bot.storage.journal import MemoryJournal, SQLiteJournal
+from bot.storage.sqlite import SQLiteStore
+from bot.storage.store import MemoryStore
 from tests.fakes.telegram_api import TOKEN, FakeBotApi
 from tests.helpers import edit
 

@@ -7,11 +7,11 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.dialogue import Dialogue
-from bot.engine import Engine
+from bot.content.loader import bundled_content_dir, load_content
+from bot.conversation.dialogue import Dialogue
+from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey, Urgency
-from bot.loader import bundled_content_dir, load_content
-from bot.store import MemoryStore, Session
+from bot.storage.store import MemoryStore, Session
 
 BUNDLE = load_content(bundled_content_dir())
 DIALOGUE = Dialogue(BUNDLE)

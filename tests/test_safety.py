@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.loader import Bundle, bundled_content_dir, load_content
-from bot.safety import RedFlagScanner
+from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.language.safety import RedFlagScanner
 
 BUNDLE = load_content(bundled_content_dir())
 SCANNER = RedFlagScanner(BUNDLE.safety)

@@ -9,8 +9,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot import schema
-from bot.loader import bundled_content_dir, content_files, read_yaml, transcript_files, validate_dir
+from bot.content import schema
+from bot.content.loader import bundled_content_dir, content_files, read_yaml, transcript_files
+from bot.moderation.validate import validate_dir
 
 CONTENT = bundled_content_dir()
 CONTENT_VALIDATOR = jsonschema.Draft202012Validator(schema.content_schema())

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import MIGRATIONS, SCHEMA_VERSION
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
-from bot.sqlite_store import SQLiteStore
-from bot.store import Session
+from bot.storage.database import MIGRATIONS, SCHEMA_VERSION
+from bot.storage.sqlite import SQLiteStore
+from bot.storage.store import Session
 
 KEY = SessionKey("console", "u1")
 

@@ -10,8 +10,8 @@ import pytest
 
 from bot.errors import StoreError
 from bot.events import SessionKey
-from bot.sqlite_store import SQLiteStore
-from bot.store import MemoryStore, Session, SessionStore
+from bot.storage.sqlite import SQLiteStore
+from bot.storage.store import MemoryStore, Session, SessionStore
 
 TTL = 100.0
 

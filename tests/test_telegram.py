@@ -23,11 +23,11 @@ from adapters.telegram_bot import (
     to_html,
 )
 from bot import logs
-from bot.engine import Engine
+from bot.content.loader import Bundle
+from bot.conversation.engine import Engine
 from bot.errors import ConfigError
 from bot.events import Reply, Urgency
-from bot.loader import Bundle
-from bot.sqlite_store import SQLiteStore
+from bot.storage.sqlite import SQLiteStore
 from tests.fakes.telegram_api import BOT_USERNAME, TOKEN, FakeBotApi, Fault
 from tests.helpers import TRIAGE
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.loader import bundled_content_dir, load_content
-from bot.understand import Intent, Understanding
+from bot.content.loader import bundled_content_dir, load_content
+from bot.language.understand import Intent, Understanding
 
 BUNDLE = load_content(bundled_content_dir())
 U = Understanding(BUNDLE)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.content.loader import load_content
 from bot.errors import ContentError
-from bot.loader import load_content, validate_dir
+from bot.moderation.validate import validate_dir
 from tests.helpers import edit
 
 
@@ -25,7 +26,7 @@ def _messages(root: Path) -> list[str]:
 
 
 def test_bundled_content_is_valid() -> None:
-    from bot.loader import bundled_content_dir
+    from bot.content.loader import bundled_content_dir
 
     bundle, problems = validate_dir(bundled_content_dir())
     assert problems == []

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.content.loader import bundled_content_dir, load_content
 from bot.events import Urgency
-from bot.loader import bundled_content_dir, load_content
-from bot.safety import RedFlagScanner
+from bot.language.safety import RedFlagScanner
 
 DATA = Path(__file__).parent / "data"
 SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety)

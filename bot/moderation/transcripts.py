@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import markup
-from bot.engine import Engine
+from bot.content.loader import Bundle, load_transcripts
+from bot.content.model import Expect, Step, Transcript
+from bot.conversation.engine import Engine
 from bot.errors import Problem
 from bot.events import Incoming, Reply, SessionKey, Urgency
-from bot.loader import Bundle, load_transcripts
-from bot.model import Expect, Step, Transcript
-from bot.store import MemoryStore
+from bot.storage.store import MemoryStore
 
 
 @dataclass(frozen=True)

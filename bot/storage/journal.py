@@ -20,9 +20,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot import database
 from bot.errors import StoreError
-from bot.resource import AsyncResource
+from bot.storage import database
+from bot.storage.resource import AsyncResource
 
 _log = logging.getLogger(__name__)
 

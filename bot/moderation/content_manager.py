@@ -14,11 +14,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.engine import Engine
+from bot.content.loader import Bundle, content_files, read_content, transcript_files
+from bot.conversation.engine import Engine
 from bot.errors import Problem
-from bot.journal import AuditEntry, Journal
-from bot.loader import Bundle, content_files, transcript_files, validate_dir
-from bot.transcripts import as_problems, run_all
+from bot.moderation.transcripts import as_problems, run_all
+from bot.storage.journal import AuditEntry, Journal
 
 _log = logging.getLogger(__name__)
 
@@ -108,8 +108,8 @@ class ContentManager:
         """Validate and test the folder; if both pass, swap it in. ``who`` goes to the audit log."""
         async with self._lock:
             _log.debug("content load by %s: validating %s", who, self.directory)
-            bundle, problems = await asyncio.to_thread(validate_dir, self.directory)
-            errors = [p for p in problems if p.severity == "error"]
+            read = await asyncio.to_thread(read_content, self.directory)
+            bundle, errors = read.bundle, [p for p in read.problems if p.severity == "error"]
             if bundle is not None and not errors:
                 _log.debug("content load by %s: running transcript tests", who)
                 _ran, failures, test_problems = await run_all(bundle, self.directory)

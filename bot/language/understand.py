@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from bot.loader import Bundle
-from bot.model import Choice, Node
-from bot.text import PhraseMatcher, normalise, words
+from bot.content.loader import Bundle
+from bot.content.model import Choice, Node
+from bot.language.text import PhraseMatcher, normalise, words
 
 #: Words that carry little meaning when comparing a question with FAQ phrasings.
 _STOPWORDS = frozenset(

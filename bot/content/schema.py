@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bot.model import ContentFile, Transcript
+from bot.content.model import ContentFile, Transcript
 
 CONTENT_SCHEMA = "schema.json"
 TRANSCRIPTS_SCHEMA = "transcripts.schema.json"

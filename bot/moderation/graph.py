@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.content.loader import Bundle
+from bot.content.model import Choice, Flow, Node
 from bot.events import Urgency
-from bot.loader import Bundle
-from bot.model import Choice, Flow, Node
 
 COLOURS = {
     Urgency.EMERGENCY: "#dc2626",

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.errors import StoreError
 from bot.events import SessionKey
-from bot.resource import AsyncResource
+from bot.storage.resource import AsyncResource
 
 Clock = Callable[[], float]
 

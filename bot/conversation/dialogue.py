@@ -13,13 +13,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from bot import markup
+from bot.content.loader import Bundle
+from bot.content.model import Choice, Flow, Node
 from bot.events import Button, Incoming, Reply, Urgency
-from bot.journal import scrub
-from bot.loader import Bundle
-from bot.model import Choice, Flow, Node
-from bot.safety import RedFlagHit, RedFlagScanner
-from bot.store import Session
-from bot.understand import Intent, Understanding
+from bot.language.safety import RedFlagHit, RedFlagScanner
+from bot.language.understand import Intent, Understanding
+from bot.storage.journal import scrub
+from bot.storage.store import Session
 
 #: Longest message read for answering; longer ones are cut and the user is told.
 MAX_TEXT = 2000

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.content.loader import Bundle, ParsedFile, load_transcripts
 from bot.errors import Problem
-from bot.loader import Bundle, ParsedFile, load_transcripts
-from bot.safety import RedFlagScanner
-from bot.transcripts import line_of
-from bot.understand import Understanding
+from bot.language.safety import RedFlagScanner
+from bot.language.understand import Understanding
+from bot.moderation.transcripts import line_of
 
 #: Platform limits that matter for content.
 MESSAGE_LIMIT = 2000  # Discord; Telegram allows 4,096

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from bot.content.model import RedFlag, Safety
 from bot.events import Urgency
-from bot.model import RedFlag, Safety
-from bot.text import BREAK_TOKENS, Match, PhraseMatcher, tokens
+from bot.language.text import BREAK_TOKENS, Match, PhraseMatcher, tokens
 
 #: How many tokens before a symptom a negation ("no", "without") may stand.
 NEGATION_WINDOW = 5

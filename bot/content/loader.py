@@ -2,6 +2,8 @@
 
 Each problem carries the file, line and column it comes from, so a moderator can jump to it.
 Content that has any error never loads: `load_content` raises `ContentError` with all of them.
+Loading checks the format and the references only; the warnings a moderator also gets from
+`nervebot validate` live in `bot.moderation`, which builds on this module (never the reverse).
 """
 
 from __future__ import annotations
@@ -19,8 +21,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from bot.errors import ContentError, Problem
-from bot.model import (
+from bot.content.model import (
     Cause,
     Command,
     ContentFile,
@@ -33,6 +34,7 @@ from bot.model import (
     Topic,
     Transcript,
 )
+from bot.errors import ContentError, Problem
 
 _log = logging.getLogger(__name__)
 
@@ -292,11 +294,14 @@ def _shown(path: Path, root: Path) -> str:
 
 @dataclass
 class ParsedFile:
+    """One content file as parsed: the name shown in problems, its data, its line positions."""
+
     shown: str
     data: ContentFile
     pos: _Positions
 
     def at(self, *path: str | int) -> tuple[int, int]:
+        """The (line, column) of ``path`` inside this file, or of its nearest known parent."""
         return self.pos.nearest(path)
 
 
@@ -330,14 +335,29 @@ def load_transcripts(root: Path) -> tuple[list[tuple[str, Transcript]], list[Pro
     return out, problems
 
 
-def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
-    """Check a content folder; returns the bundle (None on any error) and every problem."""
+@dataclass(frozen=True)
+class ContentRead:
+    """A content folder as read: the bundle (None on any error), every problem, the parsed files.
+
+    ``files`` keep each file's line positions, so later checks (moderation's warnings) can
+    point at the right line.
+    """
+
+    bundle: Bundle | None
+    problems: list[Problem]
+    files: list[ParsedFile]
+
+
+def read_content(root: Path) -> ContentRead:
+    """Parse a content folder and check its format and references, finding every problem."""
     root = Path(root)
     if not root.is_dir():
-        return None, [Problem(str(root), 1, 1, "content folder not found")]
+        return ContentRead(None, [Problem(str(root), 1, 1, "content folder not found")], [])
     files = content_files(root)
     if not files:
-        return None, [Problem(str(root), 1, 1, "no .yaml content files in this folder")]
+        return ContentRead(
+            None, [Problem(str(root), 1, 1, "no .yaml content files in this folder")], []
+        )
     problems: list[Problem] = []
     parsed: list[ParsedFile] = []
     digest = hashlib.sha256()
@@ -362,22 +382,16 @@ def validate_dir(root: Path) -> tuple[Bundle | None, list[Problem]]:
     problems += trans_problems
     bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
-    if bundle is not None and not problems:
-        from bot.lint import lint  # lint needs the matchers, which need a bundle
-
-        problems += lint(parsed, bundle, root)
-    errors = [p for p in problems if p.severity == "error"]
-    return (bundle if not errors else None), sorted(set(problems))
+    return ContentRead(bundle if not problems else None, sorted(set(problems)), parsed)
 
 
 def load_content(root: Path) -> Bundle:
     """Load a content folder or raise `ContentError` listing every problem."""
-    bundle, problems = validate_dir(root)
-    errors = [p for p in problems if p.severity == "error"]
-    if bundle is None or errors:
-        raise ContentError(errors or problems)
-    _log.info("content loaded from %s (version %s)", root, bundle.version)
-    return bundle
+    read = read_content(root)
+    if read.bundle is None:
+        raise ContentError(read.problems)
+    _log.info("content loaded from %s (version %s)", root, read.bundle.version)
+    return read.bundle
 
 
 # --------------------------------------------------------------------------- semantic checks
@@ -634,6 +648,6 @@ def _reachable(flow: Flow, by_id: dict[str, Node]) -> set[str]:
 
 def bundled_content_dir() -> Path:
     """The content folder shipped with nervebot (installed copy first, then the source tree)."""
-    here = Path(__file__).resolve().parent
-    installed = here / "_content"
-    return installed if installed.is_dir() else here.parent / "content"
+    package = Path(__file__).resolve().parents[1]  # the `bot` package
+    installed = package / "_content"  # where the wheel puts it (see pyproject.toml)
+    return installed if installed.is_dir() else package.parent / "content"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiosqlite
 
-from bot import database
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
-from bot.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
+from bot.storage import database
+from bot.storage.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
 
 _log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from bot.dialogue import Dialogue
+from bot.content.loader import Bundle
+from bot.conversation.dialogue import Dialogue
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
-from bot.journal import Journal
-from bot.loader import Bundle
-from bot.store import Session, SessionStore
+from bot.storage.journal import Journal
+from bot.storage.store import Session, SessionStore
 
 _log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The content format (pydantic models), loading YAML into an immutable Bundle, JSON Schemas."""

@@ -1,0 +1,1 @@
+"""Reading free text: normalisation and phrase matching, the red-flag check, intents and choices."""

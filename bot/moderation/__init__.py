@@ -1,0 +1,1 @@
+"""What moderators run: the full validation, transcript tests, live reload, graphs, stats."""
