@@ -1,22 +1,23 @@
 """The conversation rules: from a session and one user turn to the bot's replies.
 
-`Dialogue` is synchronous and does no I/O, so every rule can be tested directly; the
-`Engine` adds per-user locking and the session store around it.
+`Dialogue` decides what a turn means (a red flag, a command, a button, an answer to the
+waiting question, a question) and moves the session on; `Answers` builds the replies. It is
+synchronous and does no I/O, so every rule can be tested directly; the `Engine` adds
+per-user locking and the session store around it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
-from collections import Counter
 from dataclasses import dataclass, field
 
-from bot import markup
 from bot.content.loader import Bundle
-from bot.content.model import Choice, Flow, Node
-from bot.events import Button, Incoming, Reply, Urgency
+from bot.content.model import Choice, Node
+from bot.conversation.answers import Answers
+from bot.events import Incoming, Reply, Urgency
 from bot.language.safety import RedFlagHit, RedFlagScanner
+from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
 from bot.storage.journal import scrub
 from bot.storage.store import Session
@@ -25,10 +26,6 @@ from bot.storage.store import Session
 MAX_TEXT = 2000
 #: Longest message scanned for red flags (so an emergency late in a long message is not missed).
 MAX_SCAN = 20_000
-#: How many contributors a triage report lists.
-REPORT_TOP = 3
-#: A nutrient weighing at least this much in a triage suggests asking for a blood test.
-BLOOD_TEST_SCORE = 3
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
@@ -44,24 +41,12 @@ class Turn:
     events: list[tuple[str, str]] = field(default_factory=list)
 
 
-def clean_text(text: str) -> str:
-    """Drop control and format characters (keeping newlines and tabs) and trim."""
-    if text.isascii() and text.isprintable():
-        return text.strip()
-    return "".join(
-        ch
-        for ch in text
-        if ch in "\n\t"
-        or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
-        or ch == "\u200d"
-    ).strip()
-
-
 class Dialogue:
     """Conversation rules over one content bundle."""
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
+        self.answers = Answers(bundle)
         self.scanner = RedFlagScanner(bundle.safety)
         self.understanding = Understanding(bundle)
 
@@ -75,10 +60,12 @@ class Dialogue:
             node = self._current_node(session)
             notice = self.bundle.message("content_updated")
             turn.replies.append(
-                self._question(session, node, notice) if node else self._menu_reply(notice)
+                self.answers.question(session.flow, node, notice)
+                if node
+                else self.answers.menu(notice)
             )
         elif incoming.attachment is not None and incoming.text is None and incoming.button is None:
-            turn.replies.append(self._menu_reply(self.bundle.message("non_text")))
+            turn.replies.append(self.answers.menu(self.bundle.message("non_text")))
         elif incoming.button is not None:
             self._button(session, incoming.button.strip(), turn)
         else:
@@ -87,7 +74,7 @@ class Dialogue:
         node = self._current_node(session)
         session.node_sig = _signature(node) if node is not None else None
         if not turn.replies:  # every turn gets an answer
-            turn.replies.append(self._menu_reply(self.bundle.message("fallback")))
+            turn.replies.append(self.answers.menu(self.bundle.message("fallback")))
         return turn
 
     def _overrides_update_notice(self, incoming: Incoming) -> bool:
@@ -135,7 +122,7 @@ class Dialogue:
     def _text(self, session: Session, raw: str, turn: Turn) -> None:
         text = clean_text(raw[:MAX_SCAN])
         if not text:
-            turn.replies.append(self._menu_reply(self.bundle.message("empty")))
+            turn.replies.append(self.answers.menu(self.bundle.message("empty")))
             return
         hits = self.scanner.scan(text)
         if hits:
@@ -167,54 +154,43 @@ class Dialogue:
         if intent.kind == "fallback":
             turn.events.append(("fallback", scrub(text)))
         if node is not None and intent.kind in ("fallback", "triage_offer", "greet", "menu"):
-            turn.replies.append(
-                self._question(session, node, prefix=self.bundle.message("pick_option"))
-            )
+            prefix = self.bundle.message("pick_option")
+            turn.replies.append(self.answers.question(session.flow, node, prefix))
             return
         self._route(session, intent, turn)
         if node is not None and session.node == node.id:
-            turn.replies.append(
-                self._question(session, node, prefix=self.bundle.message("resume_prompt"))
-            )
+            prefix = self.bundle.message("resume_prompt")
+            turn.replies.append(self.answers.question(session.flow, node, prefix))
 
     def _route(self, session: Session, intent: Intent, turn: Turn) -> None:
-        kind = intent.kind
-        if kind == "faq" and intent.target:
-            turn.replies.append(self._faq(intent.target))
-        elif kind == "nutrient" and intent.target:
-            turn.replies.append(self._nutrient(intent.target, intent.topic))
+        kind, target, answers = intent.kind, intent.target, self.answers
+        if kind == "faq" and target:
+            turn.replies.append(answers.faq(target))
+        elif kind == "nutrient" and target:
+            turn.replies.append(answers.nutrient(target, intent.topic))
         elif kind == "foods":
-            turn.replies.append(self._foods(intent.target))
-        elif kind == "diet" and intent.target:
-            turn.replies.append(self._diet(intent.target))
-        elif kind == "cause" and intent.target:
-            turn.replies.append(self._cause(intent.target))
+            turn.replies.append(answers.foods(target))
+        elif kind == "diet" and target:
+            turn.replies.append(answers.diet(target))
+        elif kind == "cause" and target:
+            turn.replies.append(answers.cause(target))
         elif kind == "triage_offer":
-            turn.replies.append(
-                Reply(
-                    self.bundle.message("triage_offer"),
-                    (
-                        Button("cmd:triage", self.bundle.message("triage_start_label")),
-                        Button("cmd:causes", self._menu_label("causes")),
-                        Button("menu", self.bundle.message("menu_label")),
-                    ),
-                )
-            )
+            turn.replies.append(answers.triage_offer())
         elif kind in ("greet", "menu"):
-            turn.replies.append(self._menu_reply(self.bundle.message("greet")))
+            turn.replies.append(answers.menu(self.bundle.message("greet")))
         elif kind == "thanks":
-            turn.replies.append(Reply(self.bundle.message("thanks"), self._menu_button()))
+            turn.replies.append(answers.with_menu_button("thanks"))
         elif kind in _ACTIONS:
             self._action(session, kind, turn)
         elif session.flow is None:
-            turn.replies.append(self._menu_reply(self.bundle.message("fallback")))
+            turn.replies.append(answers.menu(self.bundle.message("fallback")))
         else:
             turn.replies.append(Reply(self.bundle.message("fallback")))
 
     # ------------------------------------------------------------------ commands and actions
 
     def _command(self, session: Session, name: str, arg: str, turn: Turn) -> None:
-        msg = self.bundle.message
+        msg, answers = self.bundle.message, self.answers
         if name == "start":
             self._leave_flow(session)
             session.pending = None
@@ -222,9 +198,9 @@ class Dialogue:
             if arg in _ACTIONS:  # a deep link such as /start triage
                 self._action(session, arg, turn)
             else:
-                turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
+                turn.replies.append(answers.menu(answers.menu_prompt()))
         elif name == "menu":
-            turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
+            turn.replies.append(answers.menu(answers.menu_prompt()))
         elif name == "nutrient":
             if not arg:
                 self._action(session, "nutrients", turn)
@@ -233,85 +209,63 @@ class Dialogue:
         elif name == "foods" and arg:
             named = self.understanding.entities(arg)
             for nutrient in named.get("nutrient", [])[:1]:
-                turn.replies.append(self._foods(nutrient))
+                turn.replies.append(answers.foods(nutrient))
             for diet in named.get("diet", [])[:1]:
-                turn.replies.append(self._diet(diet))
+                turn.replies.append(answers.diet(diet))
             if not turn.replies:
-                turn.replies.append(self._foods(None, unknown=arg))
+                turn.replies.append(answers.foods(None, unknown=arg))
         elif name == "reset":
             had = session.flow is not None or session.pending is not None
             self._leave_flow(session)
             session.pending = None
-            turn.replies.append(self._menu_reply(msg("reset_done" if had else "nothing_to_reset")))
+            turn.replies.append(answers.menu(msg("reset_done" if had else "nothing_to_reset")))
         elif name == "forget":
             session.pending = "forget"
-            turn.replies.append(
-                Reply(
-                    msg("forget_confirm"),
-                    (
-                        Button("forget:yes", msg("forget_yes")),
-                        Button("forget:no", msg("forget_no")),
-                    ),
-                )
-            )
+            turn.replies.append(answers.forget_confirm())
         elif name in _ACTIONS:
             self._action(session, name, turn)
         else:
-            turn.replies.append(
-                Reply(
-                    msg("unknown_command", command=markup.escape("/" + name))
-                    + "\n\n"
-                    + msg("help"),
-                    self._menu_buttons(),
-                )
-            )
+            turn.replies.append(answers.unknown_command(name))
 
     def _action(self, session: Session, action: str, turn: Turn) -> None:
-        msg = self.bundle.message
-        b = self.bundle
+        answers = self.answers
         if action == "triage":
             self._start_flow(session, "triage", turn)
         elif action == "nutrients":
-            turn.replies.append(
-                Reply(
-                    msg("nutrients_intro"),
-                    tuple(Button(f"n:{n.id}", n.name) for n in b.nutrients.values()),
-                )
-            )
+            turn.replies.append(answers.nutrient_list())
         elif action == "foods":
-            turn.replies.append(self._foods(None))
+            turn.replies.append(answers.foods(None))
         elif action == "causes":
-            turn.replies.append(
-                Reply(
-                    msg("causes_intro"),
-                    tuple(Button(f"c:{c.id}", c.name) for c in b.causes.values()),
-                )
-            )
+            turn.replies.append(answers.cause_list())
         elif action == "faq":
-            buttons = tuple(
-                Button(f"q:{e.id}", _question_label(e.questions[0])) for e in b.faq.values()
-            )
-            turn.replies.append(Reply(msg("faq_intro"), buttons))
+            turn.replies.append(answers.faq_list())
         elif action == "redflags":
-            turn.replies.append(Reply(msg("redflags_intro"), self._menu_button()))
+            turn.replies.append(answers.with_menu_button("redflags_intro"))
         elif action == "about":
-            turn.replies.append(Reply(msg("about"), self._menu_button()))
+            turn.replies.append(answers.with_menu_button("about"))
         elif action == "help":
-            turn.replies.append(Reply(msg("help"), self._menu_buttons()))
+            turn.replies.append(answers.help())
+
+    def _nutrient_by_name(self, name: str) -> Reply:
+        """``/nutrient NAME``: the nutrient of that name or alias (typos tolerated)."""
+        intent = self.understanding.route(name)
+        if intent.kind in ("nutrient", "foods") and intent.target:
+            return self.answers.nutrient(intent.target, None)
+        return self.answers.nutrient_unknown(name)
 
     # ------------------------------------------------------------------ buttons
 
     def _button(self, session: Session, button: str, turn: Turn) -> None:
-        b = self.bundle
+        b, answers = self.bundle, self.answers
         kind, _, rest = button.partition(":")
         if button == "menu":
-            turn.replies.append(self._menu_reply(self._menu_node().ask or ""))
+            turn.replies.append(answers.menu(answers.menu_prompt()))
         elif button == "resume":
             node = self._current_node(session)
             if node is None:
-                turn.replies.append(self._menu_reply(b.message("nothing_to_reset")))
+                turn.replies.append(answers.menu(b.message("nothing_to_reset")))
             else:
-                turn.replies.append(self._question(session, node))
+                turn.replies.append(answers.question(session.flow, node))
         elif kind == "cmd" and rest in _ACTIONS:
             self._action(session, rest, turn)
         elif kind == "n" and rest.split(":")[0] in b.nutrients:
@@ -319,15 +273,15 @@ class Dialogue:
             if topic and topic not in b.topics:
                 self._stale(session, turn)
             else:
-                turn.replies.append(self._nutrient(nid, topic or None))
+                turn.replies.append(answers.nutrient(nid, topic or None))
         elif kind == "f" and rest in b.nutrients:
-            turn.replies.append(self._foods(rest))
+            turn.replies.append(answers.foods(rest))
         elif kind == "d" and rest in b.diets:
-            turn.replies.append(self._diet(rest))
+            turn.replies.append(answers.diet(rest))
         elif kind == "c" and rest in b.causes:
-            turn.replies.append(self._cause(rest))
+            turn.replies.append(answers.cause(rest))
         elif kind == "q" and rest in b.faq:
-            turn.replies.append(self._faq(rest))
+            turn.replies.append(answers.faq(rest))
         elif kind == "forget" and rest in ("yes", "no") and session.pending == "forget":
             self._forget_answer(session, rest == "yes", turn)
         elif button.count(".") == 2:
@@ -349,17 +303,15 @@ class Dialogue:
             self._stale(session, turn)
 
     def _stale(self, session: Session, turn: Turn) -> None:
-        node = self._current_node(session)
+        """A button from an old message: a gentle re-prompt where the user is now."""
         prefix = self.bundle.message("stale_button")
+        node = self._current_node(session)
         if node is None:
-            turn.replies.append(self._menu_reply(prefix + "\n\n" + (self._menu_node().ask or "")))
+            turn.replies.append(self.answers.menu(prefix + "\n\n" + self.answers.menu_prompt()))
         else:
-            turn.replies.append(self._question(session, node, prefix=prefix))
+            turn.replies.append(self.answers.question(session.flow, node, prefix))
 
     # ------------------------------------------------------------------ flows
-
-    def _flow(self, flow_id: str) -> Flow:
-        return self.bundle.flows[flow_id]
 
     def _current_node(self, session: Session) -> Node | None:
         if session.flow is None or session.node is None:
@@ -373,14 +325,9 @@ class Dialogue:
 
     def _start_flow(self, session: Session, flow_id: str, turn: Turn) -> None:
         if turn.public:  # personal health questions belong in a private conversation
-            turn.replies.append(
-                Reply(
-                    self.bundle.message("private_only"),
-                    (Button(f"private:{flow_id}", self.bundle.message("private_label")),),
-                )
-            )
+            turn.replies.append(self.answers.private_only(flow_id))
             return
-        flow = self._flow(flow_id)
+        flow = self.bundle.flows[flow_id]
         self._leave_flow(session)
         session.pending = None
         session.flow = flow.id
@@ -391,13 +338,13 @@ class Dialogue:
         assert session.flow is not None
         node = self.bundle.nodes[(session.flow, node_id)]
         if node.outcome is not None:
-            turn.replies.append(self._outcome(session, node))
+            turn.replies.append(self.answers.outcome(session.flow, node, session.answers))
             turn.events.append(("flow_done", session.flow))
             self._leave_flow(session)
         else:
             session.node = node.id
             turn.events.append(("enter", f"{session.flow}.{node.id}"))
-            turn.replies.append(self._question(session, node))
+            turn.replies.append(self.answers.question(session.flow, node))
 
     def _choose(self, session: Session, node: Node, choice: Choice, turn: Turn) -> None:
         if choice.action is not None:
@@ -416,79 +363,7 @@ class Dialogue:
         if choice.next is not None:
             self._enter(session, choice.next, turn)
 
-    def _question(self, session: Session, node: Node, prefix: str | None = None) -> Reply:
-        text = node.ask or ""
-        if prefix:
-            text = f"{prefix}\n\n{text}"
-        buttons = tuple(Button(f"{session.flow}.{node.id}.{c.id}", c.label) for c in node.choices)
-        return Reply(text, buttons, flow=session.flow, node=node.id)
-
-    def _outcome(self, session: Session, node: Node) -> Reply:
-        assert node.outcome is not None
-        if not node.outcome.report:
-            return Reply(node.outcome.text, self._menu_button(), flow=session.flow, node=node.id)
-        b = self.bundle
-        msg = b.message
-        scores: Counter[str] = Counter()
-        urgency = Urgency.SELF_CARE
-        flags = {f.id: f for f in b.safety.red_flags}
-        for node_id, choice_id in session.answers.items():
-            answered = b.nodes.get((session.flow or "", node_id))
-            choice = (
-                next((c for c in answered.choices if c.id == choice_id), None) if answered else None
-            )
-            if choice is None:
-                continue
-            scores.update(choice.adds)
-            levels = [choice.urgency] if choice.urgency else []
-            if choice.red_flag in flags:
-                levels.append(Urgency(flags[choice.red_flag].urgency))
-            for level in levels:
-                if level.rank < urgency.rank:
-                    urgency = level
-        order = {k: i for i, k in enumerate([*b.nutrients, *b.causes])}
-        top = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], order[k]))
-        top = top[:REPORT_TOP]
-        parts = [msg("report_intro")]
-        buttons: list[Button] = []
-        if top:
-            lines = [msg("report_contributors")]
-            for key in top:
-                if key in b.nutrients:
-                    n = b.nutrients[key]
-                    lines.append(f"• **{n.name}**: {n.why.text}")
-                    buttons.append(Button(f"n:{key}", n.name))
-                else:
-                    c = b.causes[key]
-                    lines.append(f"• **{c.name}**: {c.why.text}")
-                    buttons.append(Button(f"c:{key}", c.name))
-            parts.append("\n".join(lines))
-        else:
-            parts.append(msg("report_none"))
-        nutrients = [b.nutrients[k] for k in top if k in b.nutrients]
-        if nutrients:
-            foods = [msg("report_foods")]
-            for n in nutrients:
-                foods.append(f"• {n.name}: " + "; ".join(f.food for f in n.foods[:3]))
-            parts.append("\n".join(foods))
-        # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
-        testable = [
-            n
-            for n in nutrients
-            if scores[n.id] >= BLOOD_TEST_SCORE or urgency is not Urgency.SELF_CARE
-        ]
-        if testable:
-            parts.append(msg("report_blood_test", names=_join([n.name for n in testable])))
-        parts.append(msg(f"urgency_{urgency.value}"))
-        parts.append(node.outcome.text)
-        parts.append(msg("report_footer"))
-        buttons.append(Button("cmd:triage", self._menu_label("triage")))
-        buttons.append(Button("menu", msg("menu_label")))
-        return Reply(
-            "\n\n".join(parts), tuple(buttons), urgency=urgency, flow=session.flow, node=node.id
-        )
-
-    # ------------------------------------------------------------------ safety
+    # ------------------------------------------------------------------ safety and privacy
 
     def _escalate(self, session: Session, hits: list[RedFlagHit], turn: Turn) -> None:
         resume = self._current_node(session) is not None
@@ -496,121 +371,8 @@ class Dialogue:
         self._raise(hits, turn, resume=resume)
 
     def _raise(self, hits: list[RedFlagHit], turn: Turn, *, resume: bool) -> None:
-        turn.replies.append(self._escalation(hits, resume=resume))
+        turn.replies.append(self.answers.escalation(hits, resume=resume))
         turn.events += [("red_flag", f"{h.urgency.value}:{h.flag.id}") for h in hits]
-
-    def _escalation(self, hits: list[RedFlagHit], *, resume: bool) -> Reply:
-        top = hits[0].urgency
-        escalation = self.bundle.safety.escalation
-        text = escalation.get(top) or escalation[Urgency.EMERGENCY]
-        details = "\n".join(f"• {h.flag.text}" for h in hits)
-        buttons = [Button("cmd:redflags", self._menu_label("redflags"))]
-        if resume:
-            buttons.append(Button("resume", self.bundle.message("resume_label")))
-        return Reply(f"{text}\n\n{details}", tuple(buttons), urgency=top)
-
-    # ------------------------------------------------------------------ knowledge replies
-
-    def _faq(self, faq_id: str) -> Reply:
-        entry = self.bundle.faq[faq_id]
-        buttons = [self._related_button(r) for r in entry.related]
-        buttons.append(Button("menu", self.bundle.message("menu_label")))
-        return Reply(
-            self._sourced(entry.answer, [entry.source]), tuple(buttons), urgency=entry.urgency
-        )
-
-    def _sourced(self, text: str, sources: list[str]) -> str:
-        """A knowledge text followed by where it comes from."""
-        return f"{text}\n\n{self.bundle.message('source_line', sources='; '.join(sources))}"
-
-    def _related_button(self, ref: str) -> Button:
-        b = self.bundle
-        if ref in b.nutrients:
-            return Button(f"n:{ref}", b.nutrients[ref].name)
-        if ref in b.causes:
-            return Button(f"c:{ref}", b.causes[ref].name)
-        return Button(f"d:{ref}", b.diets[ref].name)
-
-    def _nutrient(self, nid: str, topic: str | None) -> Reply:
-        b = self.bundle
-        n = b.nutrients[nid]
-        topic_buttons = [Button(f"n:{nid}:{t}", b.topics[t].label) for t in n.facts if t != topic]
-        foods = Button(f"f:{nid}", b.message("foods_label", name=n.name))
-        if topic is not None and topic in n.facts:
-            fact = n.facts[topic]
-            text = self._sourced(
-                f"**{n.name}: {b.topics[topic].heading}**\n\n{fact.text}", [fact.source]
-            )
-        else:
-            text = self._sourced(f"**{n.name}**\n\n{n.summary.text}", [n.summary.source])
-        return Reply(text, (*topic_buttons, foods))
-
-    def _nutrient_by_name(self, name: str) -> Reply:
-        target = self._lookup(name)
-        if target is not None and target[0] == "nutrient":
-            return self._nutrient(target[1], None)
-        b = self.bundle
-        return Reply(
-            b.message("nutrient_unknown", name=markup.escape(_shorten(name, 40))),
-            tuple(Button(f"n:{n.id}", n.name) for n in b.nutrients.values()),
-        )
-
-    def _lookup(self, name: str) -> tuple[str, str] | None:
-        """Find a nutrient or diet by its name or an alias (typos tolerated)."""
-        intent = self.understanding.route(name)
-        if intent.kind in ("nutrient", "foods") and intent.target:
-            return ("nutrient", intent.target)
-        if intent.kind == "diet" and intent.target:
-            return ("diet", intent.target)
-        return None
-
-    def _foods(self, nid: str | None, unknown: str | None = None) -> Reply:
-        b = self.bundle
-        if nid is None:
-            text = b.message("foods_intro")
-            if unknown is not None:
-                text = (
-                    b.message("nutrient_unknown", name=markup.escape(_shorten(unknown, 40)))
-                    + "\n\n"
-                    + text
-                )
-            buttons = [Button(f"f:{n.id}", n.name) for n in b.nutrients.values()]
-            buttons += [Button(f"d:{d.id}", d.name) for d in b.diets.values()]
-            return Reply(text, tuple(buttons))
-        n = b.nutrients[nid]
-        lines = [b.message("foods_heading", name=n.name)]
-        lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in n.foods]
-        text = "\n".join(lines)
-        sources = sorted({f.source for f in n.foods})
-        if n.food_tip is not None:
-            text += f"\n\n{n.food_tip.text}"
-            sources = sorted({*sources, n.food_tip.source})
-        text = self._sourced(text, sources)
-        return Reply(
-            text, (Button(f"n:{nid}", n.name), Button("cmd:foods", self._menu_label("foods")))
-        )
-
-    def _diet(self, did: str) -> Reply:
-        b = self.bundle
-        d = b.diets[did]
-        lines = [f"**{d.name}**"] + [f"• {t.text}" for t in d.tips]
-        sources = sorted({t.source for t in d.tips})
-        buttons = tuple(
-            Button(f"f:{nid}", b.message("foods_label", name=b.nutrients[nid].name))
-            for nid in d.nutrients
-        )
-        return Reply(self._sourced("\n".join(lines), sources), buttons)
-
-    def _cause(self, cid: str) -> Reply:
-        b = self.bundle
-        c = b.causes[cid]
-        lines = [f"**{c.name}**"] + [f"• {f.text}" for f in c.facts]
-        sources = sorted({f.source for f in c.facts})
-        buttons = (
-            Button("cmd:triage", b.message("triage_start_label")),
-            Button("cmd:causes", self._menu_label("causes")),
-        )
-        return Reply(self._sourced("\n".join(lines), sources), buttons)
 
     def _forget_answer(self, session: Session, yes: bool, turn: Turn) -> None:
         session.pending = None
@@ -619,43 +381,9 @@ class Dialogue:
             turn.forget = True
             turn.replies.append(Reply(self.bundle.message("forget_done")))
         else:
-            turn.replies.append(self._menu_reply(self.bundle.message("forget_cancelled")))
-
-    # ------------------------------------------------------------------ menu helpers
-
-    def _menu_node(self) -> Node:
-        flow = self._flow("menu")
-        return self.bundle.nodes[(flow.id, flow.start)]
-
-    def _menu_buttons(self) -> tuple[Button, ...]:
-        node = self._menu_node()
-        return tuple(Button(f"menu.{node.id}.{c.id}", c.label) for c in node.choices)
-
-    def _menu_button(self) -> tuple[Button, ...]:
-        return (Button("menu", self.bundle.message("menu_label")),)
-
-    def _menu_label(self, action: str) -> str:
-        node = self._menu_node()
-        return next((c.label for c in node.choices if c.action == action), action.title())
-
-    def _menu_reply(self, text: str) -> Reply:
-        return Reply(text, self._menu_buttons())
+            turn.replies.append(self.answers.menu(self.bundle.message("forget_cancelled")))
 
 
 def _signature(node: Node) -> str:
     """A short fingerprint of a question's choices, to notice when an update changed them."""
     return hashlib.sha1(",".join(c.id for c in node.choices).encode()).hexdigest()[:10]
-
-
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _question_label(text: str) -> str:
-    text = _shorten(text, 70)
-    return text[:1].upper() + text[1:] + ("" if text.endswith(("?", "…")) else "?")

@@ -22,6 +22,19 @@ FUZZY_MIN_LEN = 5
 FUZZY_CUTOFF = 85.0
 
 
+def clean_text(text: str) -> str:
+    """Drop control and format characters (keeping newlines and tabs) and trim."""
+    if text.isascii() and text.isprintable():
+        return text.strip()
+    return "".join(
+        ch
+        for ch in text
+        if ch in "\n\t"
+        or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        or ch == "\u200d"
+    ).strip()
+
+
 def normalise(text: str) -> str:
     """Lower-case, strip accents, drop apostrophes ("can't" -> "cant")."""
     if not text.isascii():

@@ -1,0 +1,318 @@
+"""What each answer looks like: nutrient cards, food lists, diets, causes, FAQ, reports, menus.
+
+`Answers` turns content into `Reply` objects and holds no conversation state: the dialogue
+decides *which* answer a turn gets, this module decides *how it reads*. Every text comes from
+the content bundle; only the layout (bold headings, bullets, buttons) is decided here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+from bot import markup
+from bot.content.loader import Bundle
+from bot.content.model import Node
+from bot.events import Button, Reply, Urgency
+from bot.language.safety import RedFlagHit
+
+#: How many contributors a triage report lists.
+REPORT_TOP = 3
+#: A nutrient weighing at least this much in a triage suggests asking for a blood test.
+BLOOD_TEST_SCORE = 3
+
+
+class Answers:
+    """Builds every reply the bot gives from one content bundle."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+
+    # ------------------------------------------------------------------ menus and questions
+
+    def menu_node(self) -> Node:
+        """The first question of the menu flow (its choices are the menu)."""
+        flow = self.bundle.flows["menu"]
+        return self.bundle.nodes[(flow.id, flow.start)]
+
+    def menu_prompt(self) -> str:
+        """The menu's question text."""
+        return self.menu_node().ask or ""
+
+    def menu_buttons(self) -> tuple[Button, ...]:
+        """The main menu as buttons."""
+        node = self.menu_node()
+        return tuple(Button(f"menu.{node.id}.{c.id}", c.label) for c in node.choices)
+
+    def menu_button(self) -> tuple[Button, ...]:
+        """A single button back to the menu."""
+        return (Button("menu", self.bundle.message("menu_label")),)
+
+    def menu_label(self, action: str) -> str:
+        """The menu's label for ``action`` (e.g. "Symptom check" for triage)."""
+        node = self.menu_node()
+        return next((c.label for c in node.choices if c.action == action), action.title())
+
+    def menu(self, text: str) -> Reply:
+        """``text`` with the main menu under it."""
+        return Reply(text, self.menu_buttons())
+
+    def question(self, flow: str | None, node: Node, prefix: str | None = None) -> Reply:
+        """A flow's question with one button per choice, optionally after ``prefix``."""
+        text = node.ask or ""
+        if prefix:
+            text = f"{prefix}\n\n{text}"
+        buttons = tuple(Button(f"{flow}.{node.id}.{c.id}", c.label) for c in node.choices)
+        return Reply(text, buttons, flow=flow, node=node.id)
+
+    def with_menu_button(self, key: str) -> Reply:
+        """A message from content with a button back to the menu."""
+        return Reply(self.bundle.message(key), self.menu_button())
+
+    def help(self) -> Reply:
+        """The help text with the main menu."""
+        return Reply(self.bundle.message("help"), self.menu_buttons())
+
+    def unknown_command(self, name: str) -> Reply:
+        """What an unknown ``/name`` gets: say so, then the help."""
+        msg = self.bundle.message
+        text = msg("unknown_command", command=markup.escape("/" + name)) + "\n\n" + msg("help")
+        return Reply(text, self.menu_buttons())
+
+    def triage_offer(self) -> Reply:
+        """An offer to start the symptom check, for someone describing symptoms."""
+        msg = self.bundle.message
+        return Reply(
+            msg("triage_offer"),
+            (
+                Button("cmd:triage", msg("triage_start_label")),
+                Button("cmd:causes", self.menu_label("causes")),
+                Button("menu", msg("menu_label")),
+            ),
+        )
+
+    def forget_confirm(self) -> Reply:
+        """Ask before deleting everything stored about a user."""
+        msg = self.bundle.message
+        return Reply(
+            msg("forget_confirm"),
+            (Button("forget:yes", msg("forget_yes")), Button("forget:no", msg("forget_no"))),
+        )
+
+    def private_only(self, flow: str) -> Reply:
+        """A personal check was asked for in a group: offer a private conversation."""
+        msg = self.bundle.message
+        return Reply(msg("private_only"), (Button(f"private:{flow}", msg("private_label")),))
+
+    # ------------------------------------------------------------------ lists
+
+    def nutrient_list(self) -> Reply:
+        """Every nutrient as a button."""
+        b = self.bundle
+        buttons = tuple(Button(f"n:{n.id}", n.name) for n in b.nutrients.values())
+        return Reply(b.message("nutrients_intro"), buttons)
+
+    def cause_list(self) -> Reply:
+        """Every non-nutrient cause as a button."""
+        b = self.bundle
+        buttons = tuple(Button(f"c:{c.id}", c.name) for c in b.causes.values())
+        return Reply(b.message("causes_intro"), buttons)
+
+    def faq_list(self) -> Reply:
+        """Every FAQ entry as a button labelled with its first question."""
+        b = self.bundle
+        buttons = tuple(
+            Button(f"q:{e.id}", _question_label(e.questions[0])) for e in b.faq.values()
+        )
+        return Reply(b.message("faq_intro"), buttons)
+
+    # ------------------------------------------------------------------ knowledge
+
+    def sourced(self, text: str, sources: list[str]) -> str:
+        """A knowledge text followed by where it comes from."""
+        return f"{text}\n\n{self.bundle.message('source_line', sources='; '.join(sources))}"
+
+    def faq(self, faq_id: str) -> Reply:
+        """An FAQ answer with its source and buttons to what it relates to."""
+        entry = self.bundle.faq[faq_id]
+        buttons = [self._related_button(r) for r in entry.related]
+        buttons.append(Button("menu", self.bundle.message("menu_label")))
+        return Reply(
+            self.sourced(entry.answer, [entry.source]), tuple(buttons), urgency=entry.urgency
+        )
+
+    def _related_button(self, ref: str) -> Button:
+        b = self.bundle
+        if ref in b.nutrients:
+            return Button(f"n:{ref}", b.nutrients[ref].name)
+        if ref in b.causes:
+            return Button(f"c:{ref}", b.causes[ref].name)
+        return Button(f"d:{ref}", b.diets[ref].name)
+
+    def nutrient(self, nid: str, topic: str | None) -> Reply:
+        """A nutrient's summary, or one topic of it, with buttons to its other topics and foods."""
+        b = self.bundle
+        n = b.nutrients[nid]
+        topic_buttons = [Button(f"n:{nid}:{t}", b.topics[t].label) for t in n.facts if t != topic]
+        foods = Button(f"f:{nid}", b.message("foods_label", name=n.name))
+        if topic is not None and topic in n.facts:
+            fact = n.facts[topic]
+            text = self.sourced(
+                f"**{n.name}: {b.topics[topic].heading}**\n\n{fact.text}", [fact.source]
+            )
+        else:
+            text = self.sourced(f"**{n.name}**\n\n{n.summary.text}", [n.summary.source])
+        return Reply(text, (*topic_buttons, foods))
+
+    def nutrient_unknown(self, name: str) -> Reply:
+        """No nutrient goes by ``name``: say so and list the ones there are."""
+        b = self.bundle
+        return Reply(
+            b.message("nutrient_unknown", name=markup.escape(_shorten(name, 40))),
+            tuple(Button(f"n:{n.id}", n.name) for n in b.nutrients.values()),
+        )
+
+    def foods(self, nid: str | None, unknown: str | None = None) -> Reply:
+        """A nutrient's food sources with amounts; without one, a choice of nutrients and diets."""
+        b = self.bundle
+        if nid is None:
+            text = b.message("foods_intro")
+            if unknown is not None:
+                name = markup.escape(_shorten(unknown, 40))
+                text = b.message("nutrient_unknown", name=name) + "\n\n" + text
+            buttons = [Button(f"f:{n.id}", n.name) for n in b.nutrients.values()]
+            buttons += [Button(f"d:{d.id}", d.name) for d in b.diets.values()]
+            return Reply(text, tuple(buttons))
+        n = b.nutrients[nid]
+        lines = [b.message("foods_heading", name=n.name)]
+        lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in n.foods]
+        text = "\n".join(lines)
+        sources = sorted({f.source for f in n.foods})
+        if n.food_tip is not None:
+            text += f"\n\n{n.food_tip.text}"
+            sources = sorted({*sources, n.food_tip.source})
+        return Reply(
+            self.sourced(text, sources),
+            (Button(f"n:{nid}", n.name), Button("cmd:foods", self.menu_label("foods"))),
+        )
+
+    def diet(self, did: str) -> Reply:
+        """Tips for a diet, with buttons to the food lists of the nutrients it concerns."""
+        b = self.bundle
+        d = b.diets[did]
+        lines = [f"**{d.name}**"] + [f"• {t.text}" for t in d.tips]
+        sources = sorted({t.source for t in d.tips})
+        buttons = tuple(
+            Button(f"f:{nid}", b.message("foods_label", name=b.nutrients[nid].name))
+            for nid in d.nutrients
+        )
+        return Reply(self.sourced("\n".join(lines), sources), buttons)
+
+    def cause(self, cid: str) -> Reply:
+        """What a non-nutrient cause (stress, caffeine, medicines...) has to do with symptoms."""
+        b = self.bundle
+        c = b.causes[cid]
+        lines = [f"**{c.name}**"] + [f"• {f.text}" for f in c.facts]
+        sources = sorted({f.source for f in c.facts})
+        buttons = (
+            Button("cmd:triage", b.message("triage_start_label")),
+            Button("cmd:causes", self.menu_label("causes")),
+        )
+        return Reply(self.sourced("\n".join(lines), sources), buttons)
+
+    # ------------------------------------------------------------------ outcomes and safety
+
+    def outcome(self, flow: str | None, node: Node, answers: Mapping[str, str]) -> Reply:
+        """A flow's ending; for a report, the contributors, food tips and urgency from ``answers``."""
+        assert node.outcome is not None
+        if not node.outcome.report:
+            return Reply(node.outcome.text, self.menu_button(), flow=flow, node=node.id)
+        b = self.bundle
+        msg = b.message
+        scores, urgency = self._score(flow, answers)
+        order = {k: i for i, k in enumerate([*b.nutrients, *b.causes])}
+        top = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], order[k]))
+        top = top[:REPORT_TOP]
+        parts = [msg("report_intro")]
+        buttons: list[Button] = []
+        if top:
+            lines = [msg("report_contributors")]
+            for key in top:
+                if key in b.nutrients:
+                    n = b.nutrients[key]
+                    lines.append(f"• **{n.name}**: {n.why.text}")
+                    buttons.append(Button(f"n:{key}", n.name))
+                else:
+                    c = b.causes[key]
+                    lines.append(f"• **{c.name}**: {c.why.text}")
+                    buttons.append(Button(f"c:{key}", c.name))
+            parts.append("\n".join(lines))
+        else:
+            parts.append(msg("report_none"))
+        nutrients = [b.nutrients[k] for k in top if k in b.nutrients]
+        if nutrients:
+            foods = [msg("report_foods")]
+            for n in nutrients:
+                foods.append(f"• {n.name}: " + "; ".join(f.food for f in n.foods[:3]))
+            parts.append("\n".join(foods))
+        # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
+        testable = [
+            n
+            for n in nutrients
+            if scores[n.id] >= BLOOD_TEST_SCORE or urgency is not Urgency.SELF_CARE
+        ]
+        if testable:
+            parts.append(msg("report_blood_test", names=_join([n.name for n in testable])))
+        parts.append(msg(f"urgency_{urgency.value}"))
+        parts.append(node.outcome.text)
+        parts.append(msg("report_footer"))
+        buttons.append(Button("cmd:triage", self.menu_label("triage")))
+        buttons.append(Button("menu", msg("menu_label")))
+        return Reply("\n\n".join(parts), tuple(buttons), urgency=urgency, flow=flow, node=node.id)
+
+    def _score(self, flow: str | None, answers: Mapping[str, str]) -> tuple[Counter[str], Urgency]:
+        """How much each nutrient and cause weighs in the answers, and the most urgent level."""
+        b = self.bundle
+        scores: Counter[str] = Counter()
+        urgency = Urgency.SELF_CARE
+        flags = {f.id: f for f in b.safety.red_flags}
+        for node_id, choice_id in answers.items():
+            answered = b.nodes.get((flow or "", node_id))
+            choice = (
+                next((c for c in answered.choices if c.id == choice_id), None) if answered else None
+            )
+            if choice is None:
+                continue
+            scores.update(choice.adds)
+            levels = [choice.urgency] if choice.urgency else []
+            if choice.red_flag in flags:
+                levels.append(Urgency(flags[choice.red_flag].urgency))
+            for level in levels:
+                if level.rank < urgency.rank:
+                    urgency = level
+        return scores, urgency
+
+    def escalation(self, hits: list[RedFlagHit], *, resume: bool) -> Reply:
+        """Send someone to care: the escalation text of the most urgent hit and every red flag."""
+        top = hits[0].urgency
+        escalation = self.bundle.safety.escalation
+        text = escalation.get(top) or escalation[Urgency.EMERGENCY]
+        details = "\n".join(f"• {h.flag.text}" for h in hits)
+        buttons = [Button("cmd:redflags", self.menu_label("redflags"))]
+        if resume:
+            buttons.append(Button("resume", self.bundle.message("resume_label")))
+        return Reply(f"{text}\n\n{details}", tuple(buttons), urgency=top)
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _shorten(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _question_label(text: str) -> str:
+    text = _shorten(text, 70)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(("?", "…")) else "?")
