@@ -48,7 +48,7 @@ async def live(
             asyncio.create_task(manager.watch(stop, debounce_ms=100)),
         ]
         await api.wait_for(lambda: "getUpdates" in api.methods())
-        await asyncio.sleep(0.3)  # the watcher is armed
+        await asyncio.wait_for(manager.watching.wait(), 20)  # every edit from now on is seen
         try:
             yield api, journal, engine
         finally:
@@ -168,3 +168,29 @@ async def test_vanished_node_goes_back_to_the_nearest_point(content_copy: Path) 
     replies = await engine.handle(Incoming(key, text="daily"))
     assert "just been updated" in replies[0].text
     assert replies[0].node == "q_other"  # right after the last answer that still leads somewhere
+
+
+async def test_an_edit_before_the_watcher_is_armed_is_not_lost(content_copy: Path) -> None:
+    journal = MemoryJournal()
+    engine = Engine(load_content(content_copy), MemoryStore(), journal)
+    manager = ContentManager(engine, content_copy, journal)
+    started = engine.content.version
+    # the moderator saves while the bot is still starting, before the watcher is armed
+    edit(content_copy / "faq.yaml", "Yes, caffeine is one of", "Indeed, caffeine is one of")
+    stop = asyncio.Event()
+    watcher = asyncio.create_task(manager.watch(stop, debounce_ms=100))
+    try:
+        await asyncio.wait_for(manager.watching.wait(), 20)
+        for _ in range(300):
+            if engine.content.version != started:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(watcher, 20)
+    assert engine.content.version != started
+    replies = await engine.handle(
+        Incoming(SessionKey("console", "u"), button="q:coffee_eye_twitch")
+    )
+    assert replies[0].text.startswith("Indeed, caffeine")
+    assert [(e.source, e.accepted) for e in await journal.audit_log()] == [("file watch", True)]

@@ -26,6 +26,8 @@ Notifier = Callable[[str], Awaitable[None]]
 #: How long files must stay unchanged before a reload reads them (editors save in steps).
 SETTLE_SECONDS = 0.3
 SETTLE_LIMIT = 10.0
+#: How often (ms) the watcher wakes without a change; it is armed from its first wake.
+WATCH_TICK_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class ContentManager:
         self._loaded_at = clock()
         self._lock = asyncio.Lock()
         self._notifiers: list[Notifier] = []
+        self._started_with = _snapshot(self.directory)
+        #: Set once the file watcher is armed: from then on every change is seen.
+        self.watching = asyncio.Event()
 
     def add_notifier(self, notifier: Notifier) -> None:
         """Also tell ``notifier`` (a moderators' chat or channel) when a load is rejected."""
@@ -166,9 +171,22 @@ class ContentManager:
         from watchfiles import awatch
 
         _log.info("watching %s for content changes", self.directory)
-        async for _changes in awatch(
-            self.directory, stop_event=stop, debounce=debounce_ms, recursive=True
+        async for changes in awatch(
+            self.directory,
+            stop_event=stop,
+            debounce=debounce_ms,
+            recursive=True,
+            rust_timeout=WATCH_TICK_MS,
+            yield_on_timeout=True,
         ):
+            changed = bool(changes)
+            if not self.watching.is_set():
+                self.watching.set()
+                # an edit made between loading and arming would otherwise go unseen
+                now = await asyncio.to_thread(_snapshot, self.directory)
+                changed = changed or now != self._started_with
+            if not changed:
+                continue
             _log.debug("content folder changed; waiting for the files to settle")
             try:
                 await self._settle()
