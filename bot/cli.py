@@ -112,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
         "--max-age", type=float, default=HEARTBEAT_MAX_AGE, help="seconds (default 120)"
     )
 
+    explain = sub.add_parser("explain", help="show how a message is read and triaged")
+    explain.add_argument("text", nargs="+", help="the message")
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument("--content", type=Path, help="content folder")
+
     run = sub.add_parser("run", help="run the bot on Telegram, Discord or both")
     run.add_argument("platform", choices=["telegram", "discord", "all"])
     run.add_argument("--db", type=Path, help="SQLite session file")
@@ -327,6 +332,21 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
+    """``nervebot explain TEXT``: findings, context, rules, recall net, urgency."""
+    import json
+
+    from bot.conversation.dialogue import Dialogue
+    from bot.moderation.explain import as_text, explain
+
+    data = explain(Dialogue(_load(_content_dir(args.content, settings))), " ".join(args.text))
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        sys.stdout.write(as_text(data))
+    return EXIT_OK
+
+
 def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
     db: Path = args.db or settings.db_path
     if not db.exists():
@@ -463,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "graph": cmd_graph,
             "stats": cmd_stats,
             "content": cmd_content,
+            "explain": cmd_explain,
         }
         return handler[args.command](args, settings)
     except ConfigError as exc:

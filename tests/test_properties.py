@@ -19,10 +19,9 @@ KEY = SessionKey("test", "prop")
 EMERGENCY_PHRASES = [
     p.replace("...", "really")
     for f in BUNDLE.safety.red_flags
-    if f.urgency == Urgency.EMERGENCY and not f.also
+    if f.urgency == Urgency.EMERGENCY
     for p in f.phrases
 ]
-NEGATIONS = set(BUNDLE.safety.negations) | set(BUNDLE.safety.pseudo_negations)
 STATES = st.sampled_from(
     [Session()]
     + [

@@ -165,7 +165,11 @@ def test_problems_in_several_files_come_together(content_copy: Path) -> None:
 def test_yes_and_no_stay_words(content_copy: Path) -> None:
     bundle, problems = validate_dir(content_copy)
     assert problems == []
-    assert bundle is not None and "no" in bundle.safety.negations
+    assert bundle is not None
+    negations = {
+        p for m in bundle.safety.context.modifiers if m.category == "negated" for p in m.phrases
+    }
+    assert "no" in negations
 
 
 def test_broken_transcript_is_a_problem(content_copy: Path) -> None:

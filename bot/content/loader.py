@@ -33,6 +33,7 @@ from bot.content.model import (
     Safety,
     Topic,
     Transcript,
+    parse_rule,
 )
 from bot.errors import ContentError, Problem
 
@@ -495,6 +496,7 @@ def _assemble(
                         Problem(pf.shown, line, col, f"duplicate red flag id '{flag.id}'")
                     )
                 seen_flags.add(flag.id)
+            problems += _rule_problems(pf, pf.data.safety)
             for level in ("emergency", "urgent"):
                 if level not in {u.value for u in pf.data.safety.escalation}:
                     line, col = pf.at("safety", "escalation")
@@ -615,6 +617,37 @@ def _assemble(
         ),
         problems,
     )
+
+
+def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
+    """Duplicate concepts, and rules that name a concept that does not exist."""
+    problems = []
+    known: set[str] = set()
+    for ci, concept in enumerate(safety.concepts):
+        if concept.id in known:
+            line, col = pf.at("safety", "concepts", ci, "id")
+            problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
+        known.add(concept.id)
+    for fi, flag in enumerate(safety.red_flags):
+        if not flag.phrases and not flag.when:
+            line, col = pf.at("safety", "red_flags", fi, "id")
+            problems.append(
+                Problem(pf.shown, line, col, f"red flag '{flag.id}' has no phrases and no rules")
+            )
+        for ri, rule in enumerate(flag.when):
+            for term in parse_rule(rule):
+                for concept_id in term.concepts:
+                    if concept_id not in known:
+                        line, col = pf.at("safety", "red_flags", fi, "when", ri)
+                        problems.append(
+                            Problem(
+                                pf.shown,
+                                line,
+                                col,
+                                f"rule '{rule}' names unknown concept '{concept_id}'",
+                            )
+                        )
+    return problems  # fmt: skip
 
 
 def _placeholder_problem(key: str, text: str) -> str | None:

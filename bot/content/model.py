@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from bot.events import Urgency
 
@@ -89,25 +91,139 @@ class FaqEntry(_Model):
     urgency: Urgency | None = None
 
 
+#: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
+_TERM = re.compile(
+    r"^(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
+    r"|^(?P<measure>duration|count|age)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
+    r"(?:(?P<op2><=|<)(?P<value2>\d+(?:\.\d+)?)(?P<unit2>min|h|d|w)?)?$"
+)
+#: Minutes in a unit of a duration term.
+DURATION_UNITS = {"min": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
+ConceptKind = Literal["symptom", "site", "side", "onset", "severity", "context", "person"]
+ContextCategory = Literal["negated", "historical", "hypothetical", "reported", "uncertain"]
+
+
+class Concept(_Model):
+    """A clinical idea the safety check can find in text, with the words people use for it.
+
+    ``kind`` decides how far it reaches: a ``context`` (a medicine, a wound, surgery, a
+    pregnancy, something swallowed) or a ``person`` counts anywhere in the message; the other
+    kinds combine in a rule only within one sentence.
+    """
+
+    id: Id
+    kind: ConceptKind
+    phrases: Phrases
+
+
+class Modifier(_Model):
+    """ConText trigger words that change how a finding near them is read.
+
+    ``forward`` triggers modify what follows them, ``backward`` ones what precedes them,
+    within ``scope`` words, stopping at a terminator or the end of the sentence.
+    """
+
+    category: ContextCategory
+    direction: Literal["forward", "backward", "both"]
+    scope: Annotated[int, Field(ge=1, le=20)] = 5
+    phrases: Phrases
+    stop_at: tuple[Text, ...] = ()
+
+
+class ContextRules(_Model):
+    """Everything that decides whether a finding is current: modifiers, pseudo-triggers, stops."""
+
+    modifiers: Annotated[tuple[Modifier, ...], Field(min_length=1)]
+    pseudo: tuple[Text, ...] = ()
+    terminators: tuple[Text, ...] = ()
+    idioms: tuple[Text, ...] = ()
+
+
+@dataclass(frozen=True)
+class Term:
+    """One part of a rule: ``count`` different concepts among ``concepts``, or a measure.
+
+    A measure term compares a measure's value with ``value`` (and, for a range, ``value2``);
+    durations are in minutes.
+    """
+
+    concepts: tuple[str, ...] = ()
+    count: int = 1
+    measure: str | None = None
+    op: str | None = None
+    value: float = 0.0
+    op2: str | None = None
+    value2: float = 0.0
+
+    def __str__(self) -> str:
+        if self.measure:
+            upper = f"{self.op2}{self.value2:g}" if self.op2 else ""
+            return f"{self.measure}{self.op}{self.value:g}{upper}"
+        head = f"{self.count} of " if self.count > 1 else ""
+        return head + "|".join(self.concepts)
+
+
+def parse_rule(rule: str) -> tuple[Term, ...]:
+    """``"weakness|numbness + one_side"`` -> its terms; raises ValueError on bad syntax."""
+    terms = []
+    for part in rule.split("+"):
+        found = _TERM.match(part.strip())
+        if not found:
+            raise ValueError(
+                f"cannot read '{part.strip()}' in rule '{rule}': write concept ids joined by "
+                "'|', optionally '2 of ' first, or a measure such as duration>=10min, count>=5, age<12"
+            )
+        if found["measure"]:
+            measure = found["measure"]
+            if measure != "duration" and (found["unit"] or found["unit2"]):
+                raise ValueError(f"only durations have units, in rule '{rule}'")
+            scale = DURATION_UNITS[found["unit"] or "min"] if measure == "duration" else 1.0
+            scale2 = DURATION_UNITS[found["unit2"] or "min"] if measure == "duration" else 1.0
+            terms.append(
+                Term(
+                    measure=measure,
+                    op=found["op"],
+                    value=float(found["value"]) * scale,
+                    op2=found["op2"],
+                    value2=float(found["value2"] or 0) * scale2,
+                )
+            )
+        else:
+            concepts = tuple(found["any"].split("|"))
+            count = int(found["n"] or 1)
+            if count > len(set(concepts)):
+                raise ValueError(f"'{part.strip()}' asks for more concepts than it names")
+            terms.append(Term(concepts=concepts, count=count))
+    return tuple(terms)
+
+
+Rule = Annotated[str, AfterValidator(lambda rule: (parse_rule(rule), rule)[1])]
+
+
 class RedFlag(_Model):
-    """A dangerous symptom: phrasings that raise it and how urgently to get care."""
+    """A dangerous situation: the rules that recognise it and how urgently to get care.
+
+    It is raised by any rule in ``when`` (each a combination of current findings), or by any
+    of its ``phrases`` (a shorthand for a rule of one finding). ``escalation`` replaces the
+    general escalation text where the situation needs its own (a poison line, crisis lines).
+    """
 
     id: Id
     name: Text
     urgency: Literal[Urgency.EMERGENCY, Urgency.URGENT]
     phrases: tuple[Text, ...] = ()
-    concepts: tuple[Annotated[tuple[Phrases, ...], Field(min_length=2)], ...] = ()
-    also: tuple[Text, ...] = ()
+    when: tuple[Rule, ...] = ()
     text: Text
     source: Text
+    escalation: Text | None = None
+    examples: tuple[Text, ...] = ()
 
 
 class Safety(_Model):
-    """Red flags plus the words that negate a symptom or break a clause."""
+    """Red flags, the concepts their rules combine, and the ConText rules for reading them."""
 
-    negations: Phrases
-    pseudo_negations: tuple[Text, ...] = ()
-    clause_breaks: tuple[Text, ...] = ()
+    context: ContextRules
+    concepts: tuple[Concept, ...] = ()
     never_fuzzy: tuple[Text, ...] = ()
     escalation: dict[Urgency, Text]
     red_flags: Annotated[tuple[RedFlag, ...], Field(min_length=1)]

@@ -296,7 +296,8 @@ class Answers:
         """Send someone to care: the escalation text of the most urgent hit and every red flag."""
         top = hits[0].urgency
         escalation = self.bundle.safety.escalation
-        text = escalation.get(top) or escalation[Urgency.EMERGENCY]
+        # the situation's own text where it has one (a poison line, crisis lines first)
+        text = hits[0].flag.escalation or escalation.get(top) or escalation[Urgency.EMERGENCY]
         details = "\n".join(f"• {h.flag.text}" for h in hits)
         buttons = [Button("cmd:redflags", self.menu_label("redflags"))]
         if resume:

@@ -1,0 +1,121 @@
+"""Triage rules over findings: which red flags a message raises, and which rule raised each.
+
+A rule is a combination of terms (``"weakness|numbness + one_side"``); it fires when every
+term is met by a *current* finding, each by a different one. Findings of symptoms, sites,
+sides, onset and severity must share a sentence; context, people and measures (a medicine, a
+wound, a pregnancy, an age, how long) count from anywhere in the message. The decision uses
+the findings alone, never the raw words (Infermedica's split of parse and triage).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bot.content.model import RedFlag, Term, parse_rule
+from bot.events import Urgency
+from bot.language.findings import Finding
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+#: The concept id under which a red flag's own ``phrases`` are found.
+PHRASE_CONCEPT = "flag_{}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One way a red flag is recognised."""
+
+    flag: RedFlag
+    text: str
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule that fired, and the findings that met its terms."""
+
+    rule: Rule
+    findings: tuple[Finding, ...]
+
+
+def rules_of(flags: Iterable[RedFlag]) -> list[Rule]:
+    """Every rule of every flag; a flag's phrases become a rule of one term."""
+    out = []
+    for flag in flags:
+        if flag.phrases:
+            concept = PHRASE_CONCEPT.format(flag.id)
+            out.append(Rule(flag, concept, (Term(concepts=(concept,)),)))
+        out += [Rule(flag, text, parse_rule(text)) for text in flag.when]
+    return out
+
+
+def fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
+    """The rules met by the current ``findings``, each once, with the findings used."""
+    current = [f for f in findings if f.current]
+    wide = [f for f in current if f.message_wide]
+    sentences = sorted({f.sentence for f in current if not f.message_wide}) or [-1]
+    out = []
+    for rule in rules:
+        for sentence in sentences:
+            pool = wide + [f for f in current if f.sentence == sentence and not f.message_wide]
+            used = _satisfy(rule.terms, pool, ())
+            if used is not None:
+                out.append(Fired(rule, used))
+                break
+    return out
+
+
+def _satisfy(
+    terms: tuple[Term, ...], pool: list[Finding], used: tuple[Finding, ...]
+) -> tuple[Finding, ...] | None:
+    """Findings meeting every term, none reused and none overlapping another (backtracking)."""
+    if not terms:
+        return used
+    term, rest = terms[0], terms[1:]
+    for chosen in _options(term, pool, used):
+        done = _satisfy(rest, pool, used + chosen)
+        if done is not None:
+            return done
+    return None
+
+
+def _options(
+    term: Term, pool: list[Finding], used: tuple[Finding, ...]
+) -> Iterable[tuple[Finding, ...]]:
+    free = [f for f in pool if not any(_overlap(f, u) for u in used)]
+    if term.measure is not None:
+        yield from ((f,) for f in free if f.concept == term.measure and _measured(term, f.value))
+        return
+    matching = [f for f in free if f.concept in term.concepts]
+    if term.count == 1:
+        yield from ((f,) for f in matching)
+        return
+    chosen: list[Finding] = []
+    for f in matching:  # distinct concepts, non-overlapping findings
+        if f.concept not in {c.concept for c in chosen} and not any(_overlap(f, c) for c in chosen):
+            chosen.append(f)
+        if len(chosen) == term.count:
+            yield tuple(chosen)
+            return
+
+
+def _measured(term: Term, value: float | None) -> bool:
+    if value is None or not _OPS[term.op or ">="](value, term.value):
+        return False
+    return term.op2 is None or _OPS[term.op2](value, term.value2)
+
+
+def _overlap(a: Finding, b: Finding) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def urgency_of(fired: list[Fired]) -> Urgency | None:
+    """The most urgent level among fired rules, or None."""
+    levels = [Urgency(f.rule.flag.urgency) for f in fired]
+    return min(levels, key=lambda u: u.rank) if levels else None

@@ -1,0 +1,85 @@
+"""``nervebot explain``: how one message is read, step by step, so moderators can see why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.conversation.dialogue import Dialogue
+
+
+def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
+    """The findings and their context, the rules that fired, the recall net, and the urgency."""
+    assessment = dialogue.scanner.assess(text)
+    reading = assessment.reading
+    intent = dialogue.understanding.route(text) if not assessment.hits else None
+    return {
+        "text": text,
+        "findings": [
+            {
+                "concept": f.concept,
+                "kind": f.kind,
+                "words": f.words,
+                "sentence": f.sentence,
+                "value": f.value,
+                "context": sorted(f.context),
+                "current": f.current,
+            }
+            for f in reading.findings
+        ],
+        "triggers": [{"category": c, "words": w} for c, w in reading.triggers],
+        "rules": [
+            {
+                "flag": f.rule.flag.id,
+                "rule": f.rule.text,
+                "urgency": f.rule.flag.urgency.value,
+                "findings": [x.concept for x in f.findings],
+            }
+            for f in assessment.fired
+        ],
+        "net": [dict(n) for n in assessment.net],
+        "red_flags": [h.flag.id for h in assessment.hits],
+        "urgency": assessment.urgency.value if assessment.urgency else None,
+        "answer": (
+            {"kind": intent.kind, "target": intent.target, "topic": intent.topic}
+            if intent
+            else None
+        ),
+    }
+
+
+def as_text(data: dict[str, Any]) -> str:
+    """The explanation as a short report for a terminal."""
+    lines = [f"message: {data['text']}", "", "findings (concept, words, context):"]
+    for f in data["findings"]:
+        value = f"={f['value']:g}" if f["value"] is not None else ""
+        context = ", ".join(f["context"]) or "present"
+        mark = " " if f["current"] else "x"
+        lines.append(
+            f"  {mark} {f['concept']}{value} ({f['kind']}, sentence {f['sentence'] + 1}): "
+            f'"{f["words"]}" [{context}]'
+        )
+    if not data["findings"]:
+        lines.append("  (none)")
+    if data["triggers"]:
+        lines.append("context triggers: " + "; ".join(
+            f"{t['category']}: \"{t['words']}\"" for t in data["triggers"]
+        ))  # fmt: skip
+    lines += ["", "rules fired:"]
+    lines += [
+        f"  {r['flag']} ({r['urgency']}): {r['rule']}  <- {', '.join(r['findings'])}"
+        for r in data["rules"]
+    ] or ["  (none)"]
+    if data["net"]:
+        lines += ["", "recall net (nearest examples):"]
+        lines += [
+            f"  {n['flag']} {n['score']:.2f}{' (' + n['verdict'] + ')' if n.get('verdict') else ''}: {n['example']}"
+            for n in data["net"]
+        ]
+    answer = data.get("answer")
+    lines += ["", f"urgency: {data['urgency'] or 'none'}"]
+    if answer:
+        target = f" {answer['target']}" if answer["target"] else ""
+        topic = f" ({answer['topic']})" if answer["topic"] else ""
+        lines.append(f"answer: {answer['kind']}{target}{topic}")
+    lines.append("(x = not current: negated, historical, hypothetical or reported)")
+    return "\n".join(lines) + "\n"
