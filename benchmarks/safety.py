@@ -9,7 +9,10 @@ Each round of vignettes was first run as a held-out set and then used to improve
 ``--at COMMIT`` scores a vignette file with the code and content of an earlier commit (in a
 temporary git worktree), which reproduces a round's first run where that state was committed.
 
-Usage: python benchmarks/safety.py [--set FILE] [--at COMMIT]
+Usage: python benchmarks/safety.py [--set FILE] [--at COMMIT] [--quiet]
+
+``--quiet`` prints the figures without the texts of misses and alarms, so a held-out round can
+be scored without being read.
 """
 
 from __future__ import annotations
@@ -34,14 +37,20 @@ SETS = {
     "round 6 (used for tuning after its first run)": "vignettes_round6.yaml",
     "round 7 (used for tuning after its first run)": "vignettes_round7.yaml",
     "round 8 (used for tuning after its first run)": "vignettes_round8.yaml",
-    "held-out set": "vignettes_heldout.yaml",
+    "round 9 (blind; used to build the findings/context/rules layer)": "vignettes_round9.yaml",
+    "round 10 (blind, held out)": "heldout/vignettes_round10.yaml",
+    "round 11 (blind, held out)": "heldout/vignettes_round11.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency] for every vignette.
 _SCORE = """
 import json, sys, yaml
-from bot.content.loader import bundled_content_dir, load_content
-from bot.language.safety import RedFlagScanner
+try:  # the layout since the rooms (issue 8); before that bot/ was flat
+    from bot.content.loader import bundled_content_dir, load_content
+    from bot.language.safety import RedFlagScanner
+except ImportError:
+    from bot.loader import bundled_content_dir, load_content
+    from bot.safety import RedFlagScanner
 scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
 rows = []
 for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():
@@ -64,7 +73,7 @@ def evaluate(vignettes: Path, tree: Path = ROOT) -> dict[str, list[tuple[str, st
     return out
 
 
-def report(results: dict[str, list[tuple[str, str | None]]]) -> None:
+def report(results: dict[str, list[tuple[str, str | None]]], quiet: bool = False) -> None:
     """Print the three figures and every miss and needless alarm."""
     emergency = results["emergency"]
     urgent = results["emergency_or_urgent"]
@@ -75,6 +84,8 @@ def report(results: dict[str, list[tuple[str, str | None]]]) -> None:
     print(f"emergencies escalated as emergency: {len(caught)}/{len(emergency)}")
     print(f"urgent cases escalated (urgent or emergency): {len(safe_urgent)}/{len(urgent)}")
     print(f"benign messages with a needless alarm (over-triage): {len(alarms)}/{len(benign)}")
+    if quiet:
+        return
     missed = [t for t, u in emergency if u != "emergency"] + [t for t, u in urgent if u is None]
     for text in missed:
         print(f"  missed: {text}")
@@ -90,6 +101,7 @@ def main() -> None:
     parser.add_argument(
         "--at", metavar="COMMIT", help="score with the code and content of this commit"
     )
+    parser.add_argument("--quiet", action="store_true", help="figures only, no message texts")
     args = parser.parse_args()
     command = "python benchmarks/safety.py" + (f" --set {args.set}" if args.set else "")
     print("command: " + command + (f" --at {args.at}" if args.at else ""))
@@ -108,7 +120,7 @@ def main() -> None:
                     )
                     continue
                 print(f"\n{title} (tests/data/{name})")
-                report(evaluate(DATA / name, tree))
+                report(evaluate(DATA / name, tree), args.quiet)
         finally:
             if args.at:
                 subprocess.run(
