@@ -51,7 +51,11 @@ try:  # the layout since the rooms (issue 8); before that bot/ was flat
 except ImportError:
     from bot.loader import bundled_content_dir, load_content
     from bot.safety import RedFlagScanner
-scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
+try:  # with the recall net, as the running bot builds it (since issue 9)
+    from bot.language.recall import load_embedder
+    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+except ImportError:
+    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
 rows = []
 for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():
     for text in texts:

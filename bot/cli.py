@@ -26,6 +26,7 @@ from bot import __version__, logs
 from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
+from bot.language.recall import load_embedder
 from bot.moderation.content_manager import ContentManager
 from bot.moderation.transcripts import run_all
 from bot.moderation.validate import validate_dir
@@ -166,7 +167,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_tests(directory: Path) -> int:
     bundle = _load(directory)
-    ran, failures, problems = await run_all(bundle, directory)
+    ran, failures, problems = await run_all(bundle, directory, load_embedder())
     for problem in problems:
         print(problem)
     if problems:
@@ -199,7 +200,7 @@ async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     if store.read_only:
         print(f"warning: {db_path} is read-only; answers work but nothing is saved", file=stderr)
     try:
-        engine = Engine(bundle, store)
+        engine = Engine(bundle, store, embedder=load_embedder())
         await engine.purge_expired()
         if args.json:
             return int(await console.json_lines(engine, args.user, stdin, stdout, stderr))
@@ -339,7 +340,8 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     from bot.conversation.dialogue import Dialogue
     from bot.moderation.explain import as_text, explain
 
-    data = explain(Dialogue(_load(_content_dir(args.content, settings))), " ".join(args.text))
+    dialogue = Dialogue(_load(_content_dir(args.content, settings)), load_embedder())
+    data = explain(dialogue, " ".join(args.text))
     if args.json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
@@ -425,7 +427,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     db_path = args.db or settings.db_path
     store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
     journal = SQLiteJournal(db_path)
-    engine = Engine(bundle, store, journal)
+    engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
     runners = {
         name: PLATFORMS[name](engine, settings, content) for name in names

@@ -49,7 +49,8 @@ def test_json_protocol_shape_and_turns(tmp_path: Path) -> None:
     assert {"id": "triage.q_what.twitch", "label": "Twitching"} in out[0]["buttons"]  # type: ignore[operator]
     assert out[1]["turn"] == 2 and out[1]["node"] == "q_where"
     turn3 = [o for o in out if o["turn"] == 3]
-    assert turn3[0]["urgency"] == "urgent" and "Tetany" in str(turn3[0]["text"])
+    # an information card carries no urgency (it is about tetany, not about the person)
+    assert turn3[0]["urgency"] is None and "Tetany" in str(turn3[0]["text"])
     assert turn3[-1]["node"] == "q_where"  # the check resumes after the question
 
 

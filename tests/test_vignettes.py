@@ -13,10 +13,11 @@ import yaml
 
 from bot.content.loader import bundled_content_dir, load_content
 from bot.events import Urgency
+from bot.language.recall import load_embedder
 from bot.language.safety import RedFlagScanner
 
 DATA = Path(__file__).parent / "data"
-SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety)
+SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
 CASES = [
     (group, text)
     for path in sorted(DATA.glob("vignettes*.yaml"))

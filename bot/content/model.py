@@ -219,10 +219,18 @@ class RedFlag(_Model):
     examples: tuple[Text, ...] = ()
 
 
+class Net(_Model):
+    """Cosine scores for the recall net: raise the flag at ``escalate``, ask from ``ask`` up."""
+
+    escalate: Annotated[float, Field(gt=0, le=1)]
+    ask: Annotated[float, Field(gt=0, le=1)]
+
+
 class Safety(_Model):
     """Red flags, the concepts their rules combine, and the ConText rules for reading them."""
 
     context: ContextRules
+    net: Net | None = None
     concepts: tuple[Concept, ...] = ()
     never_fuzzy: tuple[Text, ...] = ()
     escalation: dict[Urgency, Text]

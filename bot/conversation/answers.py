@@ -292,17 +292,35 @@ class Answers:
                     urgency = level
         return scores, urgency
 
-    def escalation(self, hits: list[RedFlagHit], *, resume: bool) -> Reply:
-        """Send someone to care: the escalation text of the most urgent hit and every red flag."""
+    def escalation(
+        self, hits: list[RedFlagHit], *, resume: bool, someone_else: bool = False
+    ) -> Reply:
+        """Send someone to care: the escalation text of the most urgent hit and every red flag.
+
+        ``someone_else``: the message is about another person, so the helper is addressed too.
+        """
         top = hits[0].urgency
         escalation = self.bundle.safety.escalation
         # the situation's own text where it has one (a poison line, crisis lines first)
         text = hits[0].flag.escalation or escalation.get(top) or escalation[Urgency.EMERGENCY]
+        if someone_else and top is Urgency.EMERGENCY:
+            text += "\n\n" + self.bundle.message("escalation_other")
         details = "\n".join(f"• {h.flag.text}" for h in hits)
         buttons = [Button("cmd:redflags", self.menu_label("redflags"))]
         if resume:
             buttons.append(Button("resume", self.bundle.message("resume_label")))
         return Reply(f"{text}\n\n{details}", tuple(buttons), urgency=top)
+
+    def clarify(self, flag_id: str) -> Reply:
+        """The recall net's one question in the grey zone: is this happening now, suddenly?"""
+        msg = self.bundle.message
+        return Reply(
+            msg("clarify_question"),
+            (
+                Button(f"safety:yes:{flag_id}", msg("clarify_yes")),
+                Button("safety:no", msg("clarify_no")),
+            ),
+        )
 
 
 def _join(names: list[str]) -> str:

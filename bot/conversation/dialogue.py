@@ -16,6 +16,7 @@ from bot.content.loader import Bundle
 from bot.content.model import Choice, Node
 from bot.conversation.answers import Answers
 from bot.events import Incoming, Reply, Urgency
+from bot.language.recall import Embedder
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
@@ -29,6 +30,8 @@ MAX_SCAN = 20_000
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
+#: Intents that answer a question with knowledge (worth giving after an urgent escalation).
+_KNOWLEDGE = ("faq", "nutrient", "foods", "diet", "cause")
 
 
 @dataclass
@@ -44,10 +47,10 @@ class Turn:
 class Dialogue:
     """Conversation rules over one content bundle."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, embedder: Embedder | None = None) -> None:
         self.bundle = bundle
         self.answers = Answers(bundle)
-        self.scanner = RedFlagScanner(bundle.safety)
+        self.scanner = RedFlagScanner(bundle.safety, embedder)
         self.understanding = Understanding(bundle)
 
     # ------------------------------------------------------------------ entry point
@@ -124,10 +127,22 @@ class Dialogue:
         if not text:
             turn.replies.append(self.answers.menu(self.bundle.message("empty")))
             return
-        hits = self.scanner.scan(text)
-        if hits:
-            self._escalate(session, hits, turn)
+        assessment = self.scanner.assess(text)  # safety first, before any routing
+        if assessment.hits:
+            hits = list(assessment.hits)
+            self._escalate(session, hits, turn, someone_else=assessment.someone_else)
+            if hits[0].urgency is not Urgency.EMERGENCY:  # then answer the question, if one
+                intent = self.understanding.route(text[:MAX_TEXT])
+                if intent.kind in _KNOWLEDGE:
+                    self._route(session, intent, turn)
             return
+        self._understand(session, text, turn)
+        if assessment.clarify is not None:  # the recall net's grey zone: one question
+            turn.replies.append(self.answers.clarify(assessment.clarify.id))
+            turn.events.append(("clarify", assessment.clarify.id))
+
+    def _understand(self, session: Session, text: str, turn: Turn) -> None:
+        """Free text without a red flag: a command, an answer, or a question to answer."""
         if len(text) > MAX_TEXT:
             turn.replies.append(Reply(self.bundle.message("too_long", limit=f"{MAX_TEXT:,}")))
             text = text[:MAX_TEXT]
@@ -282,12 +297,27 @@ class Dialogue:
             turn.replies.append(answers.cause(rest))
         elif kind == "q" and rest in b.faq:
             turn.replies.append(answers.faq(rest))
+        elif kind == "safety":
+            self._clarified(session, rest, turn)
         elif kind == "forget" and rest in ("yes", "no") and session.pending == "forget":
             self._forget_answer(session, rest == "yes", turn)
         elif button.count(".") == 2:
             self._flow_button(session, button, turn)
         else:
             self._stale(session, turn)
+
+    def _clarified(self, session: Session, answer: str, turn: Turn) -> None:
+        """The answer to the recall net's question: yes escalates that red flag."""
+        said, _, flag_id = answer.partition(":")
+        flag = next((f for f in self.bundle.safety.red_flags if f.id == flag_id), None)
+        if said == "yes" and flag is not None:
+            self._escalate(session, [RedFlagHit(flag, "confirmed")], turn)
+            return
+        node = self._current_node(session)
+        reply = self.bundle.message("clarify_no_reply")
+        turn.replies.append(
+            self.answers.question(session.flow, node, reply) if node else self.answers.menu(reply)
+        )
 
     def _flow_button(self, session: Session, button: str, turn: Turn) -> None:
         flow_id, node_id, choice_id = button.split(".")
@@ -365,13 +395,17 @@ class Dialogue:
 
     # ------------------------------------------------------------------ safety and privacy
 
-    def _escalate(self, session: Session, hits: list[RedFlagHit], turn: Turn) -> None:
+    def _escalate(
+        self, session: Session, hits: list[RedFlagHit], turn: Turn, *, someone_else: bool = False
+    ) -> None:
         resume = self._current_node(session) is not None
         session.pending = None  # the user's place in a flow is kept: once safe, they may carry on
-        self._raise(hits, turn, resume=resume)
+        self._raise(hits, turn, resume=resume, someone_else=someone_else)
 
-    def _raise(self, hits: list[RedFlagHit], turn: Turn, *, resume: bool) -> None:
-        turn.replies.append(self.answers.escalation(hits, resume=resume))
+    def _raise(
+        self, hits: list[RedFlagHit], turn: Turn, *, resume: bool, someone_else: bool = False
+    ) -> None:
+        turn.replies.append(self.answers.escalation(hits, resume=resume, someone_else=someone_else))
         turn.events += [("red_flag", f"{h.urgency.value}:{h.flag.id}") for h in hits]
 
     def _forget_answer(self, session: Session, yes: bool, turn: Turn) -> None:

@@ -11,6 +11,7 @@ from bot.content.loader import Bundle
 from bot.conversation.dialogue import Dialogue
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
+from bot.language.recall import Embedder
 from bot.storage.journal import Journal
 from bot.storage.store import Session, SessionStore
 
@@ -21,12 +22,22 @@ class Engine:
     """Answers `Incoming` turns with `Reply` lists; one user's turns run in order."""
 
     def __init__(
-        self, content: Bundle, store: SessionStore, journal: Journal | None = None
+        self,
+        content: Bundle,
+        store: SessionStore,
+        journal: Journal | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
-        self._dialogue = Dialogue(content)
+        self._embedder = embedder
+        self._dialogue = Dialogue(content, embedder)
         self._store = store
         self._journal = journal
         self._locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """The model behind the safety recall net (None: rules only)."""
+        return self._embedder
 
     @property
     def content(self) -> Bundle:
@@ -35,7 +46,7 @@ class Engine:
 
     def swap_content(self, content: Bundle) -> None:
         """Serve ``content`` from the next turn on (turns in progress finish on the old one)."""
-        self._dialogue = Dialogue(content)
+        self._dialogue = Dialogue(content, self._embedder)
         _log.info("content version %s is live", content.version)
 
     @asynccontextmanager

@@ -2,8 +2,8 @@
 
 `RedFlagScanner` puts the pieces together for one content bundle: the `Reader` (findings and
 their ConText reading), the rules of every red flag (`bot.language.triage`) and, where no rule
-fired, the semantic recall net when one is given. `assess` keeps every step for
-``nervebot explain``; `scan` returns just the red flags.
+fired, the semantic recall net (`bot.language.recall`) when an embedder is given. `assess`
+keeps every step for ``nervebot explain``; `scan` returns just the red flags.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from bot.content.model import RedFlag, Safety
 from bot.events import Urgency
 from bot.language.findings import Reader, Reading
+from bot.language.recall import Embedder, Nearest, RecallNet
 from bot.language.triage import PHRASE_CONCEPT, Fired, fire, rules_of
+
+#: What a hit raised by the recall net names as its rule.
+NET_RULE = "recall net"
+#: The concept that says a message is about another person (in content, kind ``person``).
+SOMEONE_ELSE = "someone_else"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,19 +42,27 @@ class Assessment:
     reading: Reading
     fired: tuple[Fired, ...]
     hits: tuple[RedFlagHit, ...]
-    net: tuple[dict[str, str | float], ...] = field(default=())
+    net: tuple[Nearest, ...] = field(default=())
+    clarify: RedFlag | None = None
 
     @property
     def urgency(self) -> Urgency | None:
         """The most urgent level raised, or None."""
         return self.hits[0].urgency if self.hits else None
 
+    @property
+    def someone_else(self) -> bool:
+        """True when the message is about another person (the helper is addressed too)."""
+        return any(f.concept == SOMEONE_ELSE and f.current for f in self.reading.findings)
+
 
 class RedFlagScanner:
     """Finds the red flags of a content bundle in free text; build once per bundle."""
 
-    def __init__(self, safety: Safety) -> None:
+    def __init__(self, safety: Safety, embedder: Embedder | None = None) -> None:
         self._flags = safety.red_flags
+        self._thresholds = safety.net
+        self._net = RecallNet(safety.red_flags, embedder) if embedder and safety.net else None
         extra = [
             (phrase, PHRASE_CONCEPT.format(flag.id), "symptom")
             for flag in safety.red_flags
@@ -68,7 +82,21 @@ class RedFlagScanner:
         for f in fired:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
-        return Assessment(reading, tuple(fired), tuple(ordered))
+        if ordered or self._net is None or self._thresholds is None:
+            return Assessment(reading, tuple(fired), tuple(ordered))
+        # no rule fired: ask the net about the sentences where a symptom is said to be current
+        sentences = {f.sentence for f in reading.current() if f.kind == "symptom"}
+        if not sentences:
+            return Assessment(reading, (), ())
+        words = [
+            t for t, n in zip(reading.tokens, reading.sentences, strict=True) if n in sentences
+        ]
+        nearest = tuple(self._net.nearest(" ".join(words)))
+        top = nearest[0] if nearest else None
+        if top is not None and top.score >= self._thresholds.escalate:
+            return Assessment(reading, (), (RedFlagHit(top.flag, NET_RULE),), nearest)
+        clarify = top.flag if top is not None and top.score >= self._thresholds.ask else None
+        return Assessment(reading, (), (), nearest, clarify)
 
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""

@@ -117,7 +117,9 @@ class ContentManager:
             bundle, errors = read.bundle, [p for p in read.problems if p.severity == "error"]
             if bundle is not None and not errors:
                 _log.debug("content load by %s: running transcript tests", who)
-                _ran, failures, test_problems = await run_all(bundle, self.directory)
+                _ran, failures, test_problems = await run_all(
+                    bundle, self.directory, self._engine.embedder
+                )
                 errors = test_problems + as_problems(failures)
             live = self._engine.content.version
             if bundle is None or errors:

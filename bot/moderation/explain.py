@@ -36,7 +36,11 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             }
             for f in assessment.fired
         ],
-        "net": [dict(n) for n in assessment.net],
+        "net": [
+            {"flag": n.flag.id, "example": n.example, "score": round(n.score, 3)}
+            for n in assessment.net
+        ],
+        "clarify": assessment.clarify.id if assessment.clarify else None,
         "red_flags": [h.flag.id for h in assessment.hits],
         "urgency": assessment.urgency.value if assessment.urgency else None,
         "answer": (
@@ -71,10 +75,9 @@ def as_text(data: dict[str, Any]) -> str:
     ] or ["  (none)"]
     if data["net"]:
         lines += ["", "recall net (nearest examples):"]
-        lines += [
-            f"  {n['flag']} {n['score']:.2f}{' (' + n['verdict'] + ')' if n.get('verdict') else ''}: {n['example']}"
-            for n in data["net"]
-        ]
+        lines += [f"  {n['flag']} {n['score']:.2f}: {n['example']}" for n in data["net"]]
+    if data["clarify"]:
+        lines.append(f"grey zone: asks whether '{data['clarify']}' is happening now")
     answer = data.get("answer")
     lines += ["", f"urgency: {data['urgency'] or 'none'}"]
     if answer:

@@ -11,6 +11,7 @@ from bot.content.model import Expect, Step, Transcript
 from bot.conversation.engine import Engine
 from bot.errors import Problem
 from bot.events import Incoming, Reply, SessionKey, Urgency
+from bot.language.recall import Embedder
 from bot.storage.store import MemoryStore
 
 
@@ -74,11 +75,13 @@ def _render(replies: list[Reply]) -> str:
     return "\n---\n".join(parts)
 
 
-async def run_transcript(bundle: Bundle, file: str, transcript: Transcript) -> list[Failure]:
+async def run_transcript(
+    bundle: Bundle, file: str, transcript: Transcript, embedder: Embedder | None = None
+) -> list[Failure]:
     """Run one transcript against a fresh engine and in-memory store."""
     failures = []
     async with MemoryStore() as store:
-        engine = Engine(bundle, store)
+        engine = Engine(bundle, store, embedder=embedder)
         key = SessionKey("test", transcript.name)
         for number, step in enumerate(transcript.steps, start=1):
             replies = await engine.handle(Incoming(key, text=step.user, button=step.button))
@@ -106,12 +109,14 @@ def line_of(file: str, text: str) -> int:
     return next((n for n, line in enumerate(lines, 1) if text in line), 1)
 
 
-async def run_all(bundle: Bundle, root: Path) -> tuple[int, list[Failure], list[Problem]]:
+async def run_all(
+    bundle: Bundle, root: Path, embedder: Embedder | None = None
+) -> tuple[int, list[Failure], list[Problem]]:
     """Run every transcript test of a folder: (how many ran, failures, file problems)."""
     transcripts, problems = load_transcripts(root)
     failures: list[Failure] = []
     for file, transcript in transcripts:
-        failures += await run_transcript(bundle, file, transcript)
+        failures += await run_transcript(bundle, file, transcript, embedder)
     return len(transcripts), failures, problems
 
 
