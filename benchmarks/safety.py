@@ -38,7 +38,7 @@ SETS = {
     "round 7 (used for tuning after its first run)": "vignettes_round7.yaml",
     "round 8 (used for tuning after its first run)": "vignettes_round8.yaml",
     "round 9 (blind; used to build the findings/context/rules layer)": "vignettes_round9.yaml",
-    "round 10 (blind, held out)": "heldout/vignettes_round10.yaml",
+    "round 10 (blind; used for tuning after its first run)": "vignettes_round10.yaml",
     "round 11 (blind, held out)": "heldout/vignettes_round11.yaml",
 }
 

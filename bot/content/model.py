@@ -230,6 +230,7 @@ class Safety(_Model):
     """Red flags, the concepts their rules combine, and the ConText rules for reading them."""
 
     context: ContextRules
+    spellings: dict[str, Text] = Field(default_factory=dict)
     net: Net | None = None
     concepts: tuple[Concept, ...] = ()
     never_fuzzy: tuple[Text, ...] = ()

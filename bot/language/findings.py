@@ -12,7 +12,7 @@ triage rules; uncertain ones do count (a possible emergency is still one).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.content.model import Concept, ContextCategory, ContextRules
@@ -44,6 +44,10 @@ _AGE_AFTER = ("yo", "yr", "yrs", "year", "years", "y")
 _NOT_A_COUNT = frozenset(
     {"mg", "mcg", "ug", "iu", "g", "ml", "l", "litres", "liters", "kg", "lbs", "percent", "am",
      "pm", "oclock", "degrees", "c", "f", "times", "x", "cups", "coffees", "cans", "pints", "k"}
+)  # fmt: skip
+_PEOPLE = frozenset(
+    {"son", "daughter", "kid", "child", "boy", "girl", "baby", "toddler", "grandson",
+     "granddaughter", "nephew", "niece", "brother", "sister"}
 )  # fmt: skip
 _GLUED = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$")
 
@@ -110,8 +114,15 @@ class Reader:
         *,
         extra: Iterable[tuple[str, str, str]] = (),
         never_fuzzy: Iterable[str] = (),
+        spellings: Mapping[str, str] | None = None,
     ) -> None:
-        """``extra``: more (phrase, concept id, kind) entries, such as red-flag phrases."""
+        """``extra``: more (phrase, concept id, kind) entries, such as red-flag phrases.
+
+        ``spellings``: chat spellings read as the words they stand for ("u" -> "you").
+        """
+        self._spellings = {
+            k: tuple(tokens(v)) for k, v in (spellings or {}).items() if len(tokens(k)) == 1
+        }
         entries: list[tuple[str, tuple[str, str]]] = [
             (p, (c.id, c.kind)) for c in concepts for p in c.phrases
         ]
@@ -135,7 +146,7 @@ class Reader:
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
         toks = tokens(text.replace("\n", " . "))
-        toks = _unglue(toks)
+        toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
         found = [
@@ -212,6 +223,17 @@ def _longest(matches: list[Match[tuple[str, str]]]) -> list[Match[tuple[str, str
     return keep
 
 
+def _respell(toks: list[str], spellings: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Chat spellings as words ("u" -> "you"), except right after a number ("10 kms")."""
+    if not spellings:
+        return toks
+    out: list[str] = []
+    for i, tok in enumerate(toks):
+        said = spellings.get(tok)
+        out += list(said) if said and not (i and _number(toks[i - 1]) is not None) else [tok]
+    return out
+
+
 def _unglue(toks: list[str]) -> list[str]:
     """Split "20min" into "20", "min" and "3yo" into "3", "yo"."""
     out: list[str] = []
@@ -243,11 +265,18 @@ def _measures(toks: list[str], sentence: list[int]) -> list[Finding]:
             out.append(Finding("duration", "measure", i, i + 2, at, said, value * _MINUTES[after]))
         elif article or (not tok.replace(".", "", 1).isdigit() and tok not in _NUMBER_WORDS):
             continue
-        elif after in _AGE_AFTER and value < 120:
+        elif (after in _AGE_AFTER and value < 120) or _age_said_before(toks, i):
             out.append(Finding("age", "measure", i, i + 2, at, said, value))
         elif after not in _NOT_A_COUNT and not 1900 <= value <= 2100:
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out
+
+
+def _age_said_before(toks: list[str], i: int) -> bool:
+    """ "my daughter is 3", "our son, aged 4": a number that is someone's age."""
+    if i == 0 or toks[i - 1] not in ("is", "aged", "age", "turned", "just"):
+        return False
+    return any(t in _PEOPLE for t in toks[max(0, i - 4) : i - 1])
 
 
 def _sentence_numbers(toks: list[str]) -> list[int]:

@@ -69,7 +69,11 @@ class RedFlagScanner:
             for phrase in flag.phrases
         ]
         self.reader = Reader(
-            safety.concepts, safety.context, extra=extra, never_fuzzy=safety.never_fuzzy
+            safety.concepts,
+            safety.context,
+            extra=extra,
+            never_fuzzy=safety.never_fuzzy,
+            spellings=safety.spellings,
         )
         self._rules = rules_of(safety.red_flags)
         self._order = {flag.id: i for i, flag in enumerate(safety.red_flags)}
