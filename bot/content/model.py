@@ -100,7 +100,9 @@ _TERM = re.compile(
 #: Minutes in a unit of a duration term.
 DURATION_UNITS = {"min": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
 ConceptKind = Literal["symptom", "site", "side", "onset", "severity", "context", "person"]
-ContextCategory = Literal["negated", "historical", "hypothetical", "reported", "uncertain"]
+ContextCategory = Literal[
+    "negated", "historical", "hypothetical", "reported", "figurative", "uncertain"
+]
 
 
 class Concept(_Model):
@@ -120,7 +122,9 @@ class Modifier(_Model):
     """ConText trigger words that change how a finding near them is read.
 
     ``forward`` triggers modify what follows them, ``backward`` ones what precedes them,
-    within ``scope`` words, stopping at a terminator or the end of the sentence.
+    within ``scope`` words, stopping at a terminator or the end of the sentence. ``stop_at``
+    adds terminators for this modifier; ``through`` lists terminators it may pass ("had a
+    stroke, but has recovered").
     """
 
     category: ContextCategory
@@ -128,6 +132,7 @@ class Modifier(_Model):
     scope: Annotated[int, Field(ge=1, le=20)] = 5
     phrases: Phrases
     stop_at: tuple[Text, ...] = ()
+    through: tuple[Text, ...] = ()
 
 
 class ContextRules(_Model):

@@ -22,8 +22,10 @@ from bot.language.text import Match, PhraseMatcher, tokens
 MESSAGE_WIDE = frozenset({"context", "person"})
 #: Categories that take a finding out of the present tense (uncertain does not).
 NOT_CURRENT: frozenset[ContextCategory] = frozenset(
-    {"negated", "historical", "hypothetical", "reported"}
+    {"negated", "historical", "hypothetical", "reported", "figurative"}
 )
+#: "in 2019": a past year marks what is near it as history.
+_YEAR_TRIGGER_SCOPE = 8
 _SENTENCE_END = frozenset(".!?")
 
 _NUMBER_WORDS = {
@@ -102,6 +104,7 @@ class _Trigger:
     direction: str
     scope: int
     stops: frozenset[str]
+    through: frozenset[str] = frozenset()
 
 
 class Reader:
@@ -133,7 +136,10 @@ class Reader:
         triggers = []
         for modifier in context.modifiers:
             stops = frozenset(t for s in modifier.stop_at for t in tokens(s))
-            trigger = _Trigger(modifier.category, modifier.direction, modifier.scope, stops)
+            through = frozenset(t for s in modifier.through for t in tokens(s))
+            trigger = _Trigger(
+                modifier.category, modifier.direction, modifier.scope, stops, through
+            )
             triggers += [(p, trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
             triggers + [(p, None) for p in context.pseudo], fuzzy=False
@@ -171,13 +177,20 @@ class Reader:
     def _active_triggers(self, toks: list[str]) -> list[Match[_Trigger | None]]:
         found = self._triggers.find(toks)
         pseudo = [m for m in found if m.payload is None]
-        return [
+        active = [
             m
             for m in found
             if m.payload is not None
             and not any(p.start <= m.start < p.end and p.length > m.length for p in pseudo)
             and not any(p.start <= m.start and m.end <= p.end for p in pseudo)
         ]
+        year = _Trigger("historical", "both", _YEAR_TRIGGER_SCOPE, frozenset())
+        active += [
+            Match(i, i + 2, year)
+            for i in range(len(toks) - 1)
+            if toks[i] == "in" and len(toks[i + 1]) == 4 and toks[i + 1][:2] in ("19", "20")
+        ]
+        return active
 
     def _categories(
         self,
@@ -194,7 +207,7 @@ class Reader:
                 continue  # a trigger inside the finding is part of what was said
             if sentence[match.start] != sentence[finding.start]:
                 continue
-            stops = self._terminators | trigger.stops
+            stops = (self._terminators - trigger.through) | trigger.stops
             if trigger.direction in ("forward", "both") and match.end <= finding.start:
                 between = toks[match.end : finding.start]
                 if len(between) < trigger.scope and not (stops & set(between)):
@@ -261,7 +274,9 @@ def _measures(toks: list[str], sentence: list[int]) -> list[Finding]:
         if article and i and toks[i - 1] == "half":
             value = 0.5
         at, said = sentence[i], " ".join(toks[i : i + 2])
-        if after in _MINUTES and not (article and after == "m"):
+        if after in ("month", "months") and not article and _months_old(toks, i):
+            out.append(Finding("age", "measure", i, i + 2, at, said, value / 12))
+        elif after in _MINUTES and not (article and after == "m"):
             out.append(Finding("duration", "measure", i, i + 2, at, said, value * _MINUTES[after]))
         elif article or (not tok.replace(".", "", 1).isdigit() and tok not in _NUMBER_WORDS):
             continue
@@ -277,6 +292,11 @@ def _age_said_before(toks: list[str], i: int) -> bool:
     if i == 0 or toks[i - 1] not in ("is", "aged", "age", "turned", "just"):
         return False
     return any(t in _PEOPLE for t in toks[max(0, i - 4) : i - 1])
+
+
+def _months_old(toks: list[str], i: int) -> bool:
+    """ "6 months old", "my son (20 months)": an age in months, not a duration."""
+    return toks[i + 2 : i + 3] == ["old"] or any(t in _PEOPLE for t in toks[max(0, i - 3) : i])
 
 
 def _sentence_numbers(toks: list[str]) -> list[int]:
