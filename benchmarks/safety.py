@@ -40,7 +40,7 @@ SETS = {
     "round 9 (blind; used to build the findings/context/rules layer)": "vignettes_round9.yaml",
     "round 10 (blind; used for tuning after its first run)": "vignettes_round10.yaml",
     "round 11 (blind; used for tuning after its first run)": "vignettes_round11.yaml",
-    "round 12 (blind, held out)": "heldout/vignettes_round12.yaml",
+    "round 12 (blind; used for tuning after its first run)": "vignettes_round12.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency] for every vignette.

@@ -211,3 +211,19 @@ def test_each_hit_names_the_rule_that_raised_it() -> None:
 
 def test_the_experiencer_is_kept_and_still_escalates() -> None:
     assert SCANNER.scan("my dad can't breathe")[0].urgency is Urgency.EMERGENCY
+
+
+def test_a_multi_word_terminator_is_a_phrase_not_its_words() -> None:
+    # "and now" ends a scope; "and" alone does not
+    assert SCANNER.scan("what's the difference between a twitch and a seizure") == []
+
+
+def test_an_unless_term_keeps_hypnic_jerks_out() -> None:
+    assert SCANNER.scan("his whole body jerks right as he's drifting off") == []
+    assert _flags("his whole body is jerking") == {"seizure"}
+
+
+def test_chat_spellings_apply_to_content_phrases_too() -> None:
+    # "doesnt" is read as "dont" in messages and in the phrases it is matched against
+    assert "confusion_cramps" not in _flags("she doesn't know where she is")
+    assert "stroke" in _flags("now she doesn't know where she is, it came on over the last hour")

@@ -93,7 +93,7 @@ class FaqEntry(_Model):
 
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
 _TERM = re.compile(
-    r"^(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
+    r"^(?P<unless>!)?(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
     r"|^(?P<measure>duration|count|age)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
     r"(?:(?P<op2><=|<)(?P<value2>\d+(?:\.\d+)?)(?P<unit2>min|h|d|w)?)?$"
 )
@@ -159,12 +159,13 @@ class Term:
     value: float = 0.0
     op2: str | None = None
     value2: float = 0.0
+    unless: bool = False
 
     def __str__(self) -> str:
         if self.measure:
             upper = f"{self.op2}{self.value2:g}" if self.op2 else ""
             return f"{self.measure}{self.op}{self.value:g}{upper}"
-        head = f"{self.count} of " if self.count > 1 else ""
+        head = ("!" if self.unless else "") + (f"{self.count} of " if self.count > 1 else "")
         return head + "|".join(self.concepts)
 
 
@@ -176,7 +177,8 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
         if not found:
             raise ValueError(
                 f"cannot read '{part.strip()}' in rule '{rule}': write concept ids joined by "
-                "'|', optionally '2 of ' first, or a measure such as duration>=10min, count>=5, age<12"
+                "'|', optionally '2 of ' first, '!' for 'unless', or a measure such as "
+                "duration>=10min, count>=5, age<12"
             )
         if found["measure"]:
             measure = found["measure"]
@@ -198,7 +200,9 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
             count = int(found["n"] or 1)
             if count > len(set(concepts)):
                 raise ValueError(f"'{part.strip()}' asks for more concepts than it names")
-            terms.append(Term(concepts=concepts, count=count))
+            terms.append(Term(concepts=concepts, count=count, unless=bool(found["unless"])))
+    if all(t.unless for t in terms):
+        raise ValueError(f"rule '{rule}' needs at least one term without '!'")
     return tuple(terms)
 
 

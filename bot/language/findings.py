@@ -51,6 +51,8 @@ _PEOPLE = frozenset(
     {"son", "daughter", "kid", "child", "boy", "girl", "baby", "toddler", "grandson",
      "granddaughter", "nephew", "niece", "brother", "sister"}
 )  # fmt: skip
+#: "34+2": weeks and days of a pregnancy, as midwives write it.
+_GESTATION = re.compile(r"\b([1-4]\d)\s*\+\s*[0-6]\b")
 _GLUED = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$")
 
 
@@ -126,32 +128,44 @@ class Reader:
         self._spellings = {
             k: tuple(tokens(v)) for k, v in (spellings or {}).items() if len(tokens(k)) == 1
         }
+        said = self._said  # phrases are read with the same spellings as messages
         entries: list[tuple[str, tuple[str, str]]] = [
-            (p, (c.id, c.kind)) for c in concepts for p in c.phrases
+            (said(p), (c.id, c.kind)) for c in concepts for p in c.phrases
         ]
-        entries += [(p, (cid, kind)) for p, cid, kind in extra]
+        entries += [(said(p), (cid, kind)) for p, cid, kind in extra]
         self._concepts: PhraseMatcher[tuple[str, str]] = PhraseMatcher(
             entries, never_fuzzy=never_fuzzy
         )
         triggers = []
         for modifier in context.modifiers:
-            stops = frozenset(t for s in modifier.stop_at for t in tokens(s))
-            through = frozenset(t for s in modifier.through for t in tokens(s))
+            stops = frozenset(said(s) for s in modifier.stop_at)
+            through = frozenset(said(s) for s in modifier.through)
             trigger = _Trigger(
                 modifier.category, modifier.direction, modifier.scope, stops, through
             )
-            triggers += [(p, trigger) for p in modifier.phrases]
+            triggers += [(said(p), trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
-            triggers + [(p, None) for p in context.pseudo], fuzzy=False
+            triggers + [(said(p), None) for p in context.pseudo], fuzzy=False
         )
-        self._terminators = frozenset(t for s in context.terminators for t in tokens(s))
+        self._terminators = frozenset(said(s) for s in context.terminators)
+        # every word or phrase that can end a scope, found once per message
+        stoppers = self._terminators.union(
+            *(stops | through for _, t in triggers for stops, through in [(t.stops, t.through)])
+        )
+        self._stoppers: PhraseMatcher[str] = PhraseMatcher([(p, p) for p in stoppers], fuzzy=False)
         self._idioms: PhraseMatcher[bool] = PhraseMatcher(
-            [(p, True) for p in context.idioms], fuzzy=False
+            [(said(p), True) for p in context.idioms], fuzzy=False
         )
+
+    def _said(self, phrase: str) -> str:
+        """A content phrase with chat spellings applied, its "..." gaps kept."""
+        parts = phrase.split("...")
+        return " ... ".join(" ".join(_respell(tokens(p), self._spellings)) for p in parts)
 
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
-        toks = tokens(text.replace("\n", " . "))
+        text = _GESTATION.sub(r"\1 weeks pregnant", text.replace("\n", " . "))
+        toks = tokens(text)
         toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
@@ -163,8 +177,9 @@ class Reader:
         idioms = self._idioms.find(toks)
         found = [f for f in found if not any(i.start < f.end and f.start < i.end for i in idioms)]
         triggers = self._active_triggers(toks)
+        stoppers = self._stoppers.find(toks)
         read = tuple(
-            replace(f, context=self._categories(f, toks, sentence, triggers))
+            replace(f, context=self._categories(f, sentence, triggers, stoppers))
             for f in sorted(found, key=lambda f: (f.start, f.end))
         )
         shown = tuple(
@@ -195,9 +210,9 @@ class Reader:
     def _categories(
         self,
         finding: Finding,
-        toks: list[str],
         sentence: list[int],
         triggers: list[Match[_Trigger | None]],
+        stoppers: list[Match[str]],
     ) -> frozenset[ContextCategory]:
         out: set[ContextCategory] = set()
         for match in triggers:
@@ -209,13 +224,16 @@ class Reader:
                 continue
             stops = (self._terminators - trigger.through) | trigger.stops
             if trigger.direction in ("forward", "both") and match.end <= finding.start:
-                between = toks[match.end : finding.start]
-                if len(between) < trigger.scope and not (stops & set(between)):
-                    out.add(trigger.category)
-            if trigger.direction in ("backward", "both") and finding.end <= match.start:
-                between = toks[finding.end : match.start]
-                if len(between) < trigger.scope and not (stops & set(between)):
-                    out.add(trigger.category)
+                start, end = match.end, finding.start
+            elif trigger.direction in ("backward", "both") and finding.end <= match.start:
+                start, end = finding.end, match.start
+            else:
+                continue
+            blocked = any(
+                start <= s.start and s.end <= end and s.payload in stops for s in stoppers
+            )
+            if end - start < trigger.scope and not blocked:
+                out.add(trigger.category)
         return frozenset(out)
 
 

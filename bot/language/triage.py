@@ -74,7 +74,13 @@ def fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
 def _satisfy(
     terms: tuple[Term, ...], pool: list[Finding], used: tuple[Finding, ...]
 ) -> tuple[Finding, ...] | None:
-    """Findings meeting every term, none reused and none overlapping another (backtracking)."""
+    """Findings meeting every term, none reused and none overlapping another (backtracking).
+
+    An ``unless`` term ("!sleep_onset") fails the rule when any finding in the pool meets it.
+    """
+    if any(t.unless and any(f.concept in t.concepts for f in pool) for t in terms):
+        return None
+    terms = tuple(t for t in terms if not t.unless)
     if not terms:
         return used
     term, rest = terms[0], terms[1:]
