@@ -1,6 +1,7 @@
 """Engine benchmark: 1,000 simulated users x 20 messages through the engine and SQLite on disk.
 
-The engine runs as `nervebot run` builds it: SQLite session store and the usage journal.
+The engine runs as `nervebot run` builds it: SQLite session store, the usage journal and the
+safety recall net's packaged model.
 Compared, in the same run, with a baseline: a bare aiosqlite loop that reads and writes one
 session row per message (same file settings: WAL, synchronous=NORMAL, autocommit).
 
@@ -11,7 +12,9 @@ Each side runs in its own process (so peak RSS is its own) in two phases:
   1,000 users offer about 2,000 messages/s, far above what real people type; gives the
   latency a user sees under a heavy but sustainable load.
 
-Then `nervebot chat --json` is started a few times and timed to its first answer.
+Then `nervebot chat --json` is started a few times and timed to its first answer, and the
+safety check (findings, context, rules, recall net) is timed alone on every vignette in
+tests/data.
 
 Usage: python benchmarks/engine.py [--users 1000] [--messages 20]
 """
@@ -98,12 +101,13 @@ async def _engine_worker(
     from bot.content.loader import bundled_content_dir, load_content
     from bot.conversation.engine import Engine
     from bot.events import Incoming, SessionKey
+    from bot.language.recall import load_embedder
     from bot.storage.journal import SQLiteJournal
     from bot.storage.sqlite import SQLiteStore
 
     bundle = load_content(bundled_content_dir())
     async with SQLiteStore(db) as store, SQLiteJournal(db) as journal:
-        engine = Engine(bundle, store, journal)
+        engine = Engine(bundle, store, journal, load_embedder())
         keys = [SessionKey("bench", str(i)) for i in range(users)]
 
         async def handle(index: int, kind: str, value: str) -> None:
@@ -205,6 +209,31 @@ def _first_answer_seconds(runs: int) -> list[float]:
     return times
 
 
+def _safety_cost() -> tuple[float, float, int]:
+    """Mean and p99 microseconds of the safety check per message, over every vignette."""
+    import yaml
+
+    from bot.content.loader import bundled_content_dir, load_content
+    from bot.language.recall import load_embedder
+    from bot.language.safety import RedFlagScanner
+
+    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+    texts = [
+        text
+        for path in sorted((ROOT / "tests" / "data").rglob("vignettes*.yaml"))
+        for group in yaml.safe_load(path.read_text(encoding="utf-8")).values()
+        for text in group
+    ]
+    for text in texts:  # warm the matcher's caches, as a running bot has them
+        scanner.assess(text)
+    costs = []
+    for text in texts * 3:
+        started = time.perf_counter()
+        scanner.assess(text)
+        costs.append(time.perf_counter() - started)
+    return statistics.mean(costs) * 1e6, _percentile(costs, 0.99) * 1e6, len(texts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -233,6 +262,7 @@ def main() -> None:
     base_paced = _spawn("baseline", args.users, args.messages, pace)
     eng_paced = _spawn("engine", args.users, args.messages, pace)
     first = _first_answer_seconds(5)
+    safety_mean, safety_p99, safety_n = _safety_cost()
 
     rows = [
         ("messages/s, saturated (1,000 in flight)", base["rate"], eng["rate"], "{:,.0f}"),
@@ -260,10 +290,14 @@ def main() -> None:
     print(
         f"engine p99 paced (~{offered:,.0f} msg/s offered): {eng_paced['p99_ms']:.2f} ms (goal < 20 ms)"
     )
-    print(f"engine peak RSS: {eng['peak_rss_mb']:.0f} MB (goal < 150 MB)")
+    print(f"engine peak RSS: {eng['peak_rss_mb']:.0f} MB, recall net model loaded (goal < 200 MB)")
     print(
         f"`nervebot chat --json` start to first answer: median {statistics.median(first):.2f} s, "
         f"max {max(first):.2f} s over {len(first)} runs (goal < 1 s)"
+    )
+    print(
+        f"safety check per message (findings, context, rules, net): mean {safety_mean:.0f} us, "
+        f"p99 {safety_p99:.0f} us over {safety_n} vignettes x 3"
     )
 
 

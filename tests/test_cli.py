@@ -248,3 +248,17 @@ def test_installed_package_finds_its_content(tmp_path: Path) -> None:
             [script, "validate"], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_explain_shows_findings_context_rules_and_urgency() -> None:
+    done = run("explain", "--json", "no chest pain, but my left arm and leg went weak suddenly")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    findings = {f["concept"]: f for f in data["findings"]}
+    assert findings["pain"]["context"] == ["negated"] and not findings["pain"]["current"]
+    assert findings["weakness"]["current"]
+    assert {"flag": "stroke", "urgency": "emergency"}.items() <= data["rules"][0].items()
+    assert data["urgency"] == "emergency" and data["red_flags"][0] == "stroke"
+    shown = run("explain", "what foods have magnesium?")
+    assert shown.returncode == 0
+    assert "urgency: none" in shown.stdout and "answer: foods magnesium" in shown.stdout

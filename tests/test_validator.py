@@ -207,3 +207,22 @@ def test_braces_in_messages_that_are_never_filled_in_are_text(content_copy: Path
     )
     bundle, problems = validate_dir(content_copy)
     assert bundle is not None and problems == []
+
+
+def test_a_rule_naming_an_unknown_concept_is_reported_at_its_line(content_copy: Path) -> None:
+    safety = content_copy / "safety.yaml"
+    edit(safety, "        - headache + worst\n", "        - headache + wrost\n")
+    line = _line_of(safety, "headache + wrost")
+    assert any(
+        f"safety.yaml:{line}:" in m and "unknown concept 'wrost'" in m
+        for m in _messages(content_copy)
+    )
+
+
+def test_a_rule_that_cannot_be_read_is_reported(content_copy: Path) -> None:
+    edit(
+        content_copy / "safety.yaml",
+        "        - headache + worst\n",
+        "        - headache + + worst\n",
+    )
+    assert any("cannot read" in m and "headache + + worst" in m for m in _messages(content_copy))

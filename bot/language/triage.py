@@ -60,15 +60,33 @@ def fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
     current = [f for f in findings if f.current]
     wide = [f for f in current if f.message_wide]
     sentences = sorted({f.sentence for f in current if not f.message_wide}) or [-1]
+    pools = [
+        wide + [f for f in current if f.sentence == n and not f.message_wide] for n in sentences
+    ]
+    present = {f.concept for f in current}
     out = []
     for rule in rules:
-        for sentence in sentences:
-            pool = wide + [f for f in current if f.sentence == sentence and not f.message_wide]
+        if not _possible(rule.terms, present):
+            continue  # most rules: a concept they need is nowhere in the message
+        for pool in pools:
             used = _satisfy(rule.terms, pool, ())
             if used is not None:
                 out.append(Fired(rule, used))
                 break
     return out
+
+
+def _possible(terms: tuple[Term, ...], present: set[str]) -> bool:
+    """False when some needed concept or measure is absent from the whole message."""
+    for term in terms:
+        if term.unless:
+            continue
+        if term.measure is not None:
+            if term.measure not in present:
+                return False
+        elif len(present.intersection(term.concepts)) < term.count:
+            return False
+    return True
 
 
 def _satisfy(
