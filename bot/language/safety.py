@@ -14,7 +14,7 @@ from bot.content.model import RedFlag, Safety
 from bot.events import Urgency
 from bot.language.findings import Reader, Reading
 from bot.language.recall import Embedder, Nearest, RecallNet
-from bot.language.triage import PHRASE_CONCEPT, Fired, fire, rules_of
+from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
 NET_RULE = "recall net"
@@ -75,13 +75,13 @@ class RedFlagScanner:
             never_fuzzy=safety.never_fuzzy,
             spellings=safety.spellings,
         )
-        self._rules = rules_of(safety.red_flags)
+        self._rules = RuleBook(rules_of(safety.red_flags))
         self._order = {flag.id: i for i, flag in enumerate(safety.red_flags)}
 
     def assess(self, text: str) -> Assessment:
         """Read ``text``, apply the rules, and say which red flags it raises."""
         reading = self.reader.read(text)
-        fired = fire(self._rules, reading.findings)
+        fired = self._rules.fire(reading.findings)
         hits: dict[str, RedFlagHit] = {}
         for f in fired:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))

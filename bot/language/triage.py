@@ -55,6 +55,26 @@ def rules_of(flags: Iterable[RedFlag]) -> list[Rule]:
     return out
 
 
+class RuleBook:
+    """Rules indexed by a concept each needs, so a message only tries rules it could meet."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules = list(rules)
+        self._by_concept: dict[str, list[int]] = {}
+        for index, rule in enumerate(self.rules):
+            needed = [t for t in rule.terms if not t.unless and t.measure is None]
+            key = min(needed, key=lambda t: len(t.concepts)) if needed else None
+            for concept in key.concepts if key else ("",):
+                self._by_concept.setdefault(concept, []).append(index)
+
+    def fire(self, findings: Iterable[Finding]) -> list[Fired]:
+        """The rules met by the current ``findings``, in content order, with the findings used."""
+        findings = list(findings)
+        present = {f.concept for f in findings if f.current} | {""}
+        candidates = sorted({i for c in present for i in self._by_concept.get(c, ())})
+        return fire([self.rules[i] for i in candidates], findings)
+
+
 def fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
     """The rules met by the current ``findings``, each once, with the findings used."""
     current = [f for f in findings if f.current]
