@@ -43,7 +43,8 @@ SETS = {
     "round 12 (blind; used for tuning after its first run)": "vignettes_round12.yaml",
 }
 
-# Runs inside the tree being measured: prints [group, text, urgency] for every vignette.
+# Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,
+# where how is "rule", "net" (raised by the recall net) or "ask" (its clarifying question).
 _SCORE = """
 import json, sys, yaml
 try:  # the layout since the rooms (issue 8); before that bot/ was flat
@@ -60,35 +61,55 @@ except ImportError:
 rows = []
 for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():
     for text in texts:
-        hits = scanner.scan(text)
-        rows.append([group, text, hits[0].urgency.value if hits else None])
+        if hasattr(scanner, "assess"):
+            a = scanner.assess(text)
+            hits = list(a.hits)
+            how = ("net" if hits[0].rule == "recall net" else "rule") if hits else (
+                "ask" if getattr(a, "clarify", None) else None)
+        else:
+            hits, how = scanner.scan(text), None
+        rows.append([group, text, hits[0].urgency.value if hits else None,
+                     hits[0].flag.id if hits else None, how])
 print(json.dumps(rows))
 """
 
 
-def evaluate(vignettes: Path, tree: Path = ROOT) -> dict[str, list[tuple[str, str | None]]]:
+Row = tuple[str, "str | None", "str | None", "str | None"]  # text, urgency, flag, how
+
+
+def evaluate(vignettes: Path, tree: Path = ROOT) -> dict[str, list[Row]]:
     """Each vignette group with the most urgent urgency the check in ``tree`` gave every message."""
     done = subprocess.run(
         [sys.executable, "-c", _SCORE, str(vignettes)],
         capture_output=True, text=True, check=True, cwd=tree, env={**os.environ, "PYTHONPATH": str(tree)},
     )  # fmt: skip
-    out: dict[str, list[tuple[str, str | None]]] = {}
-    for group, text, urgency in json.loads(done.stdout):
-        out.setdefault(group, []).append((text, urgency))
+    out: dict[str, list[Row]] = {}
+    for group, text, urgency, flag, how in json.loads(done.stdout):
+        out.setdefault(group, []).append((text, urgency, flag, how))
     return out
 
 
-def report(results: dict[str, list[tuple[str, str | None]]], quiet: bool = False) -> None:
-    """Print the three figures and every miss and needless alarm."""
-    emergency = results["emergency"]
-    urgent = results["emergency_or_urgent"]
-    benign = results["benign"]
+def report(results: dict[str, list[Row]], quiet: bool = False) -> None:
+    """Print the three figures, the net's share, which flags caught what, misses and alarms."""
+    emergency = [(t, u) for t, u, _, _ in results["emergency"]]
+    urgent = [(t, u) for t, u, _, _ in results["emergency_or_urgent"]]
+    benign = [(t, u) for t, u, _, _ in results["benign"]]
+    rows = [r for group in results.values() for r in group]
     caught = [t for t, u in emergency if u == "emergency"]
     safe_urgent = [t for t, u in urgent if u in ("emergency", "urgent")]
     alarms = [t for t, u in benign if u is not None]
     print(f"emergencies escalated as emergency: {len(caught)}/{len(emergency)}")
     print(f"urgent cases escalated (urgent or emergency): {len(safe_urgent)}/{len(urgent)}")
     print(f"benign messages with a needless alarm (over-triage): {len(alarms)}/{len(benign)}")
+    asked = sum(1 for r in rows if r[3] == "ask")
+    netted = sum(1 for r in rows if r[3] == "net")
+    print(f"recall net: raised {netted}, asked its question {asked}, of {len(rows)} messages")
+    caught_by: dict[str, int] = {}
+    for _, u, flag, _ in results["emergency"] + results["emergency_or_urgent"]:
+        if flag is not None:
+            caught_by[flag] = caught_by.get(flag, 0) + 1
+    print("flags raised on emergency and urgent vignettes (the sets carry no per-flag labels): "
+          + ", ".join(f"{f} {n}" for f, n in sorted(caught_by.items(), key=lambda x: -x[1])))  # fmt: skip
     if quiet:
         return
     missed = [t for t, u in emergency if u != "emergency"] + [t for t, u in urgent if u is None]
