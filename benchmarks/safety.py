@@ -105,7 +105,7 @@ def report(results: dict[str, list[Row]], quiet: bool = False) -> None:
     netted = sum(1 for r in rows if r[3] == "net")
     print(f"recall net: raised {netted}, asked its question {asked}, of {len(rows)} messages")
     caught_by: dict[str, int] = {}
-    for _, u, flag, _ in results["emergency"] + results["emergency_or_urgent"]:
+    for _text, _urgency, flag, _how in results["emergency"] + results["emergency_or_urgent"]:
         if flag is not None:
             caught_by[flag] = caught_by.get(flag, 0) + 1
     print("flags raised on emergency and urgent vignettes (the sets carry no per-flag labels): "
