@@ -47,21 +47,26 @@ def module_name(path: Path, package_root: Path) -> str:
     return ".".join(parts)
 
 
-def imported_modules(path: Path, known: set[str]) -> Iterator[str]:
-    """Every module of ``known`` that ``path`` imports, at the top or inside a function."""
+def imported_modules(path: Path, known: set[str], name: str = "") -> Iterator[str]:
+    """Every module of ``known`` that ``path`` (module ``name``) imports, lazily or not."""
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield from _known_prefix(alias.name, known)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom) and (node.module or node.level):
+            module = node.module or ""
+            if node.level:  # `from .text import x` inside bot.language -> bot.language.text
+                base = package[: len(package) - node.level + 1]
+                module = ".".join([*base, *([module] if module else [])])
             found = False
             for alias in node.names:  # `from bot import markup` imports the module bot.markup
-                candidate = f"{node.module}.{alias.name}"
+                candidate = f"{module}.{alias.name}"
                 if candidate in known:
                     found = True
                     yield candidate
             if not found:
-                yield from _known_prefix(node.module, known)
+                yield from _known_prefix(module, known)
 
 
 def _known_prefix(name: str, known: set[str]) -> Iterator[str]:
@@ -78,7 +83,7 @@ def import_graph(package: Path) -> dict[str, set[str]]:
     paths = {module_name(p, package): p for p in package.rglob("*.py")}
     known = set(paths)
     return {
-        name: {m for m in imported_modules(path, known) if m != name}
+        name: {m for m in imported_modules(path, known, name) if m != name}
         for name, path in paths.items()
     }
 
@@ -230,6 +235,23 @@ def test_a_lazy_import_circle_is_found(tmp_path: Path) -> None:
 )
 def test_room_of(module: str, room: str) -> None:
     assert room_of(module) == room
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    package = _write(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "events.py": "",
+            "storage/__init__.py": "",
+            "storage/store.py": "from ..conversation import engine\nfrom . import sqlite\n",
+            "storage/sqlite.py": "",
+            "conversation/__init__.py": "",
+            "conversation/engine.py": "",
+        },
+    )
+    graph = import_graph(package)
+    assert graph["bot.storage.store"] == {"bot.conversation.engine", "bot.storage.sqlite"}
 
 
 def test_an_upward_import_is_an_offence(tmp_path: Path) -> None:

@@ -115,17 +115,38 @@ def test_context_findings_count_across_sentences() -> None:
         ("my 3 yr old", "age", 3),
         ("my 2yo", "age", 2),
         ("took 20 of them", "count", 20),
+        ("lasted 1.5 hours", "duration", 90),
+        ("a couple of hours", "duration", 120),
+        ("my daughter is 3", "age", 3),
+        ("my son (20 months)", "age", 20 / 12),
+        ("started 20 mins ago and still locked", "duration", 20),
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    took = Concept(id="ingestion", kind="context", phrases=("took",))
+    people = Concept(id="someone_else", kind="person", phrases=("my daughter", "my son"))
+    reader = Reader(
+        [took, people], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"]
+    )
     found = {f.concept: f.value for f in reader.read(text).findings}
     assert found.get(concept) == value
 
 
-def test_numbers_that_are_not_counts() -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
-    assert [f.concept for f in reader.read("I take 400mg since 2019").findings] == []
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I take 400mg since 2019",
+        "took it at 10",  # a time
+        "took one every 20 minutes",  # how often
+        "took it 30 minutes ago",  # when, not how long
+        "I took 2 for 3 years",  # a length of time, not an age
+    ],
+)
+def test_numbers_that_are_not_counts_lengths_or_ages(text: str) -> None:
+    took = Concept(id="ingestion", kind="context", phrases=("took",))
+    reader = Reader([took], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"])
+    found = {f.concept: f.value for f in reader.read(text).findings if f.kind == "measure"}
+    assert found.get("count", 0) < 5 and "age" not in found and found.get("duration", 0) < 30
 
 
 @pytest.mark.parametrize(
@@ -227,3 +248,65 @@ def test_chat_spellings_apply_to_content_phrases_too() -> None:
     # "doesnt" is read as "dont" in messages and in the phrases it is matched against
     assert "confusion_cramps" not in _flags("she doesn't know where she is")
     assert "stroke" in _flags("now she doesn't know where she is, it came on over the last hour")
+
+
+# A reviewer's own messages (not from the blind rounds): context triggers must not reach too far.
+REVIEW_EMERGENCIES = [
+    "My dad keeps saying his chest is crushing and he can't breathe",
+    "mum insists she's fine, face drooping and slurring words",
+    "my wife keeps telling me her throat is closing up",
+    "my GP reckons it's anxiety, crushing chest pain and sweating",
+    "During a run, crushing chest pain and can't breathe",
+    "In case it matters, crushing chest pain and sweating",
+    "I took aspirin to prevent a heart attack, chest crushing",
+    "what do we do grandad collapsed and wont wake up",
+    "Mum is showing signs of a stroke, face drooping",
+    "I have all the symptoms of a heart attack, crushing chest pain",
+    "I think I'm going to have a heart attack, chest is crushing",
+    "My face looks like it's drooping on one side and my arm is weak",
+    "I want to kill myself, not joking",
+    "i want to die lol",
+    "gonna kms lol",
+    "my chest is crushing haha is this normal",
+    "He has a history of epilepsy, fitting for 5 minutes",
+    "She has a history of heart problems, crushing chest pain right now",
+    "I can't breathe properly, I had pneumonia years ago",
+    "My son just had his first ever seizure, he seems fine now",
+    "I've never had chest pain like this before, it's crushing",
+    "Never had a headache this bad, worst of my life",
+    "No one is here, cant breathe",
+    "my heart is going crazy and I have terrible cramps everywhere",
+    "I've had a cramp in my calf. It's been going for 2 hours now.",
+    "my calf cramp has lasted 1.5 hours",
+    "he took fourteen of my sleeping tablets",
+    "he is 2 and swallowed my iron tablets",
+    "she's 2 and ate my vitamin gummies",
+    "my baby isn't breathing properly",
+    "my dad isn't waking up",
+    "I don't think he's breathing",
+    "I'm going to take all my pills tonight",
+    "I woke up and can't see out of my left eye",
+    "a cramp for a couple of hours now",
+]
+REVIEW_BENIGN = [
+    "I collapsed into bed after my shift",
+    "I passed out on the sofa watching tv",
+    "I walked kms today",
+    "I took 2 magnesium tablets at 10 last night",
+    "I'm 45 and took 2 ibuprofen",
+    "magnesium glycinate 400",
+    "2 at 8pm and 2 at 9",
+    "I've taken magnesium tablets for 3 years for cramps",
+    "cramps every 20 minutes but only for a few seconds",
+    "a cramp 30 minutes ago, lasted a few seconds",
+]
+
+
+@pytest.mark.parametrize("text", REVIEW_EMERGENCIES)
+def test_reviewed_dangerous_messages_escalate(text: str) -> None:
+    assert SCANNER.scan(text)
+
+
+@pytest.mark.parametrize("text", REVIEW_BENIGN)
+def test_reviewed_everyday_messages_do_not(text: str) -> None:
+    assert SCANNER.scan(text) == []

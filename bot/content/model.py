@@ -124,7 +124,8 @@ class Modifier(_Model):
     ``forward`` triggers modify what follows them, ``backward`` ones what precedes them,
     within ``scope`` words, stopping at a terminator or the end of the sentence. ``stop_at``
     adds terminators for this modifier; ``through`` lists terminators it may pass ("had a
-    stroke, but has recovered").
+    stroke, but has recovered"; "," for commas). ``only``: the concepts it may modify (empty:
+    all), so that "lol" can make "paralysed" figurative but never a suicidal statement.
     """
 
     category: ContextCategory
@@ -133,6 +134,7 @@ class Modifier(_Model):
     phrases: Phrases
     stop_at: tuple[Text, ...] = ()
     through: tuple[Text, ...] = ()
+    only: tuple[Id, ...] = ()
 
 
 class ContextRules(_Model):
@@ -200,6 +202,8 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
             count = int(found["n"] or 1)
             if count > len(set(concepts)):
                 raise ValueError(f"'{part.strip()}' asks for more concepts than it names")
+            if found["unless"] and count > 1:
+                raise ValueError(f"'{part.strip()}': '!' takes concepts, not a count")
             terms.append(Term(concepts=concepts, count=count, unless=bool(found["unless"])))
     if all(t.unless for t in terms):
         raise ValueError(f"rule '{rule}' needs at least one term without '!'")
@@ -240,6 +244,7 @@ class Safety(_Model):
 
     context: ContextRules
     spellings: dict[str, Text] = Field(default_factory=dict)
+    counted: tuple[Id, ...] = ()
     net: Net | None = None
     concepts: tuple[Concept, ...] = ()
     never_fuzzy: tuple[Text, ...] = ()

@@ -11,27 +11,29 @@ triage rules; uncertain ones do count (a possible emergency is still one).
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.content.model import Concept, ContextCategory, ContextRules
-from bot.language.text import Match, PhraseMatcher, tokens
+from bot.language.text import SENTENCE_END, Match, PhraseMatcher, tokens
 
 #: Concept kinds that count anywhere in a message (the rest combine within one sentence).
-MESSAGE_WIDE = frozenset({"context", "person"})
+MESSAGE_WIDE = frozenset({"context", "person", "measure"})
 #: Categories that take a finding out of the present tense (uncertain does not).
 NOT_CURRENT: frozenset[ContextCategory] = frozenset(
     {"negated", "historical", "hypothetical", "reported", "figurative"}
 )
 #: "in 2019": a past year marks what is near it as history.
 _YEAR_TRIGGER_SCOPE = 8
-_SENTENCE_END = frozenset(".!?")
 
 _NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "hundred": 100, "dozen": 12,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "dozen": 12,
     "couple": 2, "few": 3, "several": 4,
 }  # fmt: skip
 _MINUTES = {
@@ -42,15 +44,11 @@ _MINUTES = {
     "wk": 10080, "wks": 10080, "week": 10080, "weeks": 10080,
     "month": 43200, "months": 43200,
 }  # fmt: skip
-_AGE_AFTER = ("yo", "yr", "yrs", "year", "years", "y")
-_NOT_A_COUNT = frozenset(
-    {"mg", "mcg", "ug", "iu", "g", "ml", "l", "litres", "liters", "kg", "lbs", "percent", "am",
-     "pm", "oclock", "degrees", "c", "f", "times", "x", "cups", "coffees", "cans", "pints", "k"}
-)  # fmt: skip
-_PEOPLE = frozenset(
-    {"son", "daughter", "kid", "child", "boy", "girl", "baby", "toddler", "grandson",
-     "granddaughter", "nephew", "niece", "brother", "sister"}
-)  # fmt: skip
+_YEARS = ("yr", "yrs", "year", "years")
+#: Punctuation that ends a clause, and so a trigger's scope.
+_CLAUSE = frozenset({",", ";"})
+#: Words after which a number is a time, a frequency or someone's age, not an amount or length.
+_NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
 #: "34+2": weeks and days of a pregnancy, as midwives write it.
 _GESTATION = re.compile(r"\b([1-4]\d)\s*\+\s*[0-6]\b")
 _GLUED = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$")
@@ -79,12 +77,6 @@ class Finding:
         """True for findings that combine with findings in any sentence of the message."""
         return self.kind in MESSAGE_WIDE
 
-    def describe(self) -> str:
-        """``chest_pain "chest hurts" [negated]`` for explanations."""
-        value = f"={self.value:g}" if self.value is not None else ""
-        flags = f" [{', '.join(sorted(self.context))}]" if self.context else ""
-        return f'{self.concept}{value} "{self.words}"{flags}'
-
 
 @dataclass(frozen=True)
 class Reading:
@@ -107,6 +99,11 @@ class _Trigger:
     scope: int
     stops: frozenset[str]
     through: frozenset[str] = frozenset()
+    only: frozenset[str] = frozenset()
+
+    def reaches(self, concept: str) -> bool:
+        """True when this trigger may modify a finding of ``concept``."""
+        return not self.only or concept in self.only
 
 
 class Reader:
@@ -120,11 +117,14 @@ class Reader:
         extra: Iterable[tuple[str, str, str]] = (),
         never_fuzzy: Iterable[str] = (),
         spellings: Mapping[str, str] | None = None,
+        counted: Iterable[str] = (),
     ) -> None:
         """``extra``: more (phrase, concept id, kind) entries, such as red-flag phrases.
 
         ``spellings``: chat spellings read as the words they stand for ("u" -> "you").
+        ``counted``: concepts next to which a number is a count ("took 20", "20 tablets").
         """
+        self._counted = frozenset(counted)
         self._spellings = {
             k: tuple(tokens(v)) for k, v in (spellings or {}).items() if len(tokens(k)) == 1
         }
@@ -139,9 +139,12 @@ class Reader:
         triggers = []
         for modifier in context.modifiers:
             stops = frozenset(said(s) for s in modifier.stop_at)
-            through = frozenset(said(s) for s in modifier.through)
+            through = frozenset(
+                s.strip() if s.strip() in _CLAUSE else said(s) for s in modifier.through
+            )
+            only = frozenset(modifier.only)
             trigger = _Trigger(
-                modifier.category, modifier.direction, modifier.scope, stops, through
+                modifier.category, modifier.direction, modifier.scope, stops, through, only
             )
             triggers += [(said(p), trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
@@ -149,10 +152,10 @@ class Reader:
         )
         self._terminators = frozenset(said(s) for s in context.terminators)
         # every word or phrase that can end a scope, found once per message
-        stoppers = self._terminators.union(
-            *(stops | through for _, t in triggers for stops, through in [(t.stops, t.through)])
-        )
-        self._stoppers: PhraseMatcher[str] = PhraseMatcher([(p, p) for p in stoppers], fuzzy=False)
+        words = set(self._terminators)
+        for _, t in triggers:
+            words |= t.stops | t.through
+        self._stoppers: PhraseMatcher[str] = PhraseMatcher([(p, p) for p in words], fuzzy=False)
         self._idioms: PhraseMatcher[bool] = PhraseMatcher(
             [(said(p), True) for p in context.idioms], fuzzy=False
         )
@@ -173,37 +176,37 @@ class Reader:
             Finding(concept, m.payload[1], m.start, m.end, sentence[m.start], " ".join(toks[m.start : m.end]))
             for (concept, _, _), m in unique.items()
         ]  # fmt: skip
-        found += _measures(toks, sentence)
+        found += _measures(toks, sentence, found, self._counted)
         idioms = self._idioms.find(toks)
-        found = [f for f in found if not any(i.start < f.end and f.start < i.end for i in idioms)]
+        found = [f for f in found if not any(i.start <= f.start and f.end <= i.end for i in idioms)]
         triggers = self._active_triggers(toks)
         stoppers = self._stoppers.find(toks)
+        # commas and semicolons end a clause too (unless a modifier goes ``through`` them)
+        stoppers += [Match(i, i + 1, ",") for i, t in enumerate(toks) if t in _CLAUSE]
         read = tuple(
             replace(f, context=self._categories(f, sentence, triggers, stoppers))
             for f in sorted(found, key=lambda f: (f.start, f.end))
         )
-        shown = tuple(
-            (t.payload.category, " ".join(toks[t.start : t.end]))
-            for t in triggers
-            if t.payload is not None
-        )
+        shown = tuple((t.payload.category, " ".join(toks[t.start : t.end])) for t in triggers)
         return Reading(tuple(toks), tuple(sentence), read, shown)
 
-    def _active_triggers(self, toks: list[str]) -> list[Match[_Trigger | None]]:
+    def _active_triggers(self, toks: list[str]) -> list[Match[_Trigger]]:
+        """Trigger matches that no pseudo-trigger covers, plus "in <a past year>"."""
         found = self._triggers.find(toks)
         pseudo = [m for m in found if m.payload is None]
         active = [
-            m
+            Match(m.start, m.end, m.payload)
             for m in found
             if m.payload is not None
             and not any(p.start <= m.start < p.end and p.length > m.length for p in pseudo)
             and not any(p.start <= m.start and m.end <= p.end for p in pseudo)
         ]
         year = _Trigger("historical", "both", _YEAR_TRIGGER_SCOPE, frozenset())
+        this_year = datetime.date.today().year
         active += [
             Match(i, i + 2, year)
             for i in range(len(toks) - 1)
-            if toks[i] == "in" and len(toks[i + 1]) == 4 and toks[i + 1][:2] in ("19", "20")
+            if toks[i] == "in" and toks[i + 1].isdigit() and 1900 <= int(toks[i + 1]) < this_year
         ]
         return active
 
@@ -211,18 +214,19 @@ class Reader:
         self,
         finding: Finding,
         sentence: list[int],
-        triggers: list[Match[_Trigger | None]],
+        triggers: list[Match[_Trigger]],
         stoppers: list[Match[str]],
     ) -> frozenset[ContextCategory]:
         out: set[ContextCategory] = set()
         for match in triggers:
             trigger = match.payload
-            assert trigger is not None
+            if not trigger.reaches(finding.concept):
+                continue
             if match.start < finding.end and finding.start < match.end:
                 continue  # a trigger inside the finding is part of what was said
             if sentence[match.start] != sentence[finding.start]:
                 continue
-            stops = (self._terminators - trigger.through) | trigger.stops
+            stops = ((self._terminators | {","}) - trigger.through) | trigger.stops
             if trigger.direction in ("forward", "both") and match.end <= finding.start:
                 start, end = match.end, finding.start
             elif trigger.direction in ("backward", "both") and finding.end <= match.start:
@@ -280,41 +284,64 @@ def _number(tok: str) -> float | None:
     return float(_NUMBER_WORDS[tok]) if tok in _NUMBER_WORDS else None
 
 
-def _measures(toks: list[str], sentence: list[int]) -> list[Finding]:
-    """Durations (in minutes), ages (in years) and counts read from numbers."""
+def _measures(
+    toks: list[str], sentence: list[int], concepts: list[Finding], counted: frozenset[str]
+) -> list[Finding]:
+    """Durations (in minutes), ages (in years) and counts read from numbers.
+
+    A number is a count only next to a finding of a ``counted`` concept ("took 20", "20 of
+    her tablets"), and someone's age only as "3 yr old", "2yo" or after a person ("my
+    daughter is 3", "he's 2").
+    """
+    people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
+    near = [f for f in concepts if f.concept in counted]
     out = []
     for i, tok in enumerate(toks):
         value = _number(tok)
         if value is None:
             continue
-        after = toks[i + 1] if i + 1 < len(toks) else ""
+        before = toks[i - 1] if i else ""
+        blocked = before in _NOT_AN_AMOUNT
+        unit = i + 2 if toks[i + 1 : i + 2] == ["of"] else i + 1  # "a couple of hours"
+        after = toks[unit] if unit < len(toks) else ""
+        following = toks[unit + 1] if unit + 1 < len(toks) else ""
         article = tok in ("a", "an")
-        if article and i and toks[i - 1] == "half":
+        if article and before == "half":
             value = 0.5
-        at, said = sentence[i], " ".join(toks[i : i + 2])
-        if after in ("month", "months") and not article and _months_old(toks, i):
-            out.append(Finding("age", "measure", i, i + 2, at, said, value / 12))
-        elif after in _MINUTES and not (article and after == "m"):
-            out.append(Finding("duration", "measure", i, i + 2, at, said, value * _MINUTES[after]))
-        elif article or (not tok.replace(".", "", 1).isdigit() and tok not in _NUMBER_WORDS):
+        at, said = sentence[i], " ".join(toks[i : unit + 1])
+        person_before = bool(people.intersection(range(max(0, i - 4), i)))
+        since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
+        if after in ("month", "months") and not article and (following == "old" or person_before):
+            out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
+        elif after in _MINUTES and not (blocked or since or (article and after == "m")):
+            out.append(
+                Finding("duration", "measure", i, unit + 1, at, said, value * _MINUTES[after])
+            )
+        elif article:
             continue
-        elif (after in _AGE_AFTER and value < 120) or _age_said_before(toks, i):
-            out.append(Finding("age", "measure", i, i + 2, at, said, value))
-        elif after not in _NOT_A_COUNT and not 1900 <= value <= 2100:
+        elif (
+            after in ("yo", "y")
+            or (after in _YEARS and following == "old")
+            or (
+                before in ("hes", "shes")
+                or (before in ("is", "aged", "age", "turned") and person_before)
+            )
+        ):
+            out.append(Finding("age", "measure", i, unit + 1, at, said, value))
+        elif (
+            not blocked
+            and not 1900 <= value <= 2100
+            and after not in _MINUTES
+            and any(i < f.start <= i + 4 or i - 3 <= f.end <= i for f in near)
+        ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
-    return out
+    return out  # fmt: skip
 
 
-def _age_said_before(toks: list[str], i: int) -> bool:
-    """ "my daughter is 3", "our son, aged 4": a number that is someone's age."""
-    if i == 0 or toks[i - 1] not in ("is", "aged", "age", "turned", "just"):
-        return False
-    return any(t in _PEOPLE for t in toks[max(0, i - 4) : i - 1])
-
-
-def _months_old(toks: list[str], i: int) -> bool:
-    """ "6 months old", "my son (20 months)": an age in months, not a duration."""
-    return toks[i + 2 : i + 3] == ["old"] or any(t in _PEOPLE for t in toks[max(0, i - 3) : i])
+def _still(toks: list[str], sentence: list[int], start: int) -> bool:
+    """ "20 mins ago and it's still locked": something that started then is still going on."""
+    at = sentence[min(start, len(sentence)) - 1]
+    return any(t == "still" for t, n in zip(toks[start:], sentence[start:], strict=True) if n == at)
 
 
 def _sentence_numbers(toks: list[str]) -> list[int]:
@@ -322,6 +349,6 @@ def _sentence_numbers(toks: list[str]) -> list[int]:
     numbers, current = [], 0
     for tok in toks:
         numbers.append(current)
-        if tok in _SENTENCE_END:
+        if tok in SENTENCE_END:
             current += 1
     return numbers

@@ -6,7 +6,7 @@ embedding model that ships inside its PyPI package (wordllama, 16 MB, MIT). Stat
 measure topic, not negation, time or who is affected, so the scanner consults the net only
 where no rule fired and only on the sentences holding a current symptom finding; above the
 ``escalate`` score it raises the flag, in the grey zone above ``ask`` it asks one question.
-It may raise an urgency, never lower one.
+It never lowers an urgency, and is not asked once a rule has raised one.
 """
 
 from __future__ import annotations

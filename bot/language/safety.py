@@ -74,6 +74,7 @@ class RedFlagScanner:
             extra=extra,
             never_fuzzy=safety.never_fuzzy,
             spellings=safety.spellings,
+            counted=safety.counted,
         )
         self._rules = RuleBook(rules_of(safety.red_flags))
         self._order = {flag.id: i for i, flag in enumerate(safety.red_flags)}

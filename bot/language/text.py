@@ -13,7 +13,7 @@ from rapidfuzz import fuzz, process
 T = TypeVar("T")
 
 _APOSTROPHES = re.compile(r"[’‘`´']")
-_TOKEN = re.compile(r"[a-z0-9]+|[.,;:!?]")
+_TOKEN = re.compile(r"\d+\.\d+[a-z]*|[a-z0-9]+|[.,;:!?]")  # "1.5" stays one number
 BREAK_TOKENS = frozenset(".,;:!?")
 
 #: Words of at least this many letters may match with a typo.
@@ -82,7 +82,7 @@ def stem(word: str) -> str:
 GAP = ""
 #: In a phrase, "..." stands for up to this many other words ("throat ... closing").
 GAP_WORDS = 4
-_SENTENCE_END = frozenset(".!?")
+SENTENCE_END = frozenset(".!?")
 
 
 def phrase_tokens(phrase: str) -> tuple[str, ...]:
@@ -177,7 +177,7 @@ class PhraseMatcher(Generic[T]):
                 wanted = phrase[k + 1]
                 for skip in range(GAP_WORDS + 1):
                     at = j + skip
-                    if at >= len(toks) or toks[at] in _SENTENCE_END:
+                    if at >= len(toks) or toks[at] in SENTENCE_END:
                         return None
                     if wanted in eq[at]:
                         j, k = at + 1, k + 2

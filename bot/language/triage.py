@@ -9,12 +9,12 @@ the findings alone, never the raw words (Infermedica's split of parse and triage
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.content.model import RedFlag, Term, parse_rule
-from bot.events import Urgency
 from bot.language.findings import Finding
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -72,10 +72,10 @@ class RuleBook:
         findings = list(findings)
         present = {f.concept for f in findings if f.current} | {""}
         candidates = sorted({i for c in present for i in self._by_concept.get(c, ())})
-        return fire([self.rules[i] for i in candidates], findings)
+        return _fire([self.rules[i] for i in candidates], findings)
 
 
-def fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
+def _fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
     """The rules met by the current ``findings``, each once, with the findings used."""
     current = [f for f in findings if f.current]
     wide = [f for f in current if f.message_wide]
@@ -140,13 +140,11 @@ def _options(
     if term.count == 1:
         yield from ((f,) for f in matching)
         return
-    chosen: list[Finding] = []
-    for f in matching:  # distinct concepts, non-overlapping findings
-        if f.concept not in {c.concept for c in chosen} and not any(_overlap(f, c) for c in chosen):
-            chosen.append(f)
-        if len(chosen) == term.count:
-            yield tuple(chosen)
-            return
+    for chosen in itertools.combinations(matching, term.count):  # distinct, non-overlapping
+        if len({f.concept for f in chosen}) == term.count and not any(
+            _overlap(a, b) for a, b in itertools.combinations(chosen, 2)
+        ):
+            yield chosen
 
 
 def _measured(term: Term, value: float | None) -> bool:
@@ -157,9 +155,3 @@ def _measured(term: Term, value: float | None) -> bool:
 
 def _overlap(a: Finding, b: Finding) -> bool:
     return a.start < b.end and b.start < a.end
-
-
-def urgency_of(fired: list[Fired]) -> Urgency | None:
-    """The most urgent level among fired rules, or None."""
-    levels = [Urgency(f.rule.flag.urgency) for f in fired]
-    return min(levels, key=lambda u: u.rank) if levels else None

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.conversation.dialogue import Dialogue
+from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
+from bot.events import Urgency
+from bot.language.text import clean_text
 
 
 def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
     """The findings and their context, the rules that fired, the recall net, and the urgency."""
+    text = clean_text(text[:MAX_SCAN])  # as the dialogue reads a message
     assessment = dialogue.scanner.assess(text)
     reading = assessment.reading
-    intent = dialogue.understanding.route(text) if not assessment.hits else None
+    emergency = assessment.urgency is Urgency.EMERGENCY  # then nothing else is answered
+    intent = None if emergency else dialogue.understanding.route(text[:MAX_TEXT])
     return {
         "text": text,
         "findings": [
@@ -84,5 +88,5 @@ def as_text(data: dict[str, Any]) -> str:
         target = f" {answer['target']}" if answer["target"] else ""
         topic = f" ({answer['topic']})" if answer["topic"] else ""
         lines.append(f"answer: {answer['kind']}{target}{topic}")
-    lines.append("(x = not current: negated, historical, hypothetical or reported)")
+    lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
     return "\n".join(lines) + "\n"
