@@ -45,12 +45,20 @@ _MINUTES = {
     "month": 43200, "months": 43200,
 }  # fmt: skip
 _YEARS = ("yr", "yrs", "year", "years")
+#: Units of a dose: "took 4,000 iu" is an amount of a vitamin, not a number of pills.
+_DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligrams", "micrograms"})
+#: Singular units, which after a number above one describe a thing ("a 10 hour shift").
+_SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
-#: "34+2": weeks and days of a pregnancy, as midwives write it.
-_GESTATION = re.compile(r"\b([1-4]\d)\s*\+\s*[0-6]\b")
+#: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
+_GESTATION = re.compile(
+    r"\b([1-4]\d)\s*\+\s*[0-6]\b"
+    r"|(?:^|(?<=[.!?\n]))\s*(?:i'?m |i am |now |at )?([2-4]\d)\s*(?:wks?|weeks?)\b(?!\s*(?:ago|of|old))",
+    re.IGNORECASE,
+)
 _GLUED = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$")
 
 
@@ -167,7 +175,7 @@ class Reader:
 
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
-        text = _GESTATION.sub(r"\1 weeks pregnant", text.replace("\n", " . "))
+        text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
         toks = tokens(text)
         toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
@@ -201,13 +209,15 @@ class Reader:
             and not any(p.start <= m.start < p.end and p.length > m.length for p in pseudo)
             and not any(p.start <= m.start and m.end <= p.end for p in pseudo)
         ]
-        year = _Trigger("historical", "both", _YEAR_TRIGGER_SCOPE, frozenset())
+        past = _Trigger("historical", "both", _YEAR_TRIGGER_SCOPE, frozenset())
         this_year = datetime.date.today().year
-        active += [
-            Match(i, i + 2, year)
-            for i in range(len(toks) - 1)
-            if toks[i] == "in" and toks[i + 1].isdigit() and 1900 <= int(toks[i + 1]) < this_year
-        ]
+        for i in range(len(toks) - 1):
+            if toks[i] == "in" and toks[i + 1].isdigit() and 1900 <= int(toks[i + 1]) < this_year:
+                active.append(Match(i, i + 2, past))  # "in 2019"
+            elif toks[i : i + 2] in (["when", "i"], ["when", "he"], ["when", "she"]) and (
+                toks[i + 2 : i + 3] == ["was"] and _number(toks[i + 3] if i + 3 < len(toks) else "")
+            ):
+                active.append(Match(i, i + 4, past))  # "when I was 6"
         return active
 
     def _categories(
@@ -279,8 +289,9 @@ def _unglue(toks: list[str]) -> list[str]:
 
 
 def _number(tok: str) -> float | None:
-    if tok.replace(".", "", 1).isdigit():
-        return float(tok)
+    plain = tok.replace(",", "")
+    if plain.replace(".", "", 1).isdigit():
+        return float(plain)
     return float(_NUMBER_WORDS[tok]) if tok in _NUMBER_WORDS else None
 
 
@@ -311,9 +322,12 @@ def _measures(
         at, said = sentence[i], " ".join(toks[i : unit + 1])
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
+        attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
         if after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
-        elif after in _MINUTES and not (blocked or since or (article and after == "m")):
+        elif after in _MINUTES and not (
+            blocked or since or attributive or (article and after == "m")
+        ):
             out.append(
                 Finding("duration", "measure", i, unit + 1, at, said, value * _MINUTES[after])
             )
@@ -331,11 +345,16 @@ def _measures(
         elif (
             not blocked
             and not 1900 <= value <= 2100
+            and after not in _DOSE_UNITS
             and after not in _MINUTES
             and any(i < f.start <= i + 4 or i - 3 <= f.end <= i for f in near)
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _pregnant(match: re.Match[str]) -> str:
+    return f" {match[1] or match[2]} weeks pregnant "
 
 
 def _still(toks: list[str], sentence: list[int], start: int) -> bool:

@@ -13,7 +13,8 @@ from rapidfuzz import fuzz, process
 T = TypeVar("T")
 
 _APOSTROPHES = re.compile(r"[’‘`´']")
-_TOKEN = re.compile(r"\d+\.\d+[a-z]*|[a-z0-9]+|[.,;:!?]")  # "1.5" stays one number
+#: "1.5" and "10,000" stay one number each.
+_TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+[a-z]*|[a-z0-9]+|[.,;:!?]")
 BREAK_TOKENS = frozenset(".,;:!?")
 
 #: Words of at least this many letters may match with a typo.
