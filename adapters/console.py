@@ -107,6 +107,8 @@ def _parse_turn(line: str, default_user: str) -> tuple[Incoming | None, str | No
     if stripped.lstrip().startswith("{"):
         try:
             data: Any = json.loads(stripped)
+        except RecursionError:
+            return None, "the JSON object is nested too deeply"
         except ValueError:
             data = None
         if isinstance(data, dict):

@@ -262,3 +262,12 @@ def test_explain_shows_findings_context_rules_and_urgency() -> None:
     shown = run("explain", "what foods have magnesium?")
     assert shown.returncode == 0
     assert "urgency: none" in shown.stdout and "answer: foods magnesium" in shown.stdout
+
+
+def test_json_protocol_survives_deeply_nested_json(tmp_path: Path) -> None:
+    nested = '{"text": ' + "[" * 5000 + "]" * 5000 + "}"
+    done = run("chat", "--json", "--db", str(tmp_path / "s.sqlite3"), stdin=nested + "\nhello\n")
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert "turn 1: the JSON object is nested too deeply" in done.stderr
+    turns = {json.loads(line)["turn"] for line in done.stdout.splitlines()}
+    assert turns == {2}  # the nested line got no answer on stdout, the next one did
