@@ -404,6 +404,16 @@ def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _secrets(settings: Settings) -> list[str]:
+    """The configured tokens and webhook secret, to be redacted wherever they would show."""
+    values = [
+        settings.telegram_bot_token,
+        settings.discord_bot_token,
+        settings.telegram_webhook_secret,
+    ]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
 async def _supervise(name: str, runner: Runner, stop: asyncio.Event) -> bool:
     """Run one platform; a failure is reported and leaves the other platforms running."""
     try:
@@ -413,7 +423,7 @@ async def _supervise(name: str, runner: Runner, stop: asyncio.Event) -> bool:
         raise
     except Exception as exc:
         _log.error("%s stopped: %s", name, exc, exc_info=_log.isEnabledFor(logging.DEBUG))
-        print(f"nervebot: {name} failed: {exc}", file=sys.stderr)
+        print(f"nervebot: {name} failed: {logs.redact(str(exc))}", file=sys.stderr)
         return False
 
 
@@ -474,7 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = _settings()
         level = {0: settings.nervebot_log_level.upper(), 1: "INFO"}.get(args.verbose, "DEBUG")
-        logs.configure(level)
+        logs.configure(level, _secrets(settings))
         handler = {
             "validate": cmd_validate,
             "test": cmd_test,
@@ -489,5 +499,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         return handler[args.command](args, settings)
     except ConfigError as exc:
-        print(f"nervebot: {exc}", file=sys.stderr)
+        print(f"nervebot: {logs.redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

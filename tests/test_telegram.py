@@ -427,3 +427,28 @@ async def test_nervebot_run_telegram_serves_and_stops_cleanly_on_sigterm(
     assert api.confirmed_offset >= 2  # the processed update was confirmed before exit
     with sqlite3.connect(tmp_path / "run.db") as conn:
         assert conn.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+
+
+async def test_a_rejected_token_is_never_printed(api: FakeBotApi, tmp_path: Path) -> None:
+    """Telegram answers 401: the process ends with a clear line, and no log line holds the token."""
+    import os
+    import sys
+
+    wrong = "987654321:ANOTHER-secret_value-that-must-not-leak"
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=wrong,
+        TELEGRAM_BASE_URL=api.base_url,
+        NERVEBOT_DB=str(tmp_path / "run.db"),
+        PYTHONPATH=str(root),
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "-vv", "run", "telegram",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    shown = out.decode() + err.decode()
+    assert proc.returncode != 0
+    assert "telegram failed" in shown and "[token]" in shown
+    assert "ANOTHER-secret_value" not in shown and wrong not in shown
