@@ -226,3 +226,47 @@ def test_a_rule_that_cannot_be_read_is_reported(content_copy: Path) -> None:
         "        - headache + + worst\n",
     )
     assert any("cannot read" in m and "headache + + worst" in m for m in _messages(content_copy))
+
+
+def _billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for n in range(1, levels + 1):
+        refs = ", ".join([f"*a{n - 1}"] * 10)
+        lines.append(f"a{n}: &a{n} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_yaml_bomb_is_refused_quickly_under_a_memory_cap(content_copy: Path) -> None:
+    import resource
+    import subprocess
+    import sys
+    import time
+
+    bomb = content_copy / "bomb.yaml"
+    bomb.write_text(_billion_laughs(), encoding="utf-8")
+    assert bomb.stat().st_size < 1000
+
+    def cap_memory() -> None:  # 1 GiB of address space: the unguarded bomb needs about 4
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", str(content_copy)],
+        capture_output=True, text=True, timeout=120, preexec_fn=cap_memory,
+        env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "bomb.yaml:" in done.stdout and "YAML bomb is refused" in done.stdout
+    assert "MemoryError" not in done.stderr and "Traceback" not in done.stderr
+    assert time.monotonic() - started < 60  # seconds, not the minutes an expansion takes
+
+
+def test_an_oversized_file_is_refused_before_parsing(content_copy: Path) -> None:
+    big = content_copy / "big.yaml"
+    big.write_text("messages:\n" + "  # padding\n" * 250_000, encoding="utf-8")
+    assert any("big.yaml:1:1" in m and "the limit is" in m for m in _messages(content_copy))
+
+
+def test_a_complex_key_is_a_problem_not_an_expansion(content_copy: Path) -> None:
+    (content_copy / "keys.yaml").write_text("? [a, b]\n: 1\n", encoding="utf-8")
+    assert any("keys.yaml:1:3" in m and "plain word" in m for m in _messages(content_copy))

@@ -129,6 +129,10 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "mod_watch_rejected": frozenset({"count", "version", "problems"}),
 }
 REQUIRED_FLOWS = ("menu", "triage")
+#: Content files larger than this are refused before they are parsed.
+MAX_FILE_BYTES = 2_000_000
+#: Values (scalars, lists, mappings) one file may build, aliases counted each time they expand.
+MAX_NODES = 200_000
 MAX_BUTTON_ID = 64
 
 try:  # libyaml is much faster where it is installed
@@ -194,6 +198,14 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+class _TooBig(Exception):
+    """The YAML would build more than `MAX_NODES` objects (aliases that expand, a YAML bomb)."""
+
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 def _to_data(
     node: yaml.Node,
     loader: yaml.SafeLoader,
@@ -201,10 +213,18 @@ def _to_data(
     pos: _Positions,
     problems: list[Problem],
     file: str,
+    budget: list[int],
 ) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig(node)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line, col = _mark(key_node)
+                problems.append(Problem(file, line, col, "a key must be a plain word or number"))
+                continue
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, (str, int, bool)) or isinstance(key, bool):
                 key = str(key)
@@ -212,13 +232,13 @@ def _to_data(
                 line, col = _mark(key_node)
                 problems.append(Problem(file, line, col, f"duplicate key '{key}'"))
             pos[(*path, key)] = _mark(key_node)
-            out[key] = _to_data(value_node, loader, (*path, key), pos, problems, file)
+            out[key] = _to_data(value_node, loader, (*path, key), pos, problems, file, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, item in enumerate(node.value):
             pos[(*path, index)] = _mark(item)
-            items.append(_to_data(item, loader, (*path, index), pos, problems, file))
+            items.append(_to_data(item, loader, (*path, index), pos, problems, file, budget))
         return items
     return loader.construct_object(node, deep=True)
 
@@ -228,6 +248,13 @@ def read_yaml(path: Path, shown: str) -> tuple[Any, _Positions, list[Problem]]:
     problems: list[Problem] = []
     pos = _Positions()
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return (
+                None,
+                pos,
+                [Problem(shown, 1, 1, f"file is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")],
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, pos, [Problem(shown, 1, 1, f"cannot read file: {exc}")]
@@ -237,7 +264,15 @@ def read_yaml(path: Path, shown: str) -> tuple[Any, _Positions, list[Problem]]:
         if node is None:
             return None, pos, [Problem(shown, 1, 1, "file is empty")]
         pos[()] = _mark(node)
-        data = _to_data(node, loader, (), pos, problems, shown)
+        data = _to_data(node, loader, (), pos, problems, shown, [MAX_NODES])
+    except _TooBig as exc:
+        line, col = _mark(exc.node)
+        message = (
+            f"over {MAX_NODES:,} values: aliases that expand too far? (a YAML bomb is refused)"
+        )
+        return None, pos, [Problem(shown, line, col, message)]
+    except RecursionError:
+        return None, pos, [Problem(shown, 1, 1, "nested too deeply")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
