@@ -49,6 +49,7 @@ def test_dockerfile_copies_real_paths_and_runs_the_cli() -> None:
         for path in source.split():
             assert (ROOT / path).exists(), path
     assert "USER nervebot" in dockerfile and 'CMD ["run", "all"]' in dockerfile
+    assert "ARG PYTHON_IMAGE=" in dockerfile and "FROM ${PYTHON_IMAGE}" in dockerfile
     assert "HEALTHCHECK" in dockerfile and '"nervebot", "health"' in dockerfile
 
 
@@ -57,6 +58,8 @@ def test_compose_runs_all_with_env_file_and_volumes() -> None:
     service = compose["services"]["nervebot"]
     assert service["command"] == ["run", "all"]
     assert service["env_file"] == "../.env" and service["read_only"] is True
+    assert "nervebot-content:/content:ro" in service["volumes"]
+    assert service["mem_limit"] == "512m" and service["stop_grace_period"] == "30s"
     assert (
         ROOT / "deploy" / service["build"]["context"] / service["build"]["dockerfile"]
     ).is_file()
@@ -71,6 +74,8 @@ def test_systemd_unit_is_hardened() -> None:
         "CapabilityBoundingSet=",
         "ExecStart=/opt/nervebot/.venv/bin/nervebot run all",
         "EnvironmentFile=",
+        "MemoryMax=512M",
+        "TimeoutStopSec=30",
     ):
         assert option in unit
 
