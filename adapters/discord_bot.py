@@ -360,7 +360,9 @@ class DiscordAdapter:
     async def _answer(
         self, incoming: Incoming, interaction: discord.Interaction[Any], ephemeral: bool
     ) -> None:
-        for reply in await self._handle(incoming):
+        # a deferred interaction must be followed up, even when the engine drops a flood
+        replies = await self._handle(incoming) or [Reply(self._text("slow_down"))]
+        for reply in replies:
             parts = render(reply)
             for index, part in enumerate(parts):
                 view = view_for(reply.buttons) if index == len(parts) - 1 else None

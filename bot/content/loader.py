@@ -77,6 +77,7 @@ REQUIRED_MESSAGES = (
     "pick_option",
     "content_updated",
     "resume_label",
+    "slow_down",
     "escalation_other",
     "clarify_question",
     "clarify_yes",

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.content.loader import Bundle
-from bot.conversation.dialogue import Dialogue
+from bot.conversation.dialogue import MAX_SCAN, Dialogue
+from bot.conversation.flood import FloodGuard, Verdict
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
 from bot.language.recall import Embedder
@@ -27,7 +28,9 @@ class Engine:
         store: SessionStore,
         journal: Journal | None = None,
         embedder: Embedder | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
+        self._flood = flood or FloodGuard()
         self._embedder = embedder
         self._dialogue = Dialogue(content, embedder)
         self._store = store
@@ -64,7 +67,18 @@ class Engine:
                 self._locks[key] = (lock, users - 1)
 
     async def handle(self, incoming: Incoming) -> list[Reply]:
-        """Answer one turn: at least one reply, never an exception for bad input."""
+        """Answer one turn, never with an exception for bad input.
+
+        Every turn gets at least one reply, except a flood: past a user's limit the first
+        message is asked to slow down and later ones get nothing (an empty list), unless
+        they hold a red flag, which is always answered.
+        """
+        verdict = self._flood.check(incoming.key)
+        if verdict is not Verdict.ALLOW and not self._red_flag(incoming):
+            _log.debug("flood from a %s user: %s", incoming.key.platform, verdict.value)
+            if verdict is Verdict.WARN:
+                return [Reply(self._dialogue.bundle.message("slow_down"))]
+            return []
         async with self._user_lock(incoming.key):
             dialogue = self._dialogue
             saved = True
@@ -97,6 +111,10 @@ class Engine:
                 len(replies),
             )
             return replies
+
+    def _red_flag(self, incoming: Incoming) -> bool:
+        text = (incoming.text or "")[:MAX_SCAN]
+        return bool(text) and bool(self._dialogue.scanner.scan(text))
 
     async def purge_expired(self) -> int:
         """Delete expired sessions; returns how many (0 when the store is unavailable)."""

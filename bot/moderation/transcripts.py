@@ -9,6 +9,7 @@ from bot import markup
 from bot.content.loader import Bundle, load_transcripts
 from bot.content.model import Expect, Step, Transcript
 from bot.conversation.engine import Engine
+from bot.conversation.flood import FloodGuard
 from bot.errors import Problem
 from bot.events import Incoming, Reply, SessionKey, Urgency
 from bot.language.recall import Embedder
@@ -81,7 +82,7 @@ async def run_transcript(
     """Run one transcript against a fresh engine and in-memory store."""
     failures = []
     async with MemoryStore() as store:
-        engine = Engine(bundle, store, embedder=embedder)
+        engine = Engine(bundle, store, embedder=embedder, flood=FloodGuard.off())
         key = SessionKey("test", transcript.name)
         for number, step in enumerate(transcript.steps, start=1):
             replies = await engine.handle(Incoming(key, text=step.user, button=step.button))
