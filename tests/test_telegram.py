@@ -452,3 +452,22 @@ async def test_a_rejected_token_is_never_printed(api: FakeBotApi, tmp_path: Path
     assert proc.returncode != 0
     assert "telegram failed" in shown and "[token]" in shown
     assert "ANOTHER-secret_value" not in shown and wrong not in shown
+
+
+async def test_a_flood_from_one_user_builds_no_backlog(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        for n in range(300):
+            api.message(ALICE, f"hello {n}")
+        api.message(ALICE, "I can't breathe")  # a red flag at the end of the flood
+        api.message(BOB, "/about")
+        await api.wait_sent(BOB, 1)
+        await api.wait_for(lambda: any("emergency" in m["text"] for m in api.sent_to(ALICE)))
+        await api.wait_for(lambda: len(api.sent_to(ALICE)) >= 22)
+        await asyncio.sleep(0.3)  # nothing more is coming: the rest was dropped, not queued
+    texts = [m["text"] for m in api.sent_to(ALICE)]
+    # the burst (20 greetings), one "slow down", the emergency, and whatever the bucket refilled
+    # while the flood was read (2 a second): far fewer than the 301 sent, so no backlog
+    assert 22 <= len(texts) < 100
+    assert sum("one at a time" in t for t in texts) >= 1
