@@ -26,6 +26,7 @@ from telegram import (
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
 )
@@ -432,8 +433,15 @@ class TelegramAdapter:
             and reply.from_user.id == message.get_bot().id
         ):
             return text
-        if mention in text.casefold():
-            return re.sub(re.escape("@" + self.username), " ", text, flags=re.IGNORECASE).strip()
+        # a mention entity naming exactly this bot ("@nervebot_bot2" is another bot)
+        for entity, said in message.parse_entities([MessageEntity.MENTION]).items():
+            if said.casefold() == mention:
+                rest = (
+                    text[: _index(text, entity.offset)]
+                    + " "
+                    + text[_index(text, entity.offset + entity.length) :]
+                )
+                return " ".join(rest.split())
         return None
 
     async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -485,3 +493,13 @@ class TelegramAdapter:
                     link_preview_options=_NO_PREVIEW,
                 )
                 reply_to = None
+
+
+def _index(text: str, utf16_offset: int) -> int:
+    """The Python index of a UTF-16 offset, as Telegram gives entity offsets."""
+    units = 0
+    for index, char in enumerate(text):
+        if units >= utf16_offset:
+            return index
+        units += 2 if ord(char) > 0xFFFF else 1
+    return len(text)

@@ -471,3 +471,22 @@ async def test_a_flood_from_one_user_builds_no_backlog(
     # while the flood was read (2 a second): far fewer than the 301 sent, so no backlog
     assert 22 <= len(texts) < 100
     assert sum("one at a time" in t for t in texts) >= 1
+
+
+async def test_in_groups_only_this_bots_exact_mention_counts(
+    api: FakeBotApi, bundle: Bundle, tmp_path: Path
+) -> None:
+    async with running(api, bundle, tmp_path / "s.db"):
+        api.message(
+            ALICE, f"@{BOT_USERNAME}2 what foods have magnesium?", chat_id=GROUP, chat_type="group"
+        )
+        api.message(ALICE, f"hey @{BOT_USERNAME}_fan, cramps?", chat_id=GROUP, chat_type="group")
+        api.message(
+            ALICE,
+            f"what foods have potassium @{BOT_USERNAME.upper()}",
+            chat_id=GROUP,
+            chat_type="group",
+        )
+        sent = await api.wait_sent(GROUP, 1)
+        await asyncio.sleep(0.3)
+    assert len(api.sent_to(GROUP)) == 1 and "Potassium" in sent[0]["text"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,9 +118,15 @@ class FakeBotApi(Waitable):
         }
         if text is not None:
             body["text"] = text
+            entities = []
             if text.startswith("/"):
                 length = len(text.split()[0])
-                body["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+                entities.append({"type": "bot_command", "offset": 0, "length": length})
+            for found in re.finditer(r"(?<![\w@])@[A-Za-z0-9_]{3,32}", text):  # as Telegram does
+                entities.append({"type": "mention", "offset": _utf16(text[: found.start()]),
+                                 "length": _utf16(found.group())})  # fmt: skip
+            if entities:
+                body["entities"] = entities
         body.update(extra or {})
         return self._add("edited_message" if edited else "message", body)
 
@@ -288,3 +295,8 @@ class FakeBotApi(Waitable):
             "chat": self._chat(chat_id, self.chats.get(chat_id, "private")),
             "text": params.get("text", ""),
         }
+
+
+def _utf16(text: str) -> int:
+    """Telegram counts entity offsets and lengths in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
