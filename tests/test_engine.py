@@ -153,3 +153,26 @@ async def test_many_users_concurrently(engine: Engine) -> None:
         *(engine.handle(Incoming(k, button="triage.q_what.twitch")) for k in keys)
     )
     assert all(r[-1].node == "q_where" for r in results)
+
+
+async def test_a_private_check_never_shows_in_a_group(bundle: Bundle) -> None:
+    key = SessionKey("test", "alice")
+    async with MemoryStore() as store:
+        engine = Engine(bundle, store)
+        await engine.handle(Incoming(key, text="/triage"))
+        await engine.handle(Incoming(key, button="triage.q_what.twitch"))
+        # the same person, in a group: typed answers and old buttons do not reach the check
+        for turn in (
+            Incoming(key, text="1", public=True),
+            Incoming(key, text="eyelid", public=True),
+            Incoming(key, button="triage.q_where.eye_face", public=True),
+            Incoming(key, button="resume", public=True),
+            Incoming(key, text="what foods have magnesium?", public=True),
+        ):
+            replies = await engine.handle(turn)
+            assert all(
+                r.flow != "triage" and "Where do you feel it?" not in r.text for r in replies
+            )
+        # back in private, the check is where it was
+        replies = await engine.handle(Incoming(key, button="triage.q_where.eye_face"))
+        assert replies[-1].node == "q_duration"

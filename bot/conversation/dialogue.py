@@ -56,9 +56,27 @@ class Dialogue:
     # ------------------------------------------------------------------ entry point
 
     def respond(self, session: Session, incoming: Incoming) -> Turn:
-        """Answer one turn, updating ``session`` in place."""
+        """Answer one turn, updating ``session`` in place.
+
+        In a public conversation (a group) a personal check never shows: the turn is answered
+        as if no check were open, and the private check is left exactly as it was.
+        """
+        if not incoming.public or session.flow is None:
+            return self._respond(session, incoming)
+        flow, node, answers = session.flow, session.node, dict(session.answers)
+        version, sig = session.content_version, session.node_sig
+        session.flow = session.node = None
+        session.answers.clear()
+        turn = self._respond(session, incoming, reconcile=False)
+        if session.flow is None:  # a group turn cannot start a check, so the private one stays
+            session.flow, session.node = flow, node
+            session.answers.update(answers)
+            session.content_version, session.node_sig = version, sig
+        return turn
+
+    def _respond(self, session: Session, incoming: Incoming, *, reconcile: bool = True) -> Turn:
         turn = Turn(public=incoming.public)
-        moved = self._reconcile(session)
+        moved = self._reconcile(session) if reconcile else False
         if moved and not self._overrides_update_notice(incoming):
             node = self._current_node(session)
             notice = self.bundle.message("content_updated")
