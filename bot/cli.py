@@ -360,8 +360,9 @@ async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> An
     async with SQLiteJournal(db, flush_every=3600) as journal:
         if since_days is None:
             return await journal.audit_log(limit)
-        day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - since_days * 86400))
-        return await journal.usage(day)
+        since = time.time() - since_days * 86400
+        day = time.strftime("%Y-%m-%d", time.gmtime(since))
+        return await journal.usage(day), await journal.questions(since)
 
 
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
@@ -370,7 +371,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     from bot.moderation import stats
 
-    data = stats.report(asyncio.run(_journal_rows(_existing_db(args, settings), args.since)))
+    rows, questions = asyncio.run(_journal_rows(_existing_db(args, settings), args.since))
+    data = stats.report(rows, questions)
     if args.json:
         print(json.dumps({"days": args.since, **data}, indent=2))
     else:
@@ -436,7 +438,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     bundle = _load(directory)
     db_path = args.db or settings.db_path
     store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
-    journal = SQLiteJournal(db_path)
+    journal = SQLiteJournal(db_path, keep_days=settings.nervebot_unanswered_days)
     engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
     runners = {

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     nervebot_content_dir: Path | None = None
     nervebot_db: Path | None = None
     nervebot_session_ttl_days: float = Field(default=30.0, gt=0)
+    nervebot_unanswered_days: float = Field(default=14.0, ge=0)
     nervebot_log_level: str = "WARNING"
 
     telegram_bot_token: SecretStr | None = None

@@ -20,7 +20,6 @@ from bot.language.recall import Embedder
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
-from bot.storage.journal import scrub
 from bot.storage.store import Session
 
 #: Longest message read for answering; longer ones are cut and the user is told.
@@ -30,6 +29,8 @@ MAX_SCAN = 20_000
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
+#: The turn event that carries a question the bot could not answer.
+UNANSWERED = "unanswered"
 #: Intents that answer a question with knowledge (worth giving after an urgent escalation).
 _KNOWLEDGE = ("faq", "nutrient", "foods", "diet", "cause")
 
@@ -185,7 +186,7 @@ class Dialogue:
         intent = self.understanding.route(text)
         turn.events.append(("intent", intent.kind))
         if intent.kind == "fallback":
-            turn.events.append(("fallback", scrub(text)))
+            turn.events.append((UNANSWERED, text))  # the journal scrubs it before keeping it
         if node is not None and intent.kind in ("fallback", "triage_offer", "greet", "menu"):
             prefix = self.bundle.message("pick_option")
             turn.replies.append(self.answers.question(session.flow, node, prefix))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from bot.content.loader import Bundle
-from bot.conversation.dialogue import MAX_SCAN, Dialogue
+from bot.conversation.dialogue import MAX_SCAN, UNANSWERED, Dialogue
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
@@ -90,13 +91,17 @@ class Engine:
             session = stored or Session()
             turn = dialogue.respond(session, incoming)
             if self._journal is not None:
-                self._journal.count(turn.events)
+                self._journal.count(e for e in turn.events if e[0] != UNANSWERED)
+                for _, question in (e for e in turn.events if e[0] == UNANSWERED):
+                    self._journal.unanswered(incoming.key, question)
             try:
+                if turn.forget and self._journal is not None:
+                    await self._journal.forget(incoming.key)
                 if turn.forget or (session.is_empty() and stored is not None):
                     await self._store.delete(incoming.key)
                 elif not session.is_empty():
                     await self._store.save(incoming.key, session)
-            except StoreError as exc:
+            except (StoreError, sqlite3.Error) as exc:
                 _log.warning("session write failed for a %s user: %s", incoming.key.platform, exc)
                 saved = False
             replies = turn.replies
@@ -117,9 +122,11 @@ class Engine:
         return bool(text) and bool(self._dialogue.scanner.scan(text))
 
     async def purge_expired(self) -> int:
-        """Delete expired sessions; returns how many (0 when the store is unavailable)."""
+        """Delete expired sessions and old unanswered questions; returns how many sessions."""
         try:
+            if self._journal is not None:
+                await self._journal.purge()
             return await self._store.purge_expired()
-        except StoreError as exc:
-            _log.warning("could not purge expired sessions: %s", exc)
+        except (StoreError, sqlite3.Error) as exc:
+            _log.warning("could not purge expired data: %s", exc)
             return 0

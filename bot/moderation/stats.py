@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 #: How many unanswered questions and drop-off points a report lists.
 TOP = 15
 
 
-def report(rows: list[tuple[str, str, int]]) -> dict[str, Any]:
-    """Turn (kind, key, count) rows into the figures moderators look at."""
+def report(
+    rows: Sequence[tuple[str, str, int]], questions: Sequence[tuple[str, int]] = ()
+) -> dict[str, Any]:
+    """Turn (kind, key, count) rows and unanswered questions into the figures moderators read."""
     by: dict[str, Counter[str]] = {}
     for kind, key, count in rows:
         by.setdefault(kind, Counter())[key] += count
@@ -34,7 +37,7 @@ def report(rows: list[tuple[str, str, int]]) -> dict[str, Any]:
         "red_flags_by_urgency": dict(urgency.most_common()),
         "red_flags": dict(flags.most_common()),
         "answers_by_kind": dict(by.get("intent", Counter()).most_common()),
-        "unanswered": dict(by.get("fallback", Counter()).most_common(TOP)),
+        "unanswered": dict(list(questions)[:TOP]),
     }
 
 

@@ -37,6 +37,18 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (day, kind, key)
     ) WITHOUT ROWID;
     """,
+    # questions the bot could not answer: scrubbed text, kept a few days, keyed to a salted
+    # hash of the user so /forget removes them; the salt never leaves the database
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    """
+    CREATE TABLE IF NOT EXISTS unanswered (
+        user_hash TEXT NOT NULL, at REAL NOT NULL, text TEXT NOT NULL
+    );
+    """,
+    "CREATE INDEX IF NOT EXISTS unanswered_user ON unanswered (user_hash);",
+    "CREATE INDEX IF NOT EXISTS unanswered_at ON unanswered (at);",
+    # unanswered questions used to be kept, unkeyed and forever, among the usage counts
+    "DELETE FROM usage WHERE kind = 'fallback';",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,15 +1,19 @@
-"""The journal: the content audit log and anonymous usage counts (no user ids, ever).
+"""The journal: the content audit log, anonymous usage counts, and unanswered questions.
 
-Usage counts are kept per day as (kind, key, count) and flushed in batches, so counting
-costs no database round trip per message; at most a few seconds of counts are lost on a crash.
+Usage counts are kept per day as (kind, key, count), with no user ids, and flushed in batches,
+so counting costs no database round trip per message; at most a few seconds of counts are lost
+on a crash. Questions the bot could not answer are kept scrubbed of identifiers, for a few days
+(`keep_days`, 0 = not at all), under a salted hash of the user so that /forget removes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
+import secrets
 import sqlite3
 import time
 from abc import ABC, abstractmethod
@@ -21,6 +25,7 @@ from pathlib import Path
 import aiosqlite
 
 from bot.errors import StoreError
+from bot.events import SessionKey
 from bot.storage import database
 from bot.storage.resource import AsyncResource
 
@@ -29,10 +34,42 @@ _log = logging.getLogger(__name__)
 #: Seconds between flushes of buffered usage counts.
 FLUSH_EVERY = 5.0
 
+#: Days unanswered questions are kept by default.
+KEEP_UNANSWERED_DAYS = 14.0
+
+_NUMBER_WORD = (
+    r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|hundred|double|triple)"
+)
+_STREET = (
+    r"(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|court|ct|place|pl|crescent"
+    r"|terrace|boulevard|blvd|square|sq|gardens|grove|hill|park)"
+)
 _PII = [
     (re.compile(r"\S+@\S+\.\S+"), "[email]"),
     (re.compile(r"https?://\S+|www\.\S+"), "[link]"),
     (re.compile(r"@\w+"), "[handle]"),
+    # credentials: everything after "password is", "pin:", "passcode" ...
+    (
+        re.compile(
+            r"\b(?:password|passcode|passwd|pin|pwd|login|username|user name)\b\W*(?:is\W+)?\S+",
+            re.I,
+        ),
+        "[secret]",
+    ),
+    # names people give: "my name is Jo Smith", "I'm called Jo", "call me Jo"
+    (
+        re.compile(
+            r"\b(?:my name is|my name's|i am called|i'm called|im called|call me)\s+[a-z][\w'-]*(?:\s+[A-Z][\w'-]*)?",
+            re.I,
+        ),
+        "[name]",
+    ),
+    # addresses: "12 Acacia Avenue", "flat 3, 40 High St"
+    (re.compile(rf"\b\d+[a-z]?\s+(?:[A-Za-z][\w'-]*\s+){{0,3}}{_STREET}\b\.?", re.I), "[address]"),
+    (re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.I), "[postcode]"),
+    # numbers spelled out: "five five five, one two three four"
+    (re.compile(rf"\b{_NUMBER_WORD}(?:[\s,.-]+{_NUMBER_WORD}){{3,}}\b", re.I), "[number]"),
     (re.compile(r"\+?\d[\d\s().-]{6,}\d"), "[number]"),
     (re.compile(r"\b\d{2,}\b"), "[n]"),
 ]
@@ -57,10 +94,35 @@ class AuditEntry:
 
 
 class Journal(AsyncResource, ABC):
-    """Where audit entries and usage counts go; async context manager."""
+    """Where audit entries, usage counts and unanswered questions go; async context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_days: float = KEEP_UNANSWERED_DAYS) -> None:
         self._pending: Counter[tuple[str, str, str]] = Counter()
+        self._questions: list[tuple[str, float, str]] = []
+        self.keep_days = keep_days
+        self._salt = secrets.token_hex(16)
+
+    def _hash(self, key: SessionKey) -> str:
+        data = f"{self._salt}\x00{key.platform}\x00{key.user_id}".encode()
+        return hashlib.sha256(data).hexdigest()[:32]
+
+    def unanswered(self, key: SessionKey, text: str, at: float | None = None) -> None:
+        """Buffer a question the bot could not answer (scrubbed), unless keeping them is off."""
+        if self.keep_days > 0:
+            when = at if at is not None else time.time()
+            self._questions.append((self._hash(key), when, scrub(text)))
+
+    @abstractmethod
+    async def forget(self, key: SessionKey) -> None:
+        """Delete every unanswered question of ``key`` (what /forget does here)."""
+
+    @abstractmethod
+    async def purge(self, now: float | None = None) -> int:
+        """Delete unanswered questions older than `keep_days`; returns how many."""
+
+    @abstractmethod
+    async def questions(self, since: float) -> list[tuple[str, int]]:
+        """(question, how often) of unanswered questions since ``since``, most frequent first."""
 
     def count(self, events: Iterable[tuple[str, str]], at: float | None = None) -> None:
         """Buffer usage events (kind, key) for today; cheap, no I/O."""
@@ -96,13 +158,31 @@ class Journal(AsyncResource, ABC):
 class MemoryJournal(Journal):
     """In-process journal for tests and the terminal chat."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, keep_days: float = KEEP_UNANSWERED_DAYS) -> None:
+        super().__init__(keep_days)
         self.entries: list[AuditEntry] = []
         self.totals: Counter[tuple[str, str, str]] = Counter()
+        self.kept: list[tuple[str, float, str]] = []
 
     async def flush(self) -> None:
         self.totals.update(self._take())
+        self.kept += self._questions
+        self._questions = []
+
+    async def forget(self, key: SessionKey) -> None:
+        await self.flush()
+        self.kept = [q for q in self.kept if q[0] != self._hash(key)]
+
+    async def purge(self, now: float | None = None) -> int:
+        await self.flush()
+        cutoff = (now if now is not None else time.time()) - self.keep_days * 86400
+        before = len(self.kept)
+        self.kept = [q for q in self.kept if q[1] >= cutoff]
+        return before - len(self.kept)
+
+    async def questions(self, since: float) -> list[tuple[str, int]]:
+        await self.flush()
+        return Counter(t for _, at, t in self.kept if at >= since).most_common()
 
     async def audit(self, entry: AuditEntry) -> None:
         self.entries.append(entry)
@@ -122,8 +202,13 @@ class MemoryJournal(Journal):
 class SQLiteJournal(Journal):
     """The journal in the bot's SQLite file (its own connection; WAL makes that cheap)."""
 
-    def __init__(self, path: str | Path, flush_every: float = FLUSH_EVERY) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        path: str | Path,
+        flush_every: float = FLUSH_EVERY,
+        keep_days: float = KEEP_UNANSWERED_DAYS,
+    ) -> None:
+        super().__init__(keep_days)
         self.path = Path(path)
         self._db: aiosqlite.Connection | None = None
         self._flush_every = flush_every
@@ -133,7 +218,13 @@ class SQLiteJournal(Journal):
         """Open the file, migrating it to the latest schema if needed."""
         try:
             self._db = await database.connect(self.path)
+            await self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)", (self._salt,)
+            )
+            rows = await self._db.execute_fetchall("SELECT value FROM meta WHERE key = 'salt'")
+            self._salt = str(next(iter(rows))[0])  # the same salt for the life of the file
         except (sqlite3.Error, OSError) as exc:
+            await self._close_db()
             raise StoreError(f"cannot open the journal in {self.path}: {exc}") from exc
         self._flusher = asyncio.create_task(self._flush_loop())
 
@@ -148,7 +239,18 @@ class SQLiteJournal(Journal):
         return self._db
 
     async def flush(self) -> None:
-        """Write buffered counts in one transaction; on failure keep them for the next try."""
+        """Write buffered counts and questions; on failure keep them for the next try."""
+        questions, self._questions = self._questions, []
+        if questions and self._db is not None:
+            try:
+                await self._db.executemany(
+                    "INSERT INTO unanswered (user_hash, at, text) VALUES (?, ?, ?)", questions
+                )
+            except sqlite3.Error as exc:
+                _log.warning("unanswered questions not written yet: %s", exc)
+                self._questions = questions + self._questions
+        elif questions:
+            self._questions = questions + self._questions
         pending = self._take()
         if not pending or self._db is None:
             self._pending.update(pending)
@@ -162,6 +264,28 @@ class SQLiteJournal(Journal):
         except sqlite3.Error as exc:
             _log.warning("usage counts not written yet: %s", exc)
             self._pending.update(pending)
+
+    async def forget(self, key: SessionKey) -> None:
+        user = self._hash(key)
+        self._questions = [q for q in self._questions if q[0] != user]
+        await self._conn().execute("DELETE FROM unanswered WHERE user_hash = ?", (user,))
+
+    async def purge(self, now: float | None = None) -> int:
+        await self.flush()
+        cutoff = (now if now is not None else time.time()) - self.keep_days * 86400
+        if self.keep_days <= 0:
+            cutoff = float("inf")  # keeping them was turned off: none stays
+        cursor = await self._conn().execute("DELETE FROM unanswered WHERE at < ?", (cutoff,))
+        return cursor.rowcount
+
+    async def questions(self, since: float) -> list[tuple[str, int]]:
+        await self.flush()
+        rows = await self._conn().execute_fetchall(
+            "SELECT text, COUNT(*) AS n FROM unanswered WHERE at >= ? GROUP BY text "
+            "ORDER BY n DESC, text",
+            (since,),
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
 
     async def audit(self, entry: AuditEntry) -> None:
         try:
