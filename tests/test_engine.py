@@ -101,7 +101,7 @@ async def test_read_only_database_keeps_answering(
 
 async def test_locked_database_keeps_answering(bundle: Bundle, tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    async with SQLiteStore(path, busy_timeout_ms=20) as store:
+    async with SQLiteStore(path, busy_timeout_ms=20, locked_backoff=0) as store:
         engine = Engine(bundle, store)
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")

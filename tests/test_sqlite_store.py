@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.content.loader import Bundle
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
 from bot.storage.database import MIGRATIONS, SCHEMA_VERSION
@@ -86,7 +87,7 @@ async def test_malformed_row_reads_as_empty_session(tmp_path: Path) -> None:
 
 async def test_locked_database_raises_store_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    async with SQLiteStore(path, busy_timeout_ms=50) as store:
+    async with SQLiteStore(path, busy_timeout_ms=50, locked_backoff=0) as store:
         blocker = sqlite3.connect(path, isolation_level=None)
         blocker.execute("BEGIN EXCLUSIVE")
         try:
@@ -145,3 +146,58 @@ async def test_unopenable_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable, match="cannot"):
         async with SQLiteStore(blocker / "s.sqlite3"):
             pass
+
+
+async def test_a_read_only_file_recovers_when_it_becomes_writable(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        await store.save(KEY, Session(flow="triage", node="q_what"))
+    undo = _make_read_only(path)
+    try:
+        store = SQLiteStore(path, reopen_every=0)
+        await store.open()  # no exception: the bot starts and answers without saving
+        assert await store.get(KEY) == Session(flow="triage", node="q_what")
+        with pytest.raises(StoreUnavailable):
+            await store.save(KEY, Session(flow="triage", node="q_where"))
+    finally:
+        undo()
+    try:
+        await store.save(KEY, Session(flow="triage", node="q_where"))  # writable again
+    finally:
+        await store.close()
+    async with SQLiteStore(path) as again:
+        assert await again.get(KEY) == Session(flow="triage", node="q_where")
+
+
+async def test_a_lock_held_elsewhere_does_not_make_everyone_wait(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    """Another process holds the write lock: every user is answered before it lets go."""
+    import asyncio
+
+    from bot.conversation.engine import Engine
+    from bot.events import Incoming
+
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        for n in range(20):
+            await store.save(SessionKey("t", str(n)), Session(flow="triage", node="q_what"))
+    async with SQLiteStore(path) as store:  # a fresh cache: the sessions are read from disk
+        engine = Engine(bundle, store)
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            turns = [
+                engine.handle(Incoming(SessionKey("t", str(n)), button="triage.q_what.twitch"))
+                for n in range(20)
+            ]
+            question = engine.handle(Incoming(SessionKey("t", "x"), text="what is tetany"))
+            # with 2 s per queued write this took 40 s; now the first waits ~1 s, the rest none
+            answers = await asyncio.wait_for(asyncio.gather(*turns, question), 15)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    moved = answers[:20]
+    assert all(a[0].node == "q_where" for a in moved)  # read from disk despite the lock
+    assert all("couldn't save" in a[-1].text for a in moved)
+    assert "couldn't save" not in answers[20][-1].text  # nothing to save, nothing to say

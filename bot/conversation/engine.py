@@ -32,6 +32,7 @@ class Engine:
         flood: FloodGuard | None = None,
     ) -> None:
         self._flood = flood or FloodGuard()
+        self._writes_ok = True
         self._embedder = embedder
         self._dialogue = Dialogue(content, embedder)
         self._store = store
@@ -102,8 +103,13 @@ class Engine:
                 elif not session.is_empty():
                     await self._store.save(incoming.key, session)
             except (StoreError, sqlite3.Error) as exc:
-                _log.warning("session write failed for a %s user: %s", incoming.key.platform, exc)
-                saved = False
+                if self._writes_ok:  # once per outage, not once per message
+                    _log.warning("session writes fail (%s); answering without saving", exc)
+                self._writes_ok, saved = False, False
+            else:
+                if not self._writes_ok:
+                    _log.warning("session writes work again")
+                self._writes_ok = True
             replies = turn.replies
             if turn.forget and not saved:
                 replies = [Reply(dialogue.bundle.message("forget_failed"))]

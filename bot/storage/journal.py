@@ -34,6 +34,8 @@ _log = logging.getLogger(__name__)
 #: Seconds between flushes of buffered usage counts.
 FLUSH_EVERY = 5.0
 
+#: Unanswered questions held in memory at most while the database cannot be written.
+MAX_BUFFERED = 10_000
 #: Days unanswered questions are kept by default.
 KEEP_UNANSWERED_DAYS = 14.0
 
@@ -213,9 +215,15 @@ class SQLiteJournal(Journal):
         self._db: aiosqlite.Connection | None = None
         self._flush_every = flush_every
         self._flusher: asyncio.Task[None] | None = None
+        self._warned = False
 
     async def open(self) -> None:
-        """Open the file, migrating it to the latest schema if needed."""
+        """Open the file, migrating it; if it cannot be written, keep counting in memory."""
+        await self._connect()
+        self._flusher = asyncio.create_task(self._flush_loop())
+
+    async def _connect(self) -> bool:
+        """Open the database; False (with a warning) when it cannot be written now."""
         try:
             self._db = await database.connect(self.path)
             await self._db.execute(
@@ -225,8 +233,16 @@ class SQLiteJournal(Journal):
             self._salt = str(next(iter(rows))[0])  # the same salt for the life of the file
         except (sqlite3.Error, OSError) as exc:
             await self._close_db()
-            raise StoreError(f"cannot open the journal in {self.path}: {exc}") from exc
-        self._flusher = asyncio.create_task(self._flush_loop())
+            if not self._warned:
+                _log.warning(
+                    "journal %s is not writable (%s); keeping counts in memory", self.path, exc
+                )
+                self._warned = True
+            return False
+        if self._warned:
+            _log.warning("journal %s is writable again", self.path)
+            self._warned = False
+        return True
 
     async def _flush_loop(self) -> None:
         while True:
@@ -240,6 +256,9 @@ class SQLiteJournal(Journal):
 
     async def flush(self) -> None:
         """Write buffered counts and questions; on failure keep them for the next try."""
+        if self._db is None and not await self._connect():
+            del self._questions[:-MAX_BUFFERED]  # while the file cannot be written, keep the newest
+            return
         questions, self._questions = self._questions, []
         if questions and self._db is not None:
             try:
@@ -288,12 +307,14 @@ class SQLiteJournal(Journal):
         return [(str(r[0]), int(r[1])) for r in rows]
 
     async def audit(self, entry: AuditEntry) -> None:
+        if self._db is None:
+            await self._connect()
         try:
             await self._conn().execute(
                 "INSERT INTO content_audit (at, version, source, accepted, errors) VALUES (?, ?, ?, ?, ?)",
                 (entry.at, entry.version, entry.source, int(entry.accepted), entry.errors),
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             _log.warning("audit entry not written: %s", exc)
 
     async def audit_log(self, limit: int = 100) -> list[AuditEntry]:

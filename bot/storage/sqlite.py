@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -32,12 +33,25 @@ def _unavailable(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"session database {path} failed: {exc}")
 
 
+#: Seconds a write waits for another process's lock before the turn answers without saving.
+WRITE_WAIT_MS = 1000
+#: After a write found the file locked, later writes fail at once for this long (no queue).
+LOCKED_BACKOFF = 1.0
+#: How often a store that could not write tries to become writable again.
+REOPEN_EVERY = 30.0
+
+
 class SQLiteStore(SessionStore):
     """Sessions in one SQLite file; opened by ``async with`` or `open`.
 
     Reads are served from a write-through cache of recent sessions (``cache_size``), so a turn
     costs one database round trip (the write) or none; this assumes one process owns the
     file, which is how nervebot runs it (several processes share state in a server database).
+    Cache misses are read on a connection of their own, so they never queue behind a write
+    that waits for a lock. A write waits at most about a second for a lock another process
+    holds; while the file stays locked, later writes fail at once (the turn is answered and
+    says it could not save). A file that cannot be written (read-only, or a folder that cannot
+    be written) is served read-only, with one warning, and retried every `REOPEN_EVERY` seconds.
     """
 
     def __init__(
@@ -45,10 +59,18 @@ class SQLiteStore(SessionStore):
         path: str | Path,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Clock = time.time,
-        busy_timeout_ms: int = 2000,
+        busy_timeout_ms: int = WRITE_WAIT_MS,
         cache_size: int = 10_000,
+        locked_backoff: float = LOCKED_BACKOFF,
+        reopen_every: float = REOPEN_EVERY,
     ) -> None:
+        self._locked_backoff = locked_backoff
+        self._reopen_every = reopen_every
         self.path = Path(path)
+        self._reader: aiosqlite.Connection | None = None
+        self._writing = asyncio.Lock()
+        self._blocked_until = 0.0
+        self._reopen_at = 0.0
         self._ttl = ttl_seconds
         self._clock = clock
         self._busy_ms = busy_timeout_ms
@@ -69,31 +91,50 @@ class SQLiteStore(SessionStore):
 
     async def open(self) -> None:
         """Open the file, enable WAL and migrate; falls back to read-only if it cannot write."""
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise StoreUnavailable(f"cannot create session database {self.path}: not a folder")
         try:
             self._db = await database.connect(self.path, self._busy_ms)
         except (sqlite3.Error, OSError) as exc:
-            if not self.path.exists():
-                raise StoreUnavailable(
-                    f"cannot create session database {self.path}: {exc}"
-                ) from exc
             _log.warning(
-                "session database %s is not writable (%s); opening read-only", self.path, exc
+                "session database %s is not writable (%s); answering without saving until it is",
+                self.path,
+                exc,
             )
-            try:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self._db = await aiosqlite.connect(uri, uri=True, isolation_level=None)
-                await self._db.execute("SELECT 1 FROM sessions LIMIT 1")
-            except sqlite3.Error as exc2:
-                await self._close_quietly()
-                raise StoreUnavailable(
-                    f"cannot open session database {self.path}: {exc2}"
-                ) from exc2
             self.read_only = True
+            self._reopen_at = time.monotonic() + self._reopen_every
+            if self.path.exists():
+                try:
+                    uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                    self._reader = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+                    await self._reader.execute("SELECT 1 FROM sessions LIMIT 1")
+                except sqlite3.Error as exc2:
+                    _log.warning("session database %s cannot be read either: %s", self.path, exc2)
+                    await database.close_quietly(self._reader)
+                    self._reader = None
+            return
+        await self._open_reader()
+
+    async def _open_reader(self) -> None:
+        """A second connection for reads, so they never wait behind a write."""
+        try:
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._reader.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:  # reads then share the writer's connection
+            _log.info("no separate read connection for %s: %s", self.path, exc)
+            await database.close_quietly(self._reader)
+            self._reader = None
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:
-            raise StoreError("session store is not open")
+            raise StoreUnavailable(f"session database {self.path} is not writable")
         return self._db
+
+    def _read_conn(self) -> aiosqlite.Connection:
+        reader = self._reader or self._db
+        if reader is None:
+            raise StoreUnavailable(f"session database {self.path} cannot be read")
+        return reader
 
     async def get(self, key: SessionKey) -> Session | None:
         now = self._clock()
@@ -106,7 +147,7 @@ class SQLiteStore(SessionStore):
                 return Session.from_json(data)
         try:
             rows = list(
-                await self._conn().execute_fetchall(
+                await self._read_conn().execute_fetchall(
                     "SELECT data, updated_at FROM sessions WHERE platform = ? AND user_id = ? AND updated_at >= ?",
                     (key.platform, key.user_id, now - self._ttl),
                 )
@@ -138,18 +179,43 @@ class SQLiteStore(SessionStore):
         return max(cursor, 0)
 
     async def _write(self, sql: str, params: tuple[object, ...]) -> int:
-        if self.read_only:
+        if self.read_only and not await self._try_reopen():
             raise StoreUnavailable(f"session database {self.path} is read-only")
+        async with self._writing:  # writes wait for each other here, not in a lock queue
+            if time.monotonic() < self._blocked_until:
+                raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
+            try:
+                # one round trip to the database thread; the cursor needs no separate close
+                cursor = await self._conn().execute(sql, params)
+                return cursor.rowcount
+            except sqlite3.Error as exc:
+                text = str(exc).lower()
+                if "locked" in text or "busy" in text:
+                    self._blocked_until = time.monotonic() + self._locked_backoff
+                elif "readonly" in text or "read-only" in text:
+                    self.read_only = True  # until a reopen finds the file writable again
+                    self._reopen_at = time.monotonic() + self._reopen_every
+                raise _unavailable(exc, self.path) from exc
+
+    async def _try_reopen(self) -> bool:
+        """After `REOPEN_EVERY` seconds, try to open the file for writing again."""
+        if time.monotonic() < self._reopen_at:
+            return False
+        self._reopen_at = time.monotonic() + self._reopen_every
         try:
-            # one round trip to the database thread; the cursor needs no separate close
-            cursor = await self._conn().execute(sql, params)
-            return cursor.rowcount
-        except sqlite3.Error as exc:
-            raise _unavailable(exc, self.path) from exc
+            db = await database.connect(self.path, self._busy_ms)
+        except (sqlite3.Error, OSError):
+            return False
+        await database.close_quietly(self._reader)
+        self._db, self._reader, self.read_only = db, None, False
+        await self._open_reader()
+        _log.warning("session database %s is writable again", self.path)
+        return True
 
     async def _close_quietly(self) -> None:
+        await database.close_quietly(self._reader)
         await database.close_quietly(self._db)
-        self._db = None
+        self._db = self._reader = None
 
     async def close(self) -> None:
         await self._close_quietly()
