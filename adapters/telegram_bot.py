@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from aiolimiter import AsyncLimiter
 from telegram import (
     BotCommand,
@@ -203,7 +204,14 @@ class ChatRateLimiter(BaseRateLimiter[int]):
 
 
 class RetryingRequest(HTTPXRequest):
-    """HTTPXRequest that retries 5xx answers and connection failures with backoff."""
+    """HTTPXRequest that retries what certainly failed, and never repeats a message twice over.
+
+    - A request that was certainly not sent (no free connection in the pool, the connection
+      could not be made) and a 5xx answer are retried with backoff, up to ``retries`` times.
+    - A request that may have arrived (the connection broke or timed out after it was sent) is
+      retried at most once for methods that change something (a message could show twice),
+      and like the others for reads such as getUpdates.
+    """
 
     def __init__(self, *args: Any, retries: int = 5, backoff: float = 0.5, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -215,16 +223,20 @@ class RetryingRequest(HTTPXRequest):
     ) -> tuple[int, bytes]:
         """One HTTP round trip, repeated while the server or network is failing."""
         delay = self._backoff
+        reads = url.rsplit("/", 1)[-1] in _READS
+        maybe_sent = 0
         for attempt in range(self._retries + 1):
             last = attempt == self._retries
             try:
                 code, payload = await super().do_request(url, method, *args, **kwargs)
-            except TimedOut:
-                raise  # the request may have arrived: never send it twice
-            except NetworkError as exc:
+            except (TimedOut, NetworkError) as exc:
+                if not _certainly_not_sent(exc) and not reads:
+                    maybe_sent += 1
+                    if maybe_sent > 1:
+                        raise  # it may have arrived twice already: never a third time
                 if last:
                     raise
-                _log.info("Telegram API unreachable (%s); retrying in %.1f s", exc, delay)
+                _log.info("Telegram API request failed (%s); retrying in %.1f s", exc, delay)
             else:
                 if code < 500 or last:
                     return code, payload
@@ -232,6 +244,18 @@ class RetryingRequest(HTTPXRequest):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: Bot API methods that only read (or set a state), so repeating them is harmless.
+_READS = frozenset(
+    {"getUpdates", "getMe", "getChat", "getWebhookInfo", "getMyCommands", "setMyCommands",
+     "deleteWebhook", "setWebhook", "logOut", "close"}
+)  # fmt: skip
+
+
+def _certainly_not_sent(exc: Exception) -> bool:
+    """True when the request never left: no connection from the pool, or none could be made."""
+    return isinstance(exc.__cause__, (httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ConnectError))
 
 
 class PerChatProcessor(BaseUpdateProcessor):

@@ -490,3 +490,54 @@ async def test_in_groups_only_this_bots_exact_mention_counts(
         sent = await api.wait_sent(GROUP, 1)
         await asyncio.sleep(0.3)
     assert len(api.sent_to(GROUP)) == 1 and "Potassium" in sent[0]["text"]
+
+
+async def _requests_until_done(
+    method: str, failure: type[Exception], failures: int
+) -> tuple[int, str]:
+    """Send one Bot API request through RetryingRequest over an httpx MockTransport."""
+    import httpx
+
+    from adapters.telegram_bot import RetryingRequest
+
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if len(seen) <= failures:
+            raise failure("simulated", request=request)
+        return httpx.Response(200, json={"ok": True, "result": True})
+
+    request = RetryingRequest(
+        retries=5, backoff=0.0, httpx_kwargs={"transport": httpx.MockTransport(handler)}
+    )
+    await request.initialize()
+    try:
+        code, _ = await request.do_request(f"https://api.example.invalid/bot123:x/{method}", "POST")
+        outcome = str(code)
+    except Exception as exc:  # what the caller sees
+        outcome = type(exc).__name__
+    finally:
+        await request.shutdown()
+    return len(seen), outcome
+
+
+async def test_requests_that_certainly_were_not_sent_are_retried() -> None:
+    import httpx
+
+    for failure in (httpx.PoolTimeout, httpx.ConnectError, httpx.ConnectTimeout):
+        assert await _requests_until_done("sendMessage", failure, 3) == (4, "200")
+
+
+async def test_a_message_that_may_have_arrived_is_retried_at_most_once() -> None:
+    import httpx
+
+    for failure in (httpx.ReadTimeout, httpx.RemoteProtocolError, httpx.ReadError):
+        # the first attempt may have arrived; one more try, then give up (no third copy)
+        assert await _requests_until_done("sendMessage", failure, 5) == (
+            2,
+            "TimedOut" if failure is httpx.ReadTimeout else "NetworkError",
+        )
+        assert await _requests_until_done("sendMessage", failure, 1) == (2, "200")
+        # reads are harmless to repeat
+        assert await _requests_until_done("getUpdates", failure, 3) == (4, "200")
