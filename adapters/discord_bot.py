@@ -210,6 +210,10 @@ class DiscordAdapter:
                     await runner
             _log.info("Discord adapter stopped")
 
+    def healthy(self) -> bool:
+        """True while the gateway connection is up and ready."""
+        return self.client.is_ready() and not self.client.is_closed()
+
     async def notify(self, channel_id: int, text: str) -> None:
         """Post a markup text to a channel (the moderators' channel)."""
         channel = self.client.get_partial_messageable(channel_id)

@@ -258,6 +258,26 @@ def _certainly_not_sent(exc: Exception) -> bool:
     return isinstance(exc.__cause__, (httpx.PoolTimeout, httpx.ConnectTimeout, httpx.ConnectError))
 
 
+class PollingRequest(HTTPXRequest):
+    """The getUpdates request: notes when updates last came through, and a rejected token."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_ok = time.monotonic()
+        self.rejected = asyncio.Event()
+
+    async def do_request(
+        self, url: str, method: str, *args: Any, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        """One getUpdates round trip; a 401/404 means the token is revoked or wrong."""
+        code, payload = await super().do_request(url, method, *args, **kwargs)
+        if code in (401, 404):
+            self.rejected.set()
+        elif code < 400:
+            self.last_ok = time.monotonic()
+        return code, payload
+
+
 class PerChatProcessor(BaseUpdateProcessor):
     """Processes one chat's updates in arrival order and different chats concurrently."""
 
@@ -350,11 +370,12 @@ class TelegramAdapter:
         self._engine = engine
         self._webhook = webhook
         self._poll_timeout = poll_timeout
+        self._polling = PollingRequest(read_timeout=poll_timeout + 10)
         builder = (
             Application.builder()
             .token(check_token(token))
             .request(RetryingRequest(connection_pool_size=64, retries=request_retries))
-            .get_updates_request(HTTPXRequest(read_timeout=poll_timeout + 10))
+            .get_updates_request(self._polling)
             .rate_limiter(rate_limiter if rate_limiter is not None else ChatRateLimiter())
             .concurrent_updates(PerChatProcessor())
         )
@@ -373,6 +394,15 @@ class TelegramAdapter:
     def username(self) -> str:
         """The bot's @username, known once the application is initialised."""
         return self.application.bot.username
+
+    def healthy(self) -> bool:
+        """True while updates can reach the bot (polling answered lately, or webhook serving)."""
+        updater = self.application.updater
+        if updater is None or not updater.running or self._polling.rejected.is_set():
+            return False
+        if self._webhook:
+            return True
+        return time.monotonic() - self._polling.last_ok < max(120.0, 3.0 * self._poll_timeout)
 
     async def notify(self, chat_id: int, text: str) -> None:
         """Send a markup text to a chat (the moderators' chat)."""
@@ -406,11 +436,23 @@ class TelegramAdapter:
                 await app.updater.start_polling(allowed_updates=allowed, timeout=self._poll_timeout)
                 _log.info("Telegram long polling started as @%s", self.username)
             try:
-                await stop.wait()
+                stopping = asyncio.create_task(stop.wait())
+                rejected = asyncio.create_task(self._polling.rejected.wait())
+                await asyncio.wait({stopping, rejected}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                rejected.cancel()
+                if self._polling.rejected.is_set() and not stop.is_set():
+                    raise ConfigError(
+                        "Telegram rejected the bot token (revoked or wrong): no updates can "
+                        "arrive; set a valid TELEGRAM_BOT_TOKEN and restart"
+                    )
             finally:
                 _log.info("Telegram adapter stopping: finishing in-flight updates")
-                if app.updater.running:
-                    await app.updater.stop()
+                try:
+                    if app.updater.running:
+                        await app.updater.stop()
+                except TelegramError as exc:  # a dead polling loop re-raises its error here
+                    _log.info("polling had already stopped: %s", exc)
                 await app.stop()
 
     # ------------------------------------------------------------------ translation

@@ -38,6 +38,8 @@ _log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 Runner = Callable[[asyncio.Event], Awaitable[None]]
+#: A platform's runner, and a check that updates can reach it (for the heartbeat).
+Platform = tuple[Runner, Callable[[], bool]]
 #: A running bot touches its heartbeat file this often; `nervebot health` reads it.
 HEARTBEAT_EVERY = 30.0
 HEARTBEAT_MAX_AGE = 120.0
@@ -228,7 +230,7 @@ def _adapter_module(module: str, extra: str) -> Any:
         ) from exc
 
 
-def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
+def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
     tg = _adapter_module("adapters.telegram_bot", "telegram")
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
     tg.check_token(token)
@@ -246,10 +248,11 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Ru
     if settings.telegram_moderator_chat is not None:
         content.add_notifier(functools.partial(adapter.notify, settings.telegram_moderator_chat))
     run: Runner = adapter.run
-    return run
+    healthy: Callable[[], bool] = adapter.healthy
+    return run, healthy
 
 
-def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Runner:
+def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
     dc = _adapter_module("adapters.discord_bot", "discord")
     token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
     dc.check_token(token)
@@ -264,11 +267,12 @@ def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Run
     if settings.discord_moderator_channel is not None:
         content.add_notifier(functools.partial(adapter.notify, settings.discord_moderator_channel))
     run: Runner = adapter.run
-    return run
+    healthy: Callable[[], bool] = adapter.healthy
+    return run, healthy
 
 
 #: Platform name -> builder of its runner (an async callable that serves until a stop event).
-PLATFORMS: dict[str, Callable[[Engine, Settings, ContentManager], Runner]] = {
+PLATFORMS: dict[str, Callable[[Engine, Settings, ContentManager], Platform]] = {
     "telegram": _telegram,
     "discord": _discord,
 }
@@ -283,12 +287,16 @@ async def _purge_every(engine: Engine, seconds: float, stop: asyncio.Event) -> N
             await asyncio.wait_for(stop.wait(), seconds)
 
 
-async def _heartbeat(path: Path, stop: asyncio.Event) -> None:
+async def _heartbeat(path: Path, stop: asyncio.Event, healthy: Callable[[], bool]) -> None:
+    """Touch the heartbeat file while every platform can receive updates (so `health` tells)."""
     while not stop.is_set():
-        try:
-            await asyncio.to_thread(path.touch)
-        except OSError as exc:
-            _log.warning("cannot write heartbeat %s: %s", path, exc)
+        if healthy():
+            try:
+                await asyncio.to_thread(path.touch)
+            except OSError as exc:
+                _log.warning("cannot write heartbeat %s: %s", path, exc)
+        else:
+            _log.warning("a platform is not receiving updates; heartbeat not written")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), HEARTBEAT_EVERY)
     with contextlib.suppress(OSError):
@@ -441,9 +449,16 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     journal = SQLiteJournal(db_path, keep_days=settings.nervebot_unanswered_days)
     engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
-    runners = {
+    platforms = {
         name: PLATFORMS[name](engine, settings, content) for name in names
     }  # config errors first
+    runners = {name: run for name, (run, _) in platforms.items()}
+    checks = [check for _, check in platforms.values()]
+    started = time.monotonic()
+
+    def healthy() -> bool:  # give the platforms a minute to connect before judging them
+        return time.monotonic() - started < 60 or all(check() for check in checks)
+
     try:
         await store.open()
         await journal.open()
@@ -458,7 +473,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     chores = [
         asyncio.create_task(_purge_every(engine, 3600, stop)),
-        asyncio.create_task(_heartbeat(heartbeat_path(store.path), stop)),
+        asyncio.create_task(_heartbeat(heartbeat_path(store.path), stop, healthy)),
         asyncio.create_task(content.watch(stop)),
     ]
     try:

@@ -541,3 +541,53 @@ async def test_a_message_that_may_have_arrived_is_retried_at_most_once() -> None
         assert await _requests_until_done("sendMessage", failure, 1) == (2, "200")
         # reads are harmless to repeat
         assert await _requests_until_done("getUpdates", failure, 3) == (4, "200")
+
+
+async def test_a_token_revoked_while_running_ends_the_process(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    """Polling gets 401 mid-run: the process exits non-zero with a clear, redacted line."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
+        NERVEBOT_DB=str(tmp_path / "run.db"), PYTHONPATH=str(root),
+    )  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", "telegram",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await api.wait_for(lambda: "getUpdates" in api.methods(), timeout=30)
+        api.token = "999999:the-token-was-revoked"  # every request now gets 401
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "rejected the bot token" in err.decode() and TOKEN not in err.decode()
+
+
+async def test_the_heartbeat_is_written_only_while_updates_can_arrive(tmp_path: Path) -> None:
+    from bot import cli
+
+    beat = tmp_path / "hb"
+    stop = asyncio.Event()
+    task = asyncio.create_task(cli._heartbeat(beat, stop, lambda: False))
+    await asyncio.sleep(0.2)
+    stop.set()
+    await task
+    assert not beat.exists()
+    stop = asyncio.Event()
+    task = asyncio.create_task(cli._heartbeat(beat, stop, lambda: True))
+    for _ in range(100):
+        if beat.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert beat.exists()
+    stop.set()
+    await task
+    assert not beat.exists()  # removed on a clean stop

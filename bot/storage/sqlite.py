@@ -207,6 +207,7 @@ class SQLiteStore(SessionStore):
         except (sqlite3.Error, OSError):
             return False
         await database.close_quietly(self._reader)
+        await database.close_quietly(self._db)  # a connection that found the file read-only
         self._db, self._reader, self.read_only = db, None, False
         await self._open_reader()
         _log.warning("session database %s is writable again", self.path)
