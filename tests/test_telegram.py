@@ -390,29 +390,9 @@ async def test_nervebot_run_telegram_serves_and_stops_cleanly_on_sigterm(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
     """The real command line, as an operator starts it, against the fake API."""
-    import os
     import signal
-    import sys
 
-    root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_BASE_URL=api.base_url,
-        NERVEBOT_DB=str(tmp_path / "run.db"),
-        PYTHONPATH=str(root),
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "telegram",
-        env=env,
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await _start_run(api, tmp_path, TOKEN)
     try:
         await api.wait_for(lambda: "getUpdates" in api.methods(), timeout=30)
         api.message(ALICE, "/triage")
@@ -431,22 +411,8 @@ async def test_nervebot_run_telegram_serves_and_stops_cleanly_on_sigterm(
 
 async def test_a_rejected_token_is_never_printed(api: FakeBotApi, tmp_path: Path) -> None:
     """Telegram answers 401: the process ends with a clear line, and no log line holds the token."""
-    import os
-    import sys
-
     wrong = "987654321:ANOTHER-secret_value-that-must-not-leak"
-    root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=wrong,
-        TELEGRAM_BASE_URL=api.base_url,
-        NERVEBOT_DB=str(tmp_path / "run.db"),
-        PYTHONPATH=str(root),
-    )
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "-vv", "run", "telegram",
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _start_run(api, tmp_path, wrong, "-vv")
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     shown = out.decode() + err.decode()
     assert proc.returncode != 0
@@ -547,19 +513,7 @@ async def test_a_token_revoked_while_running_ends_the_process(
     api: FakeBotApi, tmp_path: Path
 ) -> None:
     """Polling gets 401 mid-run: the process exits non-zero with a clear, redacted line."""
-    import os
-    import sys
-
-    root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
-    env.update(
-        TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_BASE_URL=api.base_url,
-        NERVEBOT_DB=str(tmp_path / "run.db"), PYTHONPATH=str(root),
-    )  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "telegram",
-        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _start_run(api, tmp_path, TOKEN)
     try:
         await api.wait_for(lambda: "getUpdates" in api.methods(), timeout=30)
         api.token = "999999:the-token-was-revoked"  # every request now gets 401
@@ -591,3 +545,24 @@ async def test_the_heartbeat_is_written_only_while_updates_can_arrive(tmp_path: 
     stop.set()
     await task
     assert not beat.exists()  # removed on a clean stop
+
+
+async def _start_run(
+    api: FakeBotApi, tmp_path: Path, token: str, *flags: str
+) -> asyncio.subprocess.Process:
+    """`nervebot [flags] run telegram` as an operator starts it, against the fake Bot API."""
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "NERVEBOT_"))}
+    env.update(
+        TELEGRAM_BOT_TOKEN=token,
+        TELEGRAM_BASE_URL=api.base_url,
+        NERVEBOT_DB=str(tmp_path / "run.db"),
+        PYTHONPATH=str(root),
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *flags, "run", "telegram",
+        env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
