@@ -411,7 +411,7 @@ async def test_nervebot_run_telegram_serves_and_stops_cleanly_on_sigterm(
 
 async def test_a_rejected_token_is_never_printed(api: FakeBotApi, tmp_path: Path) -> None:
     """Telegram answers 401: the process ends with a clear line, and no log line holds the token."""
-    wrong = "987654321:ANOTHER-secret_value-that-must-not-leak"
+    wrong = "987654:ANOTHER-secret_value-that-must-not-leak"
     proc = await _start_run(api, tmp_path, wrong, "-vv")
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     shown = out.decode() + err.decode()
