@@ -18,8 +18,6 @@ from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
 NET_RULE = "recall net"
-#: The concept that says a message is about another person (in content, kind ``person``).
-SOMEONE_ELSE = "someone_else"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +50,8 @@ class Assessment:
 
     @property
     def someone_else(self) -> bool:
-        """True when the message is about another person (the helper is addressed too)."""
-        return any(f.concept == SOMEONE_ELSE and f.current for f in self.reading.findings)
+        """True when the message is about another person: a current finding of kind ``person``."""
+        return any(f.kind == "person" and f.current for f in self.reading.findings)
 
 
 class RedFlagScanner:
