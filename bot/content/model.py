@@ -210,7 +210,13 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
     return tuple(terms)
 
 
-Rule = Annotated[str, AfterValidator(lambda rule: (parse_rule(rule), rule)[1])]
+def _readable(rule: str) -> str:
+    """A rule as written, once `parse_rule` has read it (a ValueError becomes a problem)."""
+    parse_rule(rule)
+    return rule
+
+
+Rule = Annotated[str, AfterValidator(_readable)]
 
 
 class RedFlag(_Model):
