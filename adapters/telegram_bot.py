@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hmac
 import html
+import json
 import logging
 import re
 import time
@@ -20,9 +22,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import tornado.httpserver
+import tornado.web
 from aiolimiter import AsyncLimiter
 from telegram import (
     BotCommand,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
@@ -32,22 +37,24 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit, ParseMode
-from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import (
-    Application,
-    BaseRateLimiter,
-    BaseUpdateProcessor,
-    CallbackQueryHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
 )
+from telegram.ext import BaseRateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from bot import markup
+from bot.conversation.delivery import Courier, Letter
 from bot.conversation.engine import Engine
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeliveryError, StoreError
 from bot.events import Button, Incoming, Reply, SessionKey
+from bot.storage.mailbox import Arrival
 
 _log = logging.getLogger(__name__)
 
@@ -278,55 +285,12 @@ class PollingRequest(HTTPXRequest):
         return code, payload
 
 
-class PerChatProcessor(BaseUpdateProcessor):
-    """Processes one chat's updates in arrival order and different chats concurrently."""
-
-    def __init__(self, max_concurrent_updates: int = 256) -> None:
-        super().__init__(max_concurrent_updates)
-        self._tails: dict[int, asyncio.Future[None]] = {}
-
-    async def process_update(self, update: object, coroutine: Any) -> None:
-        """Wait for the chat's previous update, then process this one."""
-        key = _chat_key(update)
-        previous = self._tails.get(key)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._tails[key] = mine
-        try:
-            if previous is not None:
-                with contextlib.suppress(Exception):
-                    await previous
-            await super().process_update(update, coroutine)
-        finally:
-            mine.set_result(None)
-            if self._tails.get(key) is mine:
-                del self._tails[key]
-
-    async def do_process_update(self, update: object, coroutine: Any) -> None:
-        """Run the handlers."""
-        await coroutine
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
 def _seconds(exc: RetryAfter) -> float:
     """RetryAfter's wait in seconds, whichever type this PTB version gives it."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PTB 22 warns that the type will change
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-
-
-def _chat_key(update: object) -> int:
-    if isinstance(update, Update):
-        if update.effective_chat is not None:
-            return update.effective_chat.id
-        if update.effective_user is not None:
-            return update.effective_user.id
-    return 0
 
 
 @dataclass(frozen=True)
@@ -353,8 +317,38 @@ class WebhookConfig:
         return cls(url, secret, host.strip("[]"), int(port))
 
 
+#: The update kinds the bot asks Telegram for.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+
+
+def arrival(raw: object) -> Arrival | None:
+    """An update as the inbox stores it, read with plain dict access (never fails on odd
+    content: an update that cannot be parsed is stored and set aside when it is answered)."""
+    if not isinstance(raw, dict) or type(raw.get("update_id")) is not int:
+        return None
+    body: Any = next(
+        (
+            raw[k]
+            for k in ("message", "edited_message", "callback_query")
+            if isinstance(raw.get(k), dict)
+        ),
+        {},
+    )
+    chat = body.get("chat") or (body.get("message") or {}).get("chat") or {}
+    user = body.get("from") or {}
+    user_id = str(user.get("id", "")) if isinstance(user, dict) else ""
+    conversation = str(chat.get("id", user_id)) if isinstance(chat, dict) else user_id
+    payload = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    return Arrival(PLATFORM, str(raw["update_id"]), conversation, user_id, payload)
+
+
 class TelegramAdapter:
-    """Runs the engine as a Telegram bot; build it, then `run` until a stop event."""
+    """Runs the engine as a Telegram bot; build it, then `run` until a stop event.
+
+    Updates are stored in the engine's inbox before Telegram is told they arrived (the next
+    getUpdates offset, or the webhook's 200), answered by a `Courier` in order per chat, and
+    replies leave through the outbox.
+    """
 
     def __init__(
         self,
@@ -366,39 +360,39 @@ class TelegramAdapter:
         rate_limiter: BaseRateLimiter[int] | None = None,
         request_retries: int = 5,
         poll_timeout: int = 10,
+        grace: float = 20.0,
+        backoff: float = 1.0,
     ) -> None:
+        mailbox = engine.mailbox
+        if mailbox is None:
+            raise ConfigError("the Telegram adapter needs a store with an inbox (SQLiteStore)")
         self._engine = engine
+        self._mailbox = mailbox
         self._webhook = webhook
         self._poll_timeout = poll_timeout
+        self._grace = grace
         self._polling = PollingRequest(read_timeout=poll_timeout + 10)
-        builder = (
-            Application.builder()
-            .token(check_token(token))
-            .request(RetryingRequest(connection_pool_size=64, retries=request_retries))
-            .get_updates_request(self._polling)
-            .rate_limiter(rate_limiter if rate_limiter is not None else ChatRateLimiter())
-            .concurrent_updates(PerChatProcessor())
+        base = base_url.rstrip("/") if base_url else None
+        self.bot = ExtBot(
+            check_token(token),
+            base_url=base or "https://api.telegram.org/bot",
+            base_file_url=(base + "/file") if base else "https://api.telegram.org/file/bot",
+            request=RetryingRequest(connection_pool_size=64, retries=request_retries),
+            get_updates_request=self._polling,
+            rate_limiter=rate_limiter if rate_limiter is not None else ChatRateLimiter(),
         )
-        if base_url:
-            builder = builder.base_url(base_url.rstrip("/")).base_file_url(
-                base_url.rstrip("/") + "/file"
-            )
-        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
-        app = self.application
-        app.add_handler(MessageHandler(filters.UpdateType.EDITED, self._on_edited))
-        app.add_handler(MessageHandler(filters.UpdateType.MESSAGE, self._on_message))
-        app.add_handler(CallbackQueryHandler(self._on_button))
-        app.add_error_handler(self._on_error)
+        self.courier = Courier(PLATFORM, engine, mailbox, self._read, self._send, backoff=backoff)
+        self._serving = False
+        self._chores: set[asyncio.Task[Any]] = set()
 
     @property
     def username(self) -> str:
-        """The bot's @username, known once the application is initialised."""
-        return self.application.bot.username
+        """The bot's @username, known once the bot is initialised."""
+        return self.bot.username
 
     def healthy(self) -> bool:
         """True while updates can reach the bot (polling answered lately, or webhook serving)."""
-        updater = self.application.updater
-        if updater is None or not updater.running or self._polling.rejected.is_set():
+        if not self._serving or self._polling.rejected.is_set():
             return False
         if self._webhook:
             return True
@@ -407,83 +401,201 @@ class TelegramAdapter:
     async def notify(self, chat_id: int, text: str) -> None:
         """Send a markup text to a chat (the moderators' chat)."""
         for part in render(Reply(text)):
-            await self.application.bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
+            await self.bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set, then finish in-flight updates and shut down cleanly."""
-        app = self.application
-        async with app:
-            await app.bot.set_my_commands(
+        """Serve until ``stop``; then take no new updates, finish the turns in progress and
+        send what fits in the grace period. Unanswered updates stay in the inbox."""
+        async with self.bot:
+            await self.bot.set_my_commands(
                 [BotCommand(c.name, c.description[:256]) for c in self._engine.content.commands]
             )
-            await app.start()
-            assert app.updater is not None
-            allowed = ["message", "edited_message", "callback_query"]
+            stop_courier = asyncio.Event()
+            courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
+            server = None
             if self._webhook:
-                path = urlsplit(self._webhook.url).path.lstrip("/")
-                await app.updater.start_webhook(
-                    listen=self._webhook.host,
-                    port=self._webhook.port,
-                    url_path=path,
-                    webhook_url=self._webhook.url,
-                    secret_token=self._webhook.secret,
-                    allowed_updates=allowed,
-                )
-                _log.info(
-                    "Telegram webhook listening on %s:%d", self._webhook.host, self._webhook.port
-                )
+                server = await self._start_webhook(self._webhook)
+                ingress = asyncio.create_task(stop.wait())
             else:
-                await app.updater.start_polling(allowed_updates=allowed, timeout=self._poll_timeout)
+                await self.bot.delete_webhook()
+                ingress = asyncio.create_task(self._poll(stop))
                 _log.info("Telegram long polling started as @%s", self.username)
+            self._serving = True
+            rejected = asyncio.create_task(self._polling.rejected.wait())
             try:
-                stopping = asyncio.create_task(stop.wait())
-                rejected = asyncio.create_task(self._polling.rejected.wait())
-                await asyncio.wait({stopping, rejected}, return_when=asyncio.FIRST_COMPLETED)
-                stopping.cancel()
-                rejected.cancel()
+                await asyncio.wait(
+                    {ingress, rejected, courier}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if courier.done():
+                    courier.result()  # a courier that died says why
                 if self._polling.rejected.is_set() and not stop.is_set():
                     raise ConfigError(
                         "Telegram rejected the bot token (revoked or wrong): no updates can "
                         "arrive; set a valid TELEGRAM_BOT_TOKEN and restart"
                     )
             finally:
-                _log.info("Telegram adapter stopping: finishing in-flight updates")
-                try:
-                    if app.updater.running:
-                        await app.updater.stop()
-                except TelegramError as exc:  # a dead polling loop re-raises its error here
-                    _log.info("polling had already stopped: %s", exc)
-                await app.stop()
+                _log.info("Telegram adapter stopping: finishing the turns in progress")
+                self._serving = False
+                rejected.cancel()
+                ingress.cancel()
+                if server is not None:
+                    server.stop()
+                    await server.close_all_connections()
+                await asyncio.gather(ingress, rejected, return_exceptions=True)
+                stop_courier.set()
+                await asyncio.gather(courier, return_exceptions=True)
+                for chore in self._chores:
+                    chore.cancel()
+                await asyncio.gather(*self._chores, return_exceptions=True)
+
+    # ------------------------------------------------------------------ ingress
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        """Long polling: each batch is stored before the next request confirms it."""
+        offset: int | None = None
+        delay = 1.0
+        while not stop.is_set():
+            kwargs: dict[str, Any] = {
+                "timeout": self._poll_timeout,
+                "allowed_updates": ALLOWED_UPDATES,
+            }
+            if offset is not None:
+                kwargs["offset"] = offset
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # PTB suggests get_updates, which parses
+                    raw = await self.bot.do_api_request(
+                        "getUpdates", api_kwargs=kwargs, read_timeout=self._poll_timeout + 10
+                    )
+            except InvalidToken:
+                self._polling.rejected.set()
+                return
+            except TelegramError as exc:  # network trouble, a conflict, a 5xx
+                _log.warning("getUpdates failed (%s); trying again in %.0f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 30)
+                continue
+            delay = 1.0
+            updates = raw if isinstance(raw, list) else []
+            ids = [
+                u["update_id"]
+                for u in updates
+                if isinstance(u, dict) and type(u.get("update_id")) is int
+            ]
+            if len(ids) < len(updates):
+                _log.error("%d updates without an update id were skipped", len(updates) - len(ids))
+            await self._ingest(updates)
+            if ids:
+                offset = max(ids) + 1
+
+    async def _ingest(self, updates: list[Any]) -> None:
+        """Store updates in the inbox and wake the courier; if the inbox cannot be written,
+        answer them directly (nothing is saved, but nobody is left without an answer)."""
+        arrivals = [a for a in (arrival(u) for u in updates) if a is not None]
+        if not arrivals:
+            return
+        try:
+            await self._mailbox.receive(arrivals)
+        except StoreError as exc:
+            _log.warning(
+                "inbox not writable (%s); answering %d updates directly", exc, len(arrivals)
+            )
+            self._chore(self._answer_directly(arrivals))
+        else:
+            self.courier.wake()
+        for raw in updates:
+            query = raw.get("callback_query") if isinstance(raw, dict) else None
+            if isinstance(query, dict) and isinstance(query.get("id"), str):
+                self._chore(self._stop_spinner(query["id"]))
+
+    async def _answer_directly(self, arrivals: list[Arrival]) -> None:
+        for item in arrivals:
+            try:
+                letter = await self._read(item.payload)
+            except Exception as exc:
+                _log.error("update %s cannot be read: %s", item.update_id, type(exc).__name__)
+                continue
+            if letter is not None:
+                await self.courier.answer_now(letter)
+
+    async def _stop_spinner(self, query_id: str) -> None:
+        try:
+            await self.bot.answer_callback_query(query_id)
+        except TelegramError as exc:
+            _log.info("could not answer button press %s: %s", query_id, exc)
+
+    def _chore(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _start_webhook(self, config: WebhookConfig) -> tornado.httpserver.HTTPServer:
+        path = urlsplit(config.url).path
+        app = tornado.web.Application(
+            [(re.escape(path or "/"), _WebhookHandler, {"adapter": self, "secret": config.secret})]
+        )
+        server = tornado.httpserver.HTTPServer(app)
+        server.listen(config.port, address=config.host)
+        await self.bot.set_webhook(
+            config.url, secret_token=config.secret, allowed_updates=ALLOWED_UPDATES
+        )
+        _log.info("Telegram webhook listening on %s:%d", config.host, config.port)
+        return server
 
     # ------------------------------------------------------------------ translation
 
-    async def _on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.message
-        if message is None or message.from_user is None or message.from_user.is_bot:
-            return
-        _log.debug(
-            "update %d: message %d in chat %d",
-            update.update_id,
-            message.message_id,
-            message.chat.id,
-        )
+    async def _read(self, payload: str) -> Letter | None:
+        """A stored update as a turn for the engine (None: not for the bot)."""
+        update = Update.de_json(json.loads(payload), self.bot)
+        if update is None:
+            raise ValueError("empty update")
+        if update.message is not None:
+            message = update.message
+            _log.debug(
+                "update %d: message %d in chat %d",
+                update.update_id,
+                message.message_id,
+                message.chat.id,
+            )
+            return self._from_message(message)
+        if update.callback_query is not None:
+            _log.debug("update %d: button press %s", update.update_id, update.callback_query.id)
+            return self._from_button(update.callback_query)
+        _log.debug("update %d: nothing to answer", update.update_id)
+        return None
+
+    def _from_message(self, message: Message) -> Letter | None:
+        if message.from_user is None or message.from_user.is_bot:
+            return None
         private = message.chat.type == ChatType.PRIVATE
+        key = SessionKey(PLATFORM, str(message.from_user.id))
         text = message.text
         if text is None:
             if not private:
-                return  # stickers and photos in groups are not for the bot
+                return None  # stickers and photos in groups are not for the bot
             kind = next((a for a in _ATTACHMENTS if getattr(message, a, None)), "other")
-            incoming = Incoming(SessionKey(PLATFORM, str(message.from_user.id)), attachment=kind)
+            incoming = Incoming(key, attachment=kind)
         else:
             if not private:
                 addressed = self._addressed_text(message, text)
                 if addressed is None:
-                    return
+                    return None
                 text = addressed
-            incoming = Incoming(
-                SessionKey(PLATFORM, str(message.from_user.id)), text=text, public=not private
-            )
-        await self._answer(incoming, message.chat.id, None if private else message.message_id)
+            incoming = Incoming(key, text=text, public=not private)
+        reply_to = None if private else message.message_id
+        return Letter(incoming, _address(message.chat.id, reply_to))
+
+    def _from_button(self, query: CallbackQuery) -> Letter:
+        message = query.message
+        chat_id = message.chat.id if message is not None else query.from_user.id
+        private = message is None or message.chat.type == ChatType.PRIVATE
+        incoming = Incoming(
+            SessionKey(PLATFORM, str(query.from_user.id)),
+            button=query.data or "",
+            public=not private,
+        )
+        return Letter(incoming, _address(chat_id, None))
 
     def _addressed_text(self, message: Message, text: str) -> str | None:
         """In a group: the text if it is a command for this bot or mentions it, else None."""
@@ -493,11 +605,7 @@ class TelegramAdapter:
             target = command.partition("@")[2]
             return text if not target or f"@{target}".casefold() == mention else None
         reply = message.reply_to_message
-        if (
-            reply is not None
-            and reply.from_user is not None
-            and reply.from_user.id == message.get_bot().id
-        ):
+        if reply is not None and reply.from_user is not None and reply.from_user.id == self.bot.id:
             return text
         # a mention entity naming exactly this bot ("@nervebot_bot2" is another bot)
         for entity, said in message.parse_entities([MessageEntity.MENTION]).items():
@@ -510,55 +618,67 @@ class TelegramAdapter:
                 return " ".join(rest.split())
         return None
 
-    async def _on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        _log.debug("update %d: button press %s", update.update_id, query.id)
-        try:
-            await query.answer()  # stop the spinner at once
-        except TelegramError as exc:
-            _log.info("could not answer button press %s: %s", query.id, exc)
-        message = query.message
-        chat_id = message.chat.id if message is not None else query.from_user.id
-        private = message is None or message.chat.type == ChatType.PRIVATE
-        incoming = Incoming(
-            SessionKey(PLATFORM, str(query.from_user.id)),
-            button=query.data or "",
-            public=not private,
-        )
-        await self._answer(incoming, chat_id, None)
+    # ------------------------------------------------------------------ egress
 
-    async def _on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        _log.debug("update %d: edited message ignored", update.update_id)
-
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        update_id = update.update_id if isinstance(update, Update) else None
-        _log.error("update %s failed: %r", update_id, context.error, exc_info=context.error)
-
-    async def _answer(self, incoming: Incoming, chat_id: int, reply_to: int | None) -> None:
-        try:
-            replies = await self._engine.handle(incoming)
-        except Exception:
-            _log.exception("engine failed on a %s turn", PLATFORM)
-            replies = [Reply(self._engine.content.message("internal_error"))]
-        for reply in replies:
-            parts = render(reply)
-            for index, part in enumerate(parts):
-                last = index == len(parts) - 1
-                await self.application.bot.send_message(
+    async def _send(self, address: str, reply: Reply, progress: int) -> None:
+        """Send one reply (its parts from ``progress`` on); `DeliveryError` says if a retry helps."""
+        where = json.loads(address)
+        chat_id, reply_to = int(where["chat"]), where.get("reply_to")
+        parts = render(reply)
+        for index in range(progress, len(parts)):
+            last = index == len(parts) - 1
+            try:
+                await self.bot.send_message(
                     chat_id,
-                    part,
+                    parts[index],
                     parse_mode=ParseMode.HTML,
                     reply_markup=keyboard(reply.buttons, self.username) if last else None,
                     reply_parameters=(
                         ReplyParameters(reply_to, allow_sending_without_reply=True)
-                        if reply_to
+                        if reply_to and index == 0
                         else None
                     ),
                     link_preview_options=_NO_PREVIEW,
                 )
-                reply_to = None
+            except (BadRequest, Forbidden, InvalidToken) as exc:  # retrying cannot help
+                raise DeliveryError(str(exc), retry=False, progress=index) from exc
+            except (TimedOut, NetworkError) as exc:
+                # it may have arrived (the request layer already tried once more): no third copy
+                maybe_sent = isinstance(exc.__cause__, httpx.HTTPError) and not _certainly_not_sent(
+                    exc
+                )
+                raise DeliveryError(str(exc), retry=not maybe_sent, progress=index) from exc
+            except TelegramError as exc:  # 429 beyond the limiter's patience, and the like
+                raise DeliveryError(str(exc), retry=True, progress=index) from exc
+
+
+def _address(chat_id: int, reply_to: int | None) -> str:
+    return json.dumps({"chat": chat_id, "reply_to": reply_to})
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    """Telegram's POST: checked, stored in the inbox, and only then answered 200."""
+
+    def initialize(self, adapter: TelegramAdapter, secret: str) -> None:  # tornado's hook
+        self._adapter = adapter
+        self._secret = secret
+
+    async def post(self) -> None:
+        sent = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(sent.encode(), self._secret.encode()):
+            _log.warning("webhook request with a wrong secret from %s", self.request.remote_ip)
+            self.set_status(403)
+            return
+        try:
+            update = json.loads(self.request.body)
+        except ValueError:
+            update = None
+        if arrival(update) is None:
+            _log.error("webhook body is not an update; refused")
+            self.set_status(400)
+            return
+        await self._adapter._ingest([update])
+        self.set_status(200)
 
 
 def _index(text: str, utf16_offset: int) -> int:

@@ -4,7 +4,8 @@ NervebotError
 ├── ContentError        content could not be loaded or is invalid (carries every problem)
 ├── StoreError          the session store failed
 │   └── StoreUnavailable  locked, read-only or missing database: answer without saving
-└── ConfigError         settings are missing or malformed (exit code 2 at the CLI)
+├── ConfigError         settings are missing or malformed (exit code 2 at the CLI)
+└── DeliveryError       a reply could not be sent now (``retry``: it may succeed later)
 """
 
 from __future__ import annotations
@@ -51,3 +52,12 @@ class StoreUnavailable(StoreError):
 
 class ConfigError(NervebotError):
     """A setting is missing or malformed."""
+
+
+class DeliveryError(NervebotError):
+    """A reply could not be sent; ``retry`` if a later try may succeed, ``progress`` parts sent."""
+
+    def __init__(self, message: str, *, retry: bool, progress: int = 0) -> None:
+        super().__init__(message)
+        self.retry = retry
+        self.progress = progress

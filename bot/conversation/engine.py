@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from bot.content.loader import Bundle
 from bot.conversation.dialogue import MAX_SCAN, UNANSWERED, Dialogue
@@ -15,9 +17,18 @@ from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
 from bot.language.recall import Embedder
 from bot.storage.journal import Journal
+from bot.storage.mailbox import Change, Mailbox, Receipt
 from bot.storage.store import Session, SessionStore
 
 _log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The replies of a turn, and whether they were queued in the outbox (else: send them)."""
+
+    replies: list[Reply]
+    queued: bool
 
 
 class Engine:
@@ -68,6 +79,11 @@ class Engine:
             else:
                 self._locks[key] = (lock, users - 1)
 
+    @property
+    def mailbox(self) -> Mailbox | None:
+        """The store's inbox and outbox, when it has them (crash-safe delivery)."""
+        return self._store if isinstance(self._store, Mailbox) else None
+
     async def handle(self, incoming: Incoming) -> list[Reply]:
         """Answer one turn, never with an exception for bad input.
 
@@ -75,12 +91,23 @@ class Engine:
         message is asked to slow down and later ones get nothing (an empty list), unless
         they hold a red flag, which is always answered.
         """
+        return (await self.answer(incoming)).replies
+
+    async def answer(self, incoming: Incoming, receipt: Receipt | None = None) -> Answered:
+        """Answer one turn; with a ``receipt`` the session, the inbox row and the replies
+        are committed together, and the replies are queued in the outbox (``queued``).
+
+        If that commit fails, the replies are returned unqueued for the caller to send.
+        """
         verdict = self._flood.check(incoming.key)
         if verdict is not Verdict.ALLOW and not self._red_flag(incoming):
             _log.debug("flood from a %s user: %s", incoming.key.platform, verdict.value)
-            if verdict is Verdict.WARN:
-                return [Reply(self._dialogue.bundle.message("slow_down"))]
-            return []
+            replies = (
+                [Reply(self._dialogue.bundle.message("slow_down"))]
+                if verdict is Verdict.WARN
+                else []
+            )
+            return await self._commit(receipt, replies, None)
         async with self._user_lock(incoming.key):
             dialogue = self._dialogue
             saved = True
@@ -95,22 +122,35 @@ class Engine:
                 self._journal.count(e for e in turn.events if e[0] != UNANSWERED)
                 for _, question in (e for e in turn.events if e[0] == UNANSWERED):
                     self._journal.unanswered(incoming.key, question)
-            try:
-                if turn.forget and self._journal is not None:
+            change: Change | None = None
+            if turn.forget or (session.is_empty() and stored is not None):
+                change = Change(incoming.key, None, forget=turn.forget)
+            elif not session.is_empty():
+                change = Change(incoming.key, session)
+            if turn.forget and self._journal is not None:
+                try:
                     await self._journal.forget(incoming.key)
-                if turn.forget or (session.is_empty() and stored is not None):
-                    await self._store.delete(incoming.key)
-                elif not session.is_empty():
-                    await self._store.save(incoming.key, session)
-            except (StoreError, sqlite3.Error) as exc:
-                if self._writes_ok:  # once per outage, not once per message
-                    _log.warning("session writes fail (%s); answering without saving", exc)
-                self._writes_ok, saved = False, False
-            else:
-                if not self._writes_ok:
-                    _log.warning("session writes work again")
-                self._writes_ok = True
+                except (StoreError, sqlite3.Error) as exc:
+                    _log.warning("could not forget the journal of a user: %s", exc)
+                    saved = False
             replies = turn.replies
+            if receipt is not None and saved:
+                answered = await self._commit(receipt, replies, change)
+                if answered.queued:
+                    self._saved(True)
+                    return answered
+                saved = False  # the commit failed: answer directly, without saving
+            elif change is not None:
+                try:
+                    if change.session is None:
+                        await self._store.delete(incoming.key)
+                    else:
+                        await self._store.save(incoming.key, change.session)
+                except (StoreError, sqlite3.Error) as exc:
+                    self._saved(False, exc)
+                    saved = False
+                else:
+                    self._saved(True)
             if turn.forget and not saved:
                 replies = [Reply(dialogue.bundle.message("forget_failed"))]
             elif not saved and not session.is_empty():
@@ -121,7 +161,32 @@ class Engine:
                 incoming.key.user_id,
                 len(replies),
             )
-            return replies
+            return Answered(replies, queued=False)
+
+    async def _commit(
+        self,
+        receipt: Receipt | None,
+        replies: list[Reply],
+        change: Change | None,
+    ) -> Answered:
+        """Finish an inbox row with its replies; unqueued if there is no row or it fails."""
+        mailbox = self.mailbox
+        if receipt is None or mailbox is None:
+            return Answered(replies, queued=False)
+        try:
+            await mailbox.finish(receipt, replies, change, time.time())
+        except (StoreError, sqlite3.Error) as exc:
+            self._saved(False, exc)
+            return Answered(replies, queued=False)
+        return Answered(replies, queued=True)
+
+    def _saved(self, ok: bool, exc: Exception | None = None) -> None:
+        """Log a change between writes working and failing, once per outage."""
+        if not ok and self._writes_ok:
+            _log.warning("session writes fail (%s); answering without saving", exc)
+        elif ok and not self._writes_ok:
+            _log.warning("session writes work again")
+        self._writes_ok = ok
 
     def _red_flag(self, incoming: Incoming) -> bool:
         text = (incoming.text or "")[:MAX_SCAN]

@@ -49,6 +49,30 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX IF NOT EXISTS unanswered_at ON unanswered (at);",
     # unanswered questions used to be kept, unkeyed and forever, among the usage counts
     "DELETE FROM usage WHERE kind = 'fallback';",
+    # the inbox: every update before the platform is told it arrived (see bot.storage.mailbox);
+    # state is waiting, done (payload cleared) or dead (set aside, payload cleared)
+    """
+    CREATE TABLE IF NOT EXISTS inbox (
+        seq INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL, update_id TEXT NOT NULL,
+        conversation TEXT NOT NULL, user_id TEXT NOT NULL, payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'waiting', at REAL NOT NULL,
+        UNIQUE (platform, update_id)
+    );
+    """,
+    "CREATE INDEX IF NOT EXISTS inbox_state ON inbox (platform, state, seq);",
+    # the outbox: replies until sent (then deleted) or given up (kept without text as failed)
+    """
+    CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL, conversation TEXT NOT NULL, user_id TEXT NOT NULL,
+        address TEXT NOT NULL, reply TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, progress INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL, deadline REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', reason TEXT, at REAL NOT NULL
+    );
+    """,
+    "CREATE INDEX IF NOT EXISTS outbox_state ON outbox (platform, state, id);",
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

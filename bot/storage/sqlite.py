@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
 
 from bot.errors import StoreError, StoreUnavailable
-from bot.events import SessionKey
+from bot.events import Reply, SessionKey
 from bot.storage import database
+from bot.storage.mailbox import (
+    REMEMBER_ANSWERED,
+    Arrival,
+    Change,
+    Mailbox,
+    Outgoing,
+    Receipt,
+    Received,
+    keep_trying,
+    reply_from_json,
+    reply_to_json,
+)
 from bot.storage.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
 
 _log = logging.getLogger(__name__)
@@ -41,8 +55,11 @@ LOCKED_BACKOFF = 1.0
 REOPEN_EVERY = 30.0
 
 
-class SQLiteStore(SessionStore):
-    """Sessions in one SQLite file; opened by ``async with`` or `open`.
+_Statement = tuple[str, tuple[object, ...]]
+
+
+class SQLiteStore(SessionStore, Mailbox):
+    """Sessions, inbox and outbox in one SQLite file; opened by ``async with`` or `open`.
 
     Reads are served from a write-through cache of recent sessions (``cache_size``), so a turn
     costs one database round trip (the write) or none; this assumes one process owns the
@@ -196,6 +213,165 @@ class SQLiteStore(SessionStore):
                     self.read_only = True  # until a reopen finds the file writable again
                     self._reopen_at = time.monotonic() + self._reopen_every
                 raise _unavailable(exc, self.path) from exc
+
+    async def _transaction(self, statements: Sequence[_Statement]) -> list[int]:
+        """Run ``statements`` in one write transaction; returns each one's row count."""
+        if self.read_only and not await self._try_reopen():
+            raise StoreUnavailable(f"session database {self.path} is read-only")
+        async with self._writing:
+            if time.monotonic() < self._blocked_until:
+                raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
+            db = self._conn()
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                self._blocked_until = time.monotonic() + self._locked_backoff
+                raise _unavailable(exc, self.path) from exc
+            counts = []
+            try:
+                for sql, params in statements:
+                    counts.append((await db.execute(sql, params)).rowcount)
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    await db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _unavailable(exc, self.path) from exc
+                raise
+            return counts
+
+    # ------------------------------------------------------------------ mailbox
+
+    async def receive(self, arrivals: Sequence[Arrival]) -> int:
+        if not arrivals:
+            return 0
+        now = self._clock()
+        counts = await self._transaction(
+            [
+                (
+                    "INSERT INTO inbox (platform, update_id, conversation, user_id, payload, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, update_id) DO NOTHING",
+                    (a.platform, a.update_id, a.conversation, a.user_id, a.payload, now),
+                )
+                for a in arrivals
+            ]
+        )
+        return sum(max(c, 0) for c in counts)
+
+    async def waiting(self, platform: str, limit: int = 500) -> list[Received]:
+        rows = await self._read(
+            "SELECT seq, platform, update_id, conversation, user_id, payload FROM inbox "
+            "WHERE platform = ? AND state = 'waiting' ORDER BY seq LIMIT ?",
+            (platform, limit),
+        )
+        return [Received(*row) for row in rows]
+
+    async def finish(
+        self, receipt: Receipt, replies: Sequence[Reply], change: Change | None, now: float
+    ) -> None:
+        statements: list[_Statement] = []
+        if change is not None:
+            key = change.key
+            if change.session is None:
+                statements.append(
+                    (
+                        "DELETE FROM sessions WHERE platform = ? AND user_id = ?",
+                        (key.platform, key.user_id),
+                    )
+                )
+            else:
+                data = change.session.to_json()
+                statements.append((_UPSERT, (key.platform, key.user_id, data, self._clock())))
+            if change.forget:
+                statements.append(
+                    (
+                        "DELETE FROM outbox WHERE platform = ? AND user_id = ?",
+                        (key.platform, key.user_id),
+                    )
+                )
+        statements.append(
+            (
+                "UPDATE inbox SET state = 'done', payload = '', at = ? WHERE seq = ?",
+                (now, receipt.seq),
+            )
+        )
+        statements.extend(
+            (
+                "INSERT INTO outbox (platform, conversation, user_id, address, reply, next_at, "
+                "deadline, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    receipt.platform,
+                    receipt.conversation,
+                    receipt.user_id,
+                    receipt.address,
+                    reply_to_json(reply),
+                    now,
+                    now + keep_trying(reply),
+                    now,
+                ),
+            )
+            for reply in replies
+        )
+        await self._transaction(statements)
+        if change is not None:
+            data_or_none = None if change.session is None else change.session.to_json()
+            self._remember(change.key, data_or_none, self._clock())
+
+    async def set_aside(self, seq: int, reason: str) -> None:
+        await self._write(
+            "UPDATE inbox SET state = 'dead', payload = '', at = ? WHERE seq = ?",
+            (self._clock(), seq),
+        )
+
+    async def outbox(self, platform: str, limit: int = 500) -> list[tuple[Outgoing, float]]:
+        rows = await self._read(
+            "SELECT id, platform, conversation, address, reply, attempts, progress, deadline, "
+            "next_at FROM outbox WHERE platform = ? AND state = 'pending' ORDER BY id LIMIT ?",
+            (platform, limit),
+        )
+        return [
+            (Outgoing(i, p, c, a, reply_from_json(r), n, g, d), next_at)
+            for i, p, c, a, r, n, g, d, next_at in rows
+        ]
+
+    async def sent(self, outgoing_id: int) -> None:
+        await self._write("DELETE FROM outbox WHERE id = ?", (outgoing_id,))
+
+    async def postpone(self, outgoing_id: int, at: float, attempts: int, progress: int) -> None:
+        await self._write(
+            "UPDATE outbox SET next_at = ?, attempts = ?, progress = ? WHERE id = ?",
+            (at, attempts, progress, outgoing_id),
+        )
+
+    async def give_up(self, outgoing_id: int, reason: str, now: float) -> None:
+        await self._write(
+            "UPDATE outbox SET state = 'failed', reason = ?, reply = '', address = '', at = ? "
+            "WHERE id = ?",
+            (reason[:200], now, outgoing_id),
+        )
+
+    async def failed_count(self, platform: str | None = None) -> int:
+        rows = await self._read(
+            "SELECT count(*) FROM outbox WHERE state = 'failed' AND (? IS NULL OR platform = ?)",
+            (platform, platform),
+        )
+        return int(rows[0][0])
+
+    async def purge_mail(self, now: float) -> int:
+        cutoff = now - REMEMBER_ANSWERED
+        counts = await self._transaction(
+            [
+                ("DELETE FROM inbox WHERE state != 'waiting' AND at < ?", (cutoff,)),
+                ("DELETE FROM outbox WHERE state = 'failed' AND at < ?", (cutoff,)),
+            ]
+        )
+        return sum(max(c, 0) for c in counts)
+
+    async def _read(self, sql: str, params: tuple[object, ...]) -> list[sqlite3.Row]:
+        try:
+            return list(await self._read_conn().execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise _unavailable(exc, self.path) from exc
 
     async def _try_reopen(self) -> bool:
         """After `REOPEN_EVERY` seconds, try to open the file for writing again."""
