@@ -79,6 +79,7 @@ class Courier:
         self._delivered: set[int] = set()  # sent: never sent again while the outbox shows it
         self._unremoved: set[int] = set()  # sent, but removing it from the outbox failed
         self._store_ok = True
+        self._halt = False
 
     def wake(self) -> None:
         """New updates are in the inbox."""
@@ -100,6 +101,11 @@ class Courier:
                 await asyncio.wait(set(self._turns), timeout=max(deadline - time.monotonic(), 0))
             self._outbox_bell.set()
             await sender
+            # past the grace: no new sends; a send on the wire finishes (cancelling it could
+            # deliver a reply without recording it, and it would go out twice)
+            self._halt = True
+            if self._sending:
+                await asyncio.wait(set(self._sending.values()), timeout=10)
         finally:
             sender.cancel()
             for task in [*self._turns, *self._sending.values()]:
@@ -266,7 +272,7 @@ class Courier:
         """Send one conversation's replies in order; a reply that must wait holds the rest."""
         for item, next_at in queue:
             now = self._clock()
-            if next_at > now:
+            if next_at > now or self._halt:
                 return
             if now > item.deadline:
                 await self._give_up(item, "not delivered before its deadline")
