@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
 
 from bot import markup
+from bot.conversation.delivery import Courier, Letter
 from bot.conversation.engine import Engine
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DeliveryError, StoreError
 from bot.events import Button, Incoming, Reply, SessionKey
 from bot.moderation.content_manager import ContentManager
+from bot.storage.mailbox import Arrival
 
 _log = logging.getLogger(__name__)
 
@@ -181,8 +185,14 @@ class DiscordAdapter:
         moderator_role: str | None = None,
         **client_options: Any,
     ) -> None:
+        mailbox = engine.mailbox
+        if mailbox is None:
+            raise ConfigError("the Discord adapter needs a store with an inbox (SQLiteStore)")
+        self._mailbox = mailbox
         self._engine = engine
         self._token = check_token(token)
+        self.courier = Courier(PLATFORM, engine, mailbox, self._read, self._send)
+        self._grace = 20.0
         self._content = content
         self._guild_ids = guild_ids or []
         self._moderator_role = (moderator_role or "").strip()
@@ -192,18 +202,30 @@ class DiscordAdapter:
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Connect and serve until ``stop`` is set (or the connection fails for good)."""
+        """Connect and serve until ``stop`` is set (or the connection fails for good).
+
+        On stop the courier finishes the turns in progress and sends what it can while the
+        connection is still open; interactions that arrive meanwhile wait in the inbox.
+        """
         client = self.client
         async with client:
+            stop_courier = asyncio.Event()
+            courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
             runner = asyncio.create_task(client.start(self._token))
             stopper = asyncio.create_task(stop.wait())
             try:
-                done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {runner, stopper, courier}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if courier in done:
+                    courier.result()
                 if runner in done:
                     runner.result()  # a login or connection failure surfaces here
                     return
             finally:
                 stopper.cancel()
+                stop_courier.set()
+                await asyncio.gather(courier, return_exceptions=True)
                 if not client.is_closed():
                     await client.close()
                 if not runner.done():
@@ -323,61 +345,108 @@ class DiscordAdapter:
         ephemeral = name in PERSONAL and interaction.guild is not None
         _log.debug("interaction %d: /%s", interaction.id, name)
         await interaction.response.defer(ephemeral=ephemeral, thinking=True)  # within Discord's 3 s
-        await self._answer(Incoming(self._key(interaction.user), text=text), interaction, ephemeral)
+        await self._take(interaction, {"text": text}, ephemeral)
 
     async def on_button(self, interaction: discord.Interaction[Any], button_id: str) -> None:
         """A press of one of our buttons, from any message, also after a restart."""
         ephemeral = interaction.guild is not None
         _log.debug("interaction %d: button press", interaction.id)
         await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-        await self._answer(
-            Incoming(self._key(interaction.user), button=button_id), interaction, ephemeral
-        )
+        await self._take(interaction, {"button": button_id}, ephemeral)
 
     async def on_message(self, message: discord.Message) -> None:
         """Answer direct messages; ignore servers (slash commands only there) and bots."""
         if message.author.bot or message.guild is not None:
             return
         _log.debug("DM message %d in channel %d", message.id, message.channel.id)
-        key = self._key(message.author)
-        if message.content:
-            incoming = Incoming(key, text=message.content)
-        else:
-            incoming = Incoming(key, attachment="attachment" if message.attachments else "other")
-        for reply in await self._handle(incoming):
-            parts = render(reply)
-            for index, part in enumerate(parts):
-                view = view_for(reply.buttons) if index == len(parts) - 1 else None
-                await message.channel.send(
-                    part, view=view or discord.utils.MISSING, allowed_mentions=_NO_PINGS
-                )
-                if view is not None:
-                    view.stop()
+        body: dict[str, Any] = (
+            {"text": message.content}
+            if message.content
+            else {"attachment": "attachment" if message.attachments else "other"}
+        )
+        address = {"channel": message.channel.id}
+        await self._ingest(f"m{message.id}", message.author, body, address)
 
-    async def _handle(self, incoming: Incoming) -> list[Reply]:
-        try:
-            return await self._engine.handle(incoming)
-        except Exception:
-            _log.exception("engine failed on a %s turn", PLATFORM)
-            return [Reply(self._text("internal_error"))]
-
-    async def _answer(
-        self, incoming: Incoming, interaction: discord.Interaction[Any], ephemeral: bool
+    async def _take(
+        self, interaction: discord.Interaction[Any], body: dict[str, Any], ephemeral: bool
     ) -> None:
+        """A deferred interaction: its follow-ups go to the interaction's webhook."""
+        address = {
+            "app": interaction.application_id,
+            "token": interaction.token,  # valid for 15 minutes; cleared once sent
+            "ephemeral": ephemeral,
+        }
         # a deferred interaction must be followed up, even when the engine drops a flood
-        replies = await self._handle(incoming) or [Reply(self._text("slow_down"))]
-        for reply in replies:
-            parts = render(reply)
-            for index, part in enumerate(parts):
-                view = view_for(reply.buttons) if index == len(parts) - 1 else None
-                await interaction.followup.send(
-                    part,
-                    view=view or discord.utils.MISSING,
-                    ephemeral=ephemeral,
-                    allowed_mentions=_NO_PINGS,
-                )
+        await self._ingest(f"i{interaction.id}", interaction.user, {**body, "reply": True}, address)
+
+    async def _ingest(
+        self,
+        update_id: str,
+        user: discord.abc.User,
+        body: dict[str, Any],
+        address: dict[str, Any],
+    ) -> None:
+        """Store the turn in the inbox and wake the courier; answer at once if it cannot be stored."""
+        payload = json.dumps({"user": user.id, **body, "address": address}, ensure_ascii=False)
+        try:
+            await self._mailbox.receive(
+                [Arrival(PLATFORM, update_id, str(user.id), str(user.id), payload)]
+            )
+        except StoreError as exc:
+            _log.warning("inbox not writable (%s); answering directly", exc)
+            letter = await self._read(payload)
+            if letter is not None:
+                await self.courier.answer_now(letter)
+            return
+        self.courier.wake()
+
+    async def _read(self, payload: str) -> Letter | None:
+        """A stored turn back as `Incoming` and the address of its replies."""
+        data = json.loads(payload)
+        key = SessionKey(PLATFORM, str(int(data["user"])))
+        incoming = Incoming(
+            key,
+            text=data.get("text"),
+            button=data.get("button"),
+            attachment=data.get("attachment"),
+        )
+        return Letter(incoming, json.dumps(data["address"]), must_reply=bool(data.get("reply")))
+
+    async def _send(self, address: str, reply: Reply, progress: int) -> None:
+        """Send one reply (its parts from ``progress`` on) as a follow-up or a DM."""
+        where = json.loads(address)
+        parts = render(reply)
+        for index in range(progress, len(parts)):
+            view = view_for(reply.buttons) if index == len(parts) - 1 else None
+            try:
+                if "token" in where:
+                    hook = discord.Webhook.partial(where["app"], where["token"], client=self.client)
+                    hook.type = discord.WebhookType.application  # an interaction's follow-up
+                    await hook.send(
+                        parts[index],
+                        view=view or discord.utils.MISSING,
+                        ephemeral=bool(where.get("ephemeral")),
+                        allowed_mentions=_NO_PINGS,
+                    )
+                else:
+                    channel = self.client.get_partial_messageable(int(where["channel"]))
+                    await channel.send(
+                        parts[index], view=view or discord.utils.MISSING, allowed_mentions=_NO_PINGS
+                    )
+            except (discord.Forbidden, discord.NotFound) as exc:  # gone or expired: no retry helps
+                raise DeliveryError(str(exc), retry=False, progress=index) from exc
+            except discord.HTTPException as exc:
+                raise DeliveryError(
+                    str(exc), retry=exc.status >= 500 or exc.status == 429, progress=index
+                ) from exc
+            except aiohttp.ClientConnectorError as exc:  # never left: retry
+                raise DeliveryError(str(exc), retry=True, progress=index) from exc
+            except (OSError, TimeoutError, aiohttp.ClientError) as exc:  # may have arrived: once
+                raise DeliveryError(str(exc), retry=False, progress=index) from exc
+                raise DeliveryError(str(exc), retry=False, progress=index) from exc
+            finally:
                 if view is not None:
-                    view.stop()  # presses are routed by custom_id (EngineButton), not kept in memory
+                    view.stop()  # presses are routed by custom_id (EngineButton)
 
     # ------------------------------------------------------------------ moderators
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,9 +25,10 @@ from bot.conversation.engine import Engine
 from bot.errors import ConfigError
 from bot.events import Reply, SessionKey
 from bot.moderation.content_manager import ContentManager
+from bot.storage.mailbox import Arrival
 from bot.storage.sqlite import SQLiteStore
 from bot.storage.store import Session, SessionStore
-from tests.fakes.discord_api import GUILD_ID, MANAGE_GUILD, MOD_ROLE_ID, TOKEN, FakeDiscord
+from tests.fakes.discord_api import APP_ID, GUILD_ID, MANAGE_GUILD, MOD_ROLE_ID, TOKEN, FakeDiscord
 from tests.helpers import TRIAGE
 
 ALICE, BOB, MOD = 1001, 1002, 1003
@@ -317,3 +319,23 @@ async def test_rejected_content_is_reported_in_the_moderator_channel(
     posted = fake.channel_messages(channel)[0]
     assert "not applied" in posted["content"] and "faq.yaml" in posted["content"]
     assert posted["allowed_mentions"] == {"parse": []}
+
+
+async def test_interactions_left_in_the_inbox_are_answered_after_a_restart(
+    fake: FakeDiscord, bundle: Bundle, store: SQLiteStore
+) -> None:
+    """A process died after acknowledging an interaction: the next one sends its follow-up."""
+    interaction = fake._interaction(2, {"id": "1", "name": "about", "type": 1}, BOB, guild=False)
+    left = {"user": BOB, "text": "/about", "reply": True,
+            "address": {"app": APP_ID, "token": interaction["token"], "ephemeral": False}}  # fmt: skip
+    await store.receive(
+        [Arrival("discord", f"i{interaction['id']}", str(BOB), str(BOB), json.dumps(left))]
+    )
+    async with running(fake, bundle, store):
+        answers = await fake.wait_answers(interaction)
+        for _ in range(200):
+            if not await store.outbox("discord"):
+                break
+            await asyncio.sleep(0.02)
+        assert await store.outbox("discord") == [] and await store.waiting("discord") == []
+    assert len(answers) == 1 and "health-education" in answers[0]["content"]

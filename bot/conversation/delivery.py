@@ -32,6 +32,7 @@ class Letter:
 
     incoming: Incoming
     address: str
+    must_reply: bool = False  # the platform waits for an answer (a deferred interaction)
 
 
 #: Reads a stored payload into a `Letter` (None: nothing to answer); raises if it cannot.
@@ -105,7 +106,7 @@ class Courier:
             # deliver a reply without recording it, and it would go out twice)
             self._halt = True
             if self._sending:
-                await asyncio.wait(set(self._sending.values()), timeout=10)
+                await asyncio.wait(set(self._sending.values()), timeout=grace * 0.2)
         finally:
             sender.cancel()
             for task in [*self._turns, *self._sending.values()]:
@@ -175,7 +176,7 @@ class Courier:
             return
         receipt = Receipt(row.seq, self._platform, row.conversation, row.user_id, letter.address)
         try:
-            answered = await self._engine.answer(letter.incoming, receipt)
+            answered = await self._engine.answer(letter.incoming, receipt, letter.must_reply)
         except Exception:
             _log.exception("engine failed on %s update %s", self._platform, row.update_id)
             internal = Reply(self._engine.content.message("internal_error"))
@@ -204,7 +205,7 @@ class Courier:
 
     async def answer_now(self, letter: Letter) -> None:
         """Answer and send at once, without the inbox (it cannot be written)."""
-        answered = await self._engine.answer(letter.incoming)
+        answered = await self._engine.answer(letter.incoming, None, letter.must_reply)
         await self.send_now(letter.address, answered.replies)
 
     async def send_now(self, address: str, replies: Sequence[Reply], tries: int = 3) -> None:
@@ -228,7 +229,7 @@ class Courier:
         drain_until: float | None = None
         while True:
             if stop.is_set() and drain_until is None:
-                drain_until = time.monotonic() + grace * 0.9
+                drain_until = time.monotonic() + grace * 0.75
             self._outbox_bell.clear()
             wake_in = self._poll
             try:

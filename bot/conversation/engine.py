@@ -93,18 +93,21 @@ class Engine:
         """
         return (await self.answer(incoming)).replies
 
-    async def answer(self, incoming: Incoming, receipt: Receipt | None = None) -> Answered:
+    async def answer(
+        self, incoming: Incoming, receipt: Receipt | None = None, must_reply: bool = False
+    ) -> Answered:
         """Answer one turn; with a ``receipt`` the session, the inbox row and the replies
         are committed together, and the replies are queued in the outbox (``queued``).
 
         If that commit fails, the replies are returned unqueued for the caller to send.
+        ``must_reply``: a dropped flood message still gets "slow down" (a platform waits).
         """
         verdict = self._flood.check(incoming.key)
         if verdict is not Verdict.ALLOW and not self._red_flag(incoming):
             _log.debug("flood from a %s user: %s", incoming.key.platform, verdict.value)
             replies = (
                 [Reply(self._dialogue.bundle.message("slow_down"))]
-                if verdict is Verdict.WARN
+                if verdict is Verdict.WARN or must_reply
                 else []
             )
             return await self._commit(receipt, replies, None)
@@ -193,10 +196,13 @@ class Engine:
         return bool(text) and bool(self._dialogue.scanner.scan(text))
 
     async def purge_expired(self) -> int:
-        """Delete expired sessions and old unanswered questions; returns how many sessions."""
+        """Delete expired sessions, old unanswered questions and old delivery records;
+        returns how many sessions."""
         try:
             if self._journal is not None:
                 await self._journal.purge()
+            if self.mailbox is not None:
+                await self.mailbox.purge_mail(time.time())
             return await self._store.purge_expired()
         except (StoreError, sqlite3.Error) as exc:
             _log.warning("could not purge expired data: %s", exc)
