@@ -373,14 +373,20 @@ async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> An
         return await journal.usage(day), await journal.questions(since)
 
 
+async def _delivery_counts(db: Path) -> dict[str, int]:
+    async with SQLiteStore(db) as store:
+        return await store.delivery_counts()
+
+
 def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot stats``: what people ask, where they leave, which red flags come up."""
     import json
 
     from bot.moderation import stats
 
-    rows, questions = asyncio.run(_journal_rows(_existing_db(args, settings), args.since))
-    data = stats.report(rows, questions)
+    db = _existing_db(args, settings)
+    rows, questions = asyncio.run(_journal_rows(db, args.since))
+    data = stats.report(rows, questions, asyncio.run(_delivery_counts(db)))
     if args.json:
         print(json.dumps({"days": args.since, **data}, indent=2))
     else:

@@ -8,13 +8,15 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bot.content.loader import Bundle
 from bot.conversation.engine import Engine
-from bot.events import Incoming, SessionKey
+from bot.events import Incoming, Reply, SessionKey
 from bot.moderation import graph
 from bot.storage.journal import SQLiteJournal, scrub
+from bot.storage.mailbox import Arrival, Receipt
 from bot.storage.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +91,13 @@ async def test_stats_from_real_conversations(bundle: Bundle, tmp_path: Path) -> 
             "my heart is racing",
             "purple monkey dishwasher jo@example.org",
         )
+        # the delivery figures: one update set aside, one waiting, one reply failed
+        await store.receive([Arrival("telegram", str(n), "1", "1", "{}") for n in range(3)])
+        bad, done, _ = await store.waiting("telegram")
+        await store.set_aside(bad.seq, "ValueError")
+        await store.finish(Receipt(done.seq, "telegram", "1", "1", "{}"), [Reply("x")], None, 0)
+        ((reply, _),) = await store.outbox("telegram")
+        await store.give_up(reply.id, "blocked", time.time())
     stats = run("stats", "--json", "--db", str(db))
     assert stats.returncode == 0, stats.stderr
     data = json.loads(stats.stdout)
@@ -96,8 +105,13 @@ async def test_stats_from_real_conversations(bundle: Bundle, tmp_path: Path) -> 
     assert data["drop_off"] == {"triage.q_where": 2}
     assert data["red_flags_by_urgency"] == {"emergency": 1, "urgent": 1}
     assert data["unanswered"] == {"purple monkey dishwasher [email]": 1}
+    assert data["delivery"] == {"waiting": 1, "set_aside": 1, "unsent": 0, "failed": 1}
     table = run("stats", "--db", str(db))
     assert "Where people leave a flow" in table.stdout and "triage.q_where  2" in table.stdout
+    assert any(
+        line.endswith(" 1") and "replies not delivered" in line
+        for line in table.stdout.splitlines()
+    )
     with sqlite3.connect(db) as conn:
         usage = "\n".join(str(r) for r in conn.execute("SELECT * FROM usage"))
     assert "11111" not in usage and "44444" not in usage and "example.org" not in usage

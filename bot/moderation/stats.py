@@ -11,9 +11,12 @@ TOP = 15
 
 
 def report(
-    rows: Sequence[tuple[str, str, int]], questions: Sequence[tuple[str, int]] = ()
+    rows: Sequence[tuple[str, str, int]],
+    questions: Sequence[tuple[str, int]] = (),
+    delivery: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Turn (kind, key, count) rows and unanswered questions into the figures moderators read."""
+    """Turn (kind, key, count) rows, unanswered questions and the inbox and outbox counts
+    into the figures moderators and operators read."""
     by: dict[str, Counter[str]] = {}
     for kind, key, count in rows:
         by.setdefault(kind, Counter())[key] += count
@@ -38,6 +41,7 @@ def report(
         "red_flags": dict(flags.most_common()),
         "answers_by_kind": dict(by.get("intent", Counter()).most_common()),
         "unanswered": dict(list(questions)[:TOP]),
+        "delivery": dict(delivery or {}),
     }
 
 
@@ -63,5 +67,15 @@ def as_table(data: dict[str, Any], days: int) -> str:
     section("Free-text answers, by kind", list(data["answers_by_kind"].items()))
     section(
         "Questions the bot could not answer (identifiers removed)", list(data["unanswered"].items())
+    )
+    labels = {
+        "waiting": "updates waiting to be answered",
+        "set_aside": "updates set aside (could not be read; last 24 h)",
+        "unsent": "replies waiting to be sent",
+        "failed": "replies not delivered (last 24 h)",
+    }
+    section(
+        "Delivery, now",
+        [(labels.get(k, k), v) for k, v in data.get("delivery", {}).items()],
     )
     return "\n".join(out).rstrip() + "\n"

@@ -154,8 +154,12 @@ class Mailbox(ABC):
         """A reply cannot be delivered: record it as failed (without its text)."""
 
     @abstractmethod
+    async def delivery_counts(self, platform: str | None = None) -> dict[str, int]:
+        """Updates ``waiting`` and ``set_aside``, replies ``unsent`` and ``failed``, now."""
+
     async def failed_count(self, platform: str | None = None) -> int:
-        """How many replies are recorded as failed."""
+        """How many replies are recorded as failed (on ``platform``, or on any)."""
+        return (await self.delivery_counts(platform))["failed"]
 
     @abstractmethod
     async def purge_mail(self, now: float) -> int:
@@ -288,13 +292,19 @@ class MemoryMailbox(MemoryStore, Mailbox):
             out.item = Outgoing(i.id, i.platform, i.conversation, "", Reply(""), i.attempts, 0, 0)
             out.state, out.at = "failed", now
 
-    async def failed_count(self, platform: str | None = None) -> int:
+    async def delivery_counts(self, platform: str | None = None) -> dict[str, int]:
         self._check()
-        return sum(
-            1
-            for o in self._outbox.values()
-            if o.state == "failed" and platform in (None, o.item.platform)
-        )
+        return self._count(platform)
+
+    def _count(self, platform: str | None) -> dict[str, int]:
+        rows = [r for r in self._inbox.values() if platform in (None, r.arrival.platform)]
+        outs = [o for o in self._outbox.values() if platform in (None, o.item.platform)]
+        return {
+            "waiting": sum(r.state == "waiting" for r in rows),
+            "set_aside": sum(r.state == "dead" for r in rows),
+            "unsent": sum(o.state == "pending" for o in outs),
+            "failed": sum(o.state == "failed" for o in outs),
+        }
 
     async def purge_mail(self, now: float) -> int:
         self._check()

@@ -350,12 +350,22 @@ class SQLiteStore(SessionStore, Mailbox):
             (reason[:200], now, outgoing_id),
         )
 
-    async def failed_count(self, platform: str | None = None) -> int:
-        rows = await self._read(
-            "SELECT count(*) FROM outbox WHERE state = 'failed' AND (? IS NULL OR platform = ?)",
+    async def delivery_counts(self, platform: str | None = None) -> dict[str, int]:
+        inbox = await self._read(
+            "SELECT state, count(*) FROM inbox WHERE (? IS NULL OR platform = ?) GROUP BY state",
             (platform, platform),
         )
-        return int(rows[0][0])
+        outbox = await self._read(
+            "SELECT state, count(*) FROM outbox WHERE (? IS NULL OR platform = ?) GROUP BY state",
+            (platform, platform),
+        )
+        got = {f"in:{state}": n for state, n in inbox} | {f"out:{state}": n for state, n in outbox}
+        return {
+            "waiting": got.get("in:waiting", 0),
+            "set_aside": got.get("in:dead", 0),
+            "unsent": got.get("out:pending", 0),
+            "failed": got.get("out:failed", 0),
+        }
 
     async def purge_mail(self, now: float) -> int:
         cutoff = now - REMEMBER_ANSWERED
