@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -201,3 +202,24 @@ async def test_a_lock_held_elsewhere_does_not_make_everyone_wait(
     assert all(a[0].node == "q_where" for a in moved)  # read from disk despite the lock
     assert all("couldn't save" in a[-1].text for a in moved)
     assert "couldn't save" not in answers[20][-1].text  # nothing to save, nothing to say
+
+
+async def test_recording_a_reply_as_sent_goes_before_queued_turns() -> None:
+    """After a crash an unrecorded reply is sent again, so the record must not queue."""
+    from bot.storage.sqlite import _WriteTurns
+
+    turns = _WriteTurns()
+    order: list[str] = []
+
+    async def write(name: str, urgent: bool) -> None:
+        async with turns.turn(urgent):
+            order.append(name)
+            await asyncio.sleep(0)
+
+    async with turns.turn(False):  # a turn is writing; others queue behind it
+        waiting = [asyncio.create_task(write(f"turn{n}", False)) for n in range(3)]
+        await asyncio.sleep(0.01)
+        waiting.append(asyncio.create_task(write("sent", True)))
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*waiting)
+    assert order[0] == "sent" and sorted(order[1:]) == ["turn0", "turn1", "turn2"]

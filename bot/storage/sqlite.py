@@ -8,7 +8,7 @@ import logging
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -58,6 +58,36 @@ REOPEN_EVERY = 30.0
 _Statement = tuple[str, tuple[object, ...]]
 
 
+class _WriteTurns:
+    """One writer at a time; urgent writes (recording a reply as sent) go before queued turns.
+
+    A reply delivered but not yet recorded would be sent again after a crash, so that record
+    must not wait behind a queue of turns.
+    """
+
+    def __init__(self) -> None:
+        self._free = asyncio.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextlib.asynccontextmanager
+    async def turn(self, urgent: bool) -> AsyncIterator[None]:
+        """Hold the writer; ``urgent`` callers are served before waiting ordinary ones."""
+        async with self._free:
+            self._urgent += urgent
+            try:
+                await self._free.wait_for(lambda: not self._busy and (urgent or not self._urgent))
+            finally:
+                self._urgent -= urgent
+            self._busy = True
+        try:
+            yield
+        finally:
+            async with self._free:
+                self._busy = False
+                self._free.notify_all()
+
+
 class SQLiteStore(SessionStore, Mailbox):
     """Sessions, inbox and outbox in one SQLite file; opened by ``async with`` or `open`.
 
@@ -85,7 +115,7 @@ class SQLiteStore(SessionStore, Mailbox):
         self._reopen_every = reopen_every
         self.path = Path(path)
         self._reader: aiosqlite.Connection | None = None
-        self._writing = asyncio.Lock()
+        self._writing = _WriteTurns()
         self._blocked_until = 0.0
         self._reopen_at = 0.0
         self._ttl = ttl_seconds
@@ -195,10 +225,11 @@ class SQLiteStore(SessionStore, Mailbox):
             del self._cache[key]
         return max(cursor, 0)
 
-    async def _write(self, sql: str, params: tuple[object, ...]) -> int:
+    async def _write(self, sql: str, params: tuple[object, ...], urgent: bool = False) -> int:
         if self.read_only and not await self._try_reopen():
             raise StoreUnavailable(f"session database {self.path} is read-only")
-        async with self._writing:  # writes wait for each other here, not in a lock queue
+        # writes wait for each other here, not in SQLite's lock queue
+        async with self._writing.turn(urgent):
             if time.monotonic() < self._blocked_until:
                 raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
             try:
@@ -218,7 +249,7 @@ class SQLiteStore(SessionStore, Mailbox):
         """Run ``statements`` in one write transaction; returns each one's row count."""
         if self.read_only and not await self._try_reopen():
             raise StoreUnavailable(f"session database {self.path} is read-only")
-        async with self._writing:
+        async with self._writing.turn(False):
             if time.monotonic() < self._blocked_until:
                 raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
             db = self._conn()
@@ -335,12 +366,13 @@ class SQLiteStore(SessionStore, Mailbox):
         ]
 
     async def sent(self, outgoing_id: int) -> None:
-        await self._write("DELETE FROM outbox WHERE id = ?", (outgoing_id,))
+        await self._write("DELETE FROM outbox WHERE id = ?", (outgoing_id,), urgent=True)
 
     async def postpone(self, outgoing_id: int, at: float, attempts: int, progress: int) -> None:
         await self._write(
             "UPDATE outbox SET next_at = ?, attempts = ?, progress = ? WHERE id = ?",
             (at, attempts, progress, outgoing_id),
+            urgent=True,
         )
 
     async def give_up(self, outgoing_id: int, reason: str, now: float) -> None:
