@@ -161,3 +161,20 @@ async def test_sqlite_answered_payloads_are_cleared(tmp_path: Path) -> None:
         await box.give_up(out.id, "blocked", NOW)
     dump = "\n".join(sqlite3.connect(path).iterdump())
     assert "secret" not in dump
+
+
+async def test_ids_are_never_reused_once_the_outbox_empties(box: Mailbox) -> None:
+    """The courier remembers sent ids: a new reply must never get an old reply's id."""
+    seen: set[int] = set()
+    for n in range(3):
+        await box.receive([arrival(n)])
+        (row,) = await box.waiting("telegram")
+        await box.finish(receipt(row.seq), [Reply(f"r{n}")], None, NOW)
+        ((out, _),) = await box.outbox("telegram")
+        assert out.id not in seen
+        seen.add(out.id)
+        await box.sent(out.id)  # the outbox is empty again
+    assert await box.purge_mail(NOW + 2 * REMEMBER_ANSWERED) == 3
+    await box.receive([arrival(99)])
+    (row,) = await box.waiting("telegram")
+    assert row.seq not in {1, 2, 3}  # nor an inbox row's arrival number

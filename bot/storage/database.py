@@ -53,7 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
     # state is waiting, done (payload cleared) or dead (set aside, payload cleared)
     """
     CREATE TABLE IF NOT EXISTS inbox (
-        seq INTEGER PRIMARY KEY,
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the courier remembers seqs
         platform TEXT NOT NULL, update_id TEXT NOT NULL,
         conversation TEXT NOT NULL, user_id TEXT NOT NULL, payload TEXT NOT NULL,
         state TEXT NOT NULL DEFAULT 'waiting', at REAL NOT NULL,
@@ -64,7 +64,7 @@ MIGRATIONS: tuple[str, ...] = (
     # the outbox: replies until sent (then deleted) or given up (kept without text as failed)
     """
     CREATE TABLE IF NOT EXISTS outbox (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: the courier remembers ids
         platform TEXT NOT NULL, conversation TEXT NOT NULL, user_id TEXT NOT NULL,
         address TEXT NOT NULL, reply TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, progress INTEGER NOT NULL DEFAULT 0,
