@@ -11,6 +11,7 @@ import pytest
 from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
 from bot.storage.sqlite import SQLiteStore
+from tests.fakes.telegram_api import FakeBotApi
 
 CONTENT = bundled_content_dir()
 
@@ -104,3 +105,12 @@ def no_leaked_database_threads() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not leaked, f"database connections left open: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeBotApi]:
+    """A fake Telegram Bot API on loopback, started for one test."""
+    fake = FakeBotApi()
+    await fake.start()
+    yield fake
+    await fake.stop()

@@ -59,6 +59,14 @@ class Outbox:
             await asyncio.sleep(0.01)
 
 
+async def eventually(check: Callable[[], Awaitable[object]], timeout: float = 15) -> None:
+    """Wait until ``check()`` gives something true."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "the condition never became true"
+        await asyncio.sleep(0.01)
+
+
 def update(update_id: int, user: str, **body: object) -> Arrival:
     return Arrival("test", str(update_id), user, user, json.dumps({"user": user, **body}))
 
@@ -160,10 +168,7 @@ async def test_a_reply_past_its_deadline_is_recorded_as_failed(
     ) as (courier, store, _):
         await store.receive([update(1, "1", text="/about")])
         courier.wake()
-        for _ in range(500):
-            if await store.failed_count("test"):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: store.failed_count("test"))
         assert await store.failed_count("test") == 1
         assert await store.outbox("test") == []
     assert out.got == [] and out.calls == 1
@@ -176,10 +181,7 @@ async def test_a_maybe_delivered_reply_is_not_sent_again(bundle: Bundle, tmp_pat
     async with courier_running(bundle, tmp_path / "d.db", out) as (courier, store, _):
         await store.receive([update(1, "1", text="/about")])
         courier.wake()
-        for _ in range(500):
-            if await store.failed_count("test"):
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: store.failed_count("test"))
     assert out.calls == 1
 
 

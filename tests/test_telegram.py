@@ -39,14 +39,6 @@ def fast_limits() -> ChatRateLimiter:
     return ChatRateLimiter(chat_per_second=200, chat_burst=200, overall_per_second=1000)
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()
-    await fake.start()
-    yield fake
-    await fake.stop()
-
-
 @asynccontextmanager
 async def running(
     api: FakeBotApi, bundle: Bundle, db: Path, **kwargs: Any

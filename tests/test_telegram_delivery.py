@@ -7,7 +7,6 @@ import logging
 import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -21,14 +20,6 @@ from tests.helpers import TRIAGE
 from tests.test_telegram import _free_port, _start_run, _wait_listening, running
 
 ALICE, BOB = 1001, 1002
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeBotApi]:
-    fake = FakeBotApi()
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 async def test_sends_failing_for_a_while_lose_no_reply(
@@ -137,12 +128,8 @@ async def test_sigterm_with_a_backlog_stops_within_the_grace_and_loses_nothing(
         await api.wait_for(
             lambda: all(len(api.sent_to(c)) >= len(steps) + 1 for c in chats), timeout=90
         )
-        await asyncio.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.communicate(), 40)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        await _settle_and_stop(proc)
     for chat in chats:
         texts = [m["text"] for m in api.sent_to(chat)]
         assert len(texts) == len(steps) + 1 and len(set(texts)) == len(texts)
@@ -171,12 +158,8 @@ async def test_kill_9_during_a_burst_loses_nothing(api: FakeBotApi, tmp_path: Pa
     try:
         done = lambda: all(len(_unique(api, c)) >= expected for c in chats)  # noqa: E731
         await api.wait_for(done, timeout=120)
-        await asyncio.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.communicate(), 40)
     finally:
-        if proc.returncode is None:
-            proc.kill()
+        await _settle_and_stop(proc)
     repeats, most = 0, 0
     reference: list[str] | None = None
     for chat in chats:
@@ -192,6 +175,18 @@ async def test_kill_9_during_a_burst_loses_nothing(api: FakeBotApi, tmp_path: Pa
     # a reply is repeated only if it was on the wire, unrecorded, when the process died: at
     # most one per conversation per kill
     assert most <= 1 + kills and repeats <= kills * len(chats)
+
+
+async def _settle_and_stop(proc: asyncio.subprocess.Process) -> None:
+    """Give late (repeated) sends a moment to show, then SIGTERM; SIGKILL if it hangs."""
+    try:
+        if proc.returncode is None:
+            await asyncio.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.communicate(), 40)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
 
 
 def _unique(api: FakeBotApi, chat: int) -> list[str]:

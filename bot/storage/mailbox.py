@@ -38,15 +38,10 @@ class Arrival:
 
 
 @dataclass(frozen=True, slots=True)
-class Received:
-    """An inbox row waiting to be answered; ``seq`` is the arrival order."""
+class Received(Arrival):
+    """An inbox row waiting to be answered; ``seq`` is its place in the arrival order."""
 
     seq: int
-    platform: str
-    update_id: str
-    conversation: str
-    user_id: str
-    payload: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +211,7 @@ class MemoryMailbox(MemoryStore, Mailbox):
             key=lambda r: r.seq,
         )[:limit]
         return [
-            Received(r.seq, a.platform, a.update_id, a.conversation, a.user_id, a.payload)
+            Received(a.platform, a.update_id, a.conversation, a.user_id, a.payload, r.seq)
             for r in rows
             for a in [r.arrival]
         ]

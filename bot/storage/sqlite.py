@@ -291,7 +291,7 @@ class SQLiteStore(SessionStore, Mailbox):
 
     async def waiting(self, platform: str, limit: int = 500) -> list[Received]:
         rows = await self._read(
-            "SELECT seq, platform, update_id, conversation, user_id, payload FROM inbox "
+            "SELECT platform, update_id, conversation, user_id, payload, seq FROM inbox "
             "WHERE platform = ? AND state = 'waiting' ORDER BY seq LIMIT ?",
             (platform, limit),
         )
