@@ -1,0 +1,117 @@
+"""Question benchmark: how many real questions get a specific, correct answer.
+
+Question sets (tests/data/heldout/questions_*.yaml) are written by someone who never saw the
+content: each question as people type it, its area, and what a correct answer must contain
+(``must``: groups of alternatives; every group must appear in the reply). Each question is
+asked of a fresh session, with the packaged embedding model, and counted as:
+
+- correct: the reply contains every group of ``must``;
+- honest: the bot said it does not know, or offered "Did you mean" choices;
+- wrong: any other answer (a confident answer without what the question needed), or an alarm.
+
+Goal on the first run of a fresh set: >= 90% correct, <= 3% wrong, the rest honest.
+``--at COMMIT`` scores a set with the code and content of an earlier commit (a git worktree).
+
+Usage: python benchmarks/questions.py [--set FILE] [--at COMMIT] [--quiet] [--area AREA]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SET = ROOT / "tests" / "data" / "heldout" / "questions_a.yaml"
+
+
+def score(path: Path, root: Path) -> list[dict[str, Any]]:
+    """Ask every question of ``path`` with the code and content under ``root``."""
+    sys.path.insert(0, str(root))
+    import yaml
+
+    from bot.content.loader import load_content
+    from bot.conversation.dialogue import UNANSWERED, Dialogue
+    from bot.events import Incoming, SessionKey
+    from bot.language.recall import load_embedder
+    from bot.storage.store import Session
+
+    dialogue = Dialogue(load_content(root / "content"), load_embedder())
+    results = []
+    for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+        turn = dialogue.respond(Session(), Incoming(SessionKey("bench", "1"), text=item["text"]))
+        reply = "\n".join(r.text for r in turn.replies).casefold()
+        kinds = {kind for kind, _ in turn.events}
+        missing = [g for g in item["must"] if not any(alt.casefold() in reply for alt in g)]
+        alarm = any(r.urgency is not None and r.urgency.value in ("emergency", "urgent")
+                    for r in turn.replies)  # fmt: skip
+        if not missing and not alarm:
+            verdict = "correct"
+        elif not alarm and (UNANSWERED in kinds or "suggest" in kinds):
+            verdict = "honest"
+        else:
+            verdict = "wrong"
+        results.append(
+            {"id": item["id"], "area": item["area"], "text": item["text"], "verdict": verdict,
+             "missing": missing, "alarm": alarm, "first_line": reply.splitlines()[0] if reply else ""}
+        )  # fmt: skip
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
+    parser.add_argument("--at", help="score with the code and content of this commit")
+    parser.add_argument("--quiet", action="store_true", help="figures only, no question texts")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--area", help="list the misses of one area")
+    args = parser.parse_args()
+    path = args.set.resolve()
+    if args.at:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, args.at],
+                           check=True, capture_output=True)  # fmt: skip
+            try:
+                out = subprocess.run(
+                    [sys.executable, str(Path(__file__).resolve()), "--set", str(path), "--json"],
+                    check=True, capture_output=True, text=True,
+                    env={**os.environ, "NERVEBOT_BENCH_ROOT": tmp},
+                )  # fmt: skip
+                results = json.loads(out.stdout)
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp],
+                               check=False, capture_output=True)  # fmt: skip
+    else:
+        results = score(path, Path(os.environ.get("NERVEBOT_BENCH_ROOT", ROOT)))
+    if args.json:
+        print(json.dumps(results))
+        return
+    at = f" --at {args.at}" if args.at else ""
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"command: python benchmarks/questions.py --set {shown}{at}")
+    by_area: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        by_area[r["area"]][r["verdict"]] += 1
+        by_area["ALL"][r["verdict"]] += 1
+    print(f"\n{'area':<18} {'n':>4} {'correct':>8} {'honest':>7} {'wrong':>6}")
+    for area in sorted(by_area, key=lambda a: (a == "ALL", a)):
+        c = by_area[area]
+        n = sum(c.values())
+        print(
+            f"{area:<18} {n:>4} {c['correct'] / n:>8.0%} {c['honest'] / n:>7.0%} {c['wrong'] / n:>6.0%}"
+        )
+    if not args.quiet:
+        for r in results:
+            if r["verdict"] != "correct" and (args.area in (None, r["area"])):
+                print(f"\n[{r['verdict']}] {r['id']} {r['area']}: {r['text']}\n  -> {r['first_line'][:100]}"
+                      f"\n  missing: {r['missing']}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
