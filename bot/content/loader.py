@@ -22,10 +22,12 @@ import yaml
 from pydantic import ValidationError
 
 from bot.content.model import (
+    Card,
     Cause,
     Command,
     ContentFile,
     Diet,
+    Entity,
     FaqEntry,
     Flow,
     Node,
@@ -44,6 +46,9 @@ Path_ = tuple[str | int, ...]
 #: Message keys the engine looks up; content must define every one.
 REQUIRED_MESSAGES = (
     "welcome",
+    "did_you_mean",
+    "dont_know",
+    "ask_pharmacist",
     "disclaimer",
     "help",
     "about",
@@ -171,6 +176,8 @@ class Bundle:
     safety: Safety
     flows: dict[str, Flow]
     nodes: dict[tuple[str, str], Node] = field(repr=False)
+    entities: dict[str, Entity] = field(default_factory=dict, repr=False)
+    cards: dict[str, Card] = field(default_factory=dict, repr=False)
 
     def message(self, key: str, **values: str) -> str:
         """The text of a message, with ``{name}`` placeholders filled in."""
@@ -471,6 +478,8 @@ def _assemble(
     diets = _collect(parsed, "diets", problems)
     causes = _collect(parsed, "causes", problems)
     faq = _collect(parsed, "faq", problems)
+    entities = _collect(parsed, "entities", problems)
+    cards = _collect(parsed, "cards", problems)
     flows = _collect(parsed, "flows", problems)
     commands = _collect(parsed, "commands", problems, id_field="name")
     messages: dict[str, str] = {}
@@ -528,6 +537,40 @@ def _assemble(
                             pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
                         )
                     )
+        for ci, card in enumerate(pf.data.cards):
+            if card.id in faq:
+                line, col = pf.at("cards", ci, "id")
+                problems.append(Problem(pf.shown, line, col, f"card id '{card.id}' is a faq id"))
+            for k, eid in enumerate(card.about):
+                if eid not in entities and eid not in nutrients and eid not in knowable | diets:
+                    line, col = pf.at("cards", ci, "about", k)
+                    refs.append(
+                        Problem(
+                            pf.shown,
+                            line,
+                            col,
+                            f"about '{eid}' is no entity, nutrient, cause or diet",
+                        )
+                    )
+            for k, rid in enumerate(card.related):
+                if rid not in knowable and rid not in diets:
+                    line, col = pf.at("cards", ci, "related", k)
+                    refs.append(
+                        Problem(
+                            pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
+                        )
+                    )
+        for ei, entity in enumerate(pf.data.entities):
+            if entity.id in nutrients or entity.id in causes or entity.id in diets:
+                line, col = pf.at("entities", ei, "id")
+                problems.append(
+                    Problem(
+                        pf.shown,
+                        line,
+                        col,
+                        f"entity id '{entity.id}' is already a nutrient, cause or diet",
+                    )
+                )
         if pf.data.safety is not None:
             seen_flags: set[str] = set()
             for ri, flag in enumerate(pf.data.safety.red_flags):
@@ -655,6 +698,8 @@ def _assemble(
             safety=safety,
             flows=flows,
             nodes=nodes,
+            entities=entities,
+            cards=cards,
         ),
         problems,
     )

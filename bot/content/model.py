@@ -91,6 +91,32 @@ class FaqEntry(_Model):
     urgency: Urgency | None = None
 
 
+#: What a vocabulary entity names.
+EntityKind = Literal["medicine", "condition", "life_stage", "form", "food", "test", "topic"]
+
+
+class Entity(_Model):
+    """A thing questions name (a medicine class, a condition, a supplement form...) and the
+    words people use for it: brand and generic names, lay words."""
+
+    id: Id
+    kind: EntityKind
+    names: Phrases
+
+
+class Card(_Model):
+    """An answer card: one answerable thing, what it is about, and how people ask it."""
+
+    id: Id
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    about: tuple[Id, ...] = ()
+    asks: Annotated[tuple[Text, ...], Field(min_length=2)]
+    answer: Text
+    source: Text
+    related: tuple[Id, ...] = ()
+    urgency: Urgency | None = None
+
+
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
 _TERM = re.compile(
     r"^(?P<unless>!)?(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
@@ -314,6 +340,8 @@ class ContentFile(_Model):
     diets: tuple[Diet, ...] = ()
     causes: tuple[Cause, ...] = ()
     faq: tuple[FaqEntry, ...] = ()
+    entities: tuple[Entity, ...] = ()
+    cards: tuple[Card, ...] = ()
     safety: Safety | None = None
     flows: tuple[Flow, ...] = ()
 

@@ -141,6 +141,47 @@ class Answers:
             self.sourced(entry.answer, [entry.source]), tuple(buttons), urgency=entry.urgency
         )
 
+    def card(self, card_id: str) -> Reply:
+        """An answer card with its source and buttons to what it relates to."""
+        card = self.bundle.cards[card_id]
+        buttons = [self._related_button(r) for r in card.related]
+        buttons.append(Button("menu", self.bundle.message("menu_label")))
+        return Reply(self.sourced(card.answer, [card.source]), tuple(buttons), urgency=card.urgency)
+
+    def render(self, ref: str) -> Reply | None:
+        """The answer a retrieval reference names (``card:ID``, ``faq:ID``,
+        ``nutrient:ID:TOPIC``, ``foods:ID``, ``cause:ID``, ``diet:ID``), or None if stale."""
+        b = self.bundle
+        kind, _, rest = ref.partition(":")
+        if kind == "card" and rest in b.cards:
+            return self.card(rest)
+        if kind == "faq" and rest in b.faq:
+            return self.faq(rest)
+        if kind == "nutrient":
+            nid, _, topic = rest.partition(":")
+            if nid in b.nutrients and (not topic or topic in b.nutrients[nid].facts):
+                return self.nutrient(nid, topic or None)
+        if kind == "foods" and rest in b.nutrients:
+            return self.foods(rest)
+        if kind == "cause" and rest in b.causes:
+            return self.cause(rest)
+        if kind == "diet" and rest in b.diets:
+            return self.diet(rest)
+        return None
+
+    def did_you_mean(self, choices: list[tuple[str, str]]) -> Reply:
+        """ "Did you mean" with a button for each (reference, title)."""
+        buttons = [Button(f"k:{ref}"[:64], title) for ref, title in choices]
+        buttons.append(Button("menu", self.bundle.message("menu_label")))
+        return Reply(self.bundle.message("did_you_mean"), tuple(buttons))
+
+    def dont_know(self, medicine: bool) -> Reply:
+        """An honest "I don't know", pointing to a pharmacist for a medicine question."""
+        text = self.bundle.message("dont_know")
+        if medicine:
+            text += "\n\n" + self.bundle.message("ask_pharmacist")
+        return Reply(text, self.menu_buttons())
+
     def _related_button(self, ref: str) -> Button:
         b = self.bundle
         if ref in b.nutrients:

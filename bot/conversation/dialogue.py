@@ -17,6 +17,7 @@ from bot.content.model import Choice, Node
 from bot.conversation.answers import Answers
 from bot.events import Incoming, Reply, Urgency
 from bot.language.recall import Embedder
+from bot.language.retrieval import SUGGEST, CardIndex
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
@@ -53,6 +54,7 @@ class Dialogue:
         self.answers = Answers(bundle)
         self.scanner = RedFlagScanner(bundle.safety, embedder)
         self.understanding = Understanding(bundle)
+        self.cards = CardIndex(bundle, embedder)
 
     # ------------------------------------------------------------------ entry point
 
@@ -152,8 +154,10 @@ class Dialogue:
             self._escalate(session, hits, turn, someone_else=assessment.someone_else)
             if hits[0].urgency is not Urgency.EMERGENCY:  # then answer the question, if one
                 intent = self.understanding.route(text[:MAX_TEXT])
-                if intent.kind in _KNOWLEDGE:
-                    self._route(session, intent, turn)
+                decision = self.cards.decide(text[:MAX_TEXT], prefer=preferred_ref(intent))
+                if decision.kind == "answer":
+                    reply = self.answers.render(decision.ranked[0].candidate.ref)
+                    turn.replies.extend([reply] if reply is not None else [])
             return
         self._understand(session, text, turn)
         if assessment.clarify is not None:  # the recall net's grey zone: one question
@@ -184,10 +188,18 @@ class Dialogue:
                 self._choose(session, node, choice, turn)
                 return
         intent = self.understanding.route(text)
+        if intent.kind in _KNOWLEDGE or intent.kind == "fallback":
+            answered = self._retrieve(text, intent, turn, in_flow=node is not None)
+            if not answered and node is not None:
+                prefix = self.bundle.message("pick_option")
+                turn.replies.append(self.answers.question(session.flow, node, prefix))
+                return
+            if node is not None and session.node == node.id:
+                prefix = self.bundle.message("resume_prompt")
+                turn.replies.append(self.answers.question(session.flow, node, prefix))
+            return
         turn.events.append(("intent", intent.kind))
-        if intent.kind == "fallback":
-            turn.events.append((UNANSWERED, text))  # the journal scrubs it before keeping it
-        if node is not None and intent.kind in ("fallback", "triage_offer", "greet", "menu"):
+        if node is not None and intent.kind in ("triage_offer", "greet", "menu"):
             prefix = self.bundle.message("pick_option")
             turn.replies.append(self.answers.question(session.flow, node, prefix))
             return
@@ -195,6 +207,43 @@ class Dialogue:
         if node is not None and session.node == node.id:
             prefix = self.bundle.message("resume_prompt")
             turn.replies.append(self.answers.question(session.flow, node, prefix))
+
+    def _retrieve(self, text: str, intent: Intent, turn: Turn, *, in_flow: bool) -> bool:
+        """Answer a question from the answer cards; False if nothing was answered or offered.
+
+        Above the answer score the best card answers; in the grey zone the best few are
+        offered ("Did you mean"); below, an honest "I don't know". Both of the latter are
+        counted as unanswered so moderators see the gaps.
+        """
+        decision = self.cards.decide(text, prefer=preferred_ref(intent))
+        turn.events.append(("intent", f"card_{decision.kind}"))
+        if decision.kind == "answer":
+            reply = self.answers.render(decision.ranked[0].candidate.ref)
+            if reply is not None:
+                turn.replies.append(reply)
+                return True
+        turn.events.append((UNANSWERED, text))  # the journal scrubs it before keeping it
+        if decision.kind == "suggest":
+            turn.events.append(("suggest", text))
+            seen: set[str] = set()
+            choices = []
+            for ranked in decision.ranked[:3]:
+                c = ranked.candidate
+                if c.title not in seen and ranked.score >= SUGGEST:
+                    seen.add(c.title)
+                    choices.append((c.ref, c.title))
+            turn.replies.append(self.answers.did_you_mean(choices))
+            return True
+        if in_flow and not decision.entities:
+            return False
+        medicine = "medicine" in decision.kinds
+        if decision.entities or medicine:
+            turn.replies.append(self.answers.dont_know(medicine))
+        elif in_flow:
+            return False
+        else:
+            turn.replies.append(self.answers.menu(self.bundle.message("fallback")))
+        return True
 
     def _route(self, session: Session, intent: Intent, turn: Turn) -> None:
         kind, target, answers = intent.kind, intent.target, self.answers
@@ -316,6 +365,9 @@ class Dialogue:
             turn.replies.append(answers.cause(rest))
         elif kind == "q" and rest in b.faq:
             turn.replies.append(answers.faq(rest))
+        elif kind == "k" and (chosen := answers.render(rest)) is not None:
+            turn.replies.append(chosen)
+            turn.events.append(("intent", "card_chosen"))
         elif kind == "safety":
             self._clarified(session, rest, turn)
         elif kind == "forget" and rest in ("yes", "no") and session.pending == "forget":
@@ -435,6 +487,19 @@ class Dialogue:
             turn.replies.append(Reply(self.bundle.message("forget_done")))
         else:
             turn.replies.append(self.answers.menu(self.bundle.message("forget_cancelled")))
+
+
+def preferred_ref(intent: Intent) -> str | None:
+    """The retrieval reference the topic router would have answered with, if any."""
+    if intent.kind == "faq" and intent.target:
+        return f"faq:{intent.target}"
+    if intent.kind == "nutrient" and intent.target:
+        return f"nutrient:{intent.target}:{intent.topic or ''}"
+    if intent.kind == "foods" and intent.target:
+        return f"foods:{intent.target}"
+    if intent.kind in ("diet", "cause") and intent.target:
+        return f"{intent.kind}:{intent.target}"
+    return None
 
 
 def _signature(node: Node) -> str:

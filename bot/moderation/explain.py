@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
+from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue, preferred_ref
 from bot.events import Urgency
 from bot.language.text import clean_text
 
@@ -16,6 +16,9 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
     reading = assessment.reading
     emergency = assessment.urgency is Urgency.EMERGENCY  # then nothing else is answered
     intent = None if emergency else dialogue.understanding.route(text[:MAX_TEXT])
+    decision = (
+        None if intent is None else dialogue.cards.decide(text[:MAX_TEXT], preferred_ref(intent))
+    )
     return {
         "text": text,
         "findings": [
@@ -50,6 +53,24 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
         "answer": (
             {"kind": intent.kind, "target": intent.target, "topic": intent.topic}
             if intent
+            else None
+        ),
+        "entities": list(decision.entities) if decision else [],
+        "cards": (
+            {
+                "decision": decision.kind,
+                "top": [
+                    {
+                        "ref": r.candidate.ref,
+                        "score": round(r.score, 3),
+                        "lexical": round(r.lexical, 3),
+                        "semantic": round(r.semantic, 3),
+                        "entities": round(r.entities, 3),
+                    }
+                    for r in decision.ranked[:5]
+                ],
+            }
+            if decision
             else None
         ),
     }
@@ -88,5 +109,14 @@ def as_text(data: dict[str, Any]) -> str:
         target = f" {answer['target']}" if answer["target"] else ""
         topic = f" ({answer['topic']})" if answer["topic"] else ""
         lines.append(f"answer: {answer['kind']}{target}{topic}")
+    cards = data.get("cards")
+    if cards:
+        lines.append(f"entities: {', '.join(data['entities']) or '(none)'}")
+        lines.append(f"answer cards ({cards['decision']}): score = lexical, semantic, entities")
+        lines += [
+            f"  {c['score']:.2f} = {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f}"
+            f"  {c['ref']}"
+            for c in cards["top"]
+        ]
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
     return "\n".join(lines) + "\n"
