@@ -10,6 +10,7 @@ import pytest
 
 from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
+from bot.language.recall import Embedder, WordLlamaEmbedder
 from bot.storage.sqlite import SQLiteStore
 from tests.fakes.telegram_api import FakeBotApi
 
@@ -114,3 +115,9 @@ async def api() -> AsyncIterator[FakeBotApi]:
     await fake.start()
     yield fake
     await fake.stop()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The packaged embedding model, loaded once (from its package folder, never downloaded)."""
+    return WordLlamaEmbedder()

@@ -198,6 +198,22 @@ class Dialogue:
                 prefix = self.bundle.message("resume_prompt")
                 turn.replies.append(self.answers.question(session.flow, node, prefix))
             return
+        if intent.kind == "triage_offer":  # a symptom described: a card may fit it
+            decision = self.cards.decide(text)
+            reply = (
+                self.answers.render(decision.ranked[0].candidate.ref)
+                if (decision.kind == "answer")
+                else None
+            )
+            if reply is not None:
+                turn.replies.append(reply)
+                turn.events.append(("intent", "card_answer"))
+                if node is not None:
+                    prefix = self.bundle.message("resume_prompt")
+                    turn.replies.append(self.answers.question(session.flow, node, prefix))
+                else:
+                    turn.replies.append(self.answers.triage_offer())
+                return
         turn.events.append(("intent", intent.kind))
         if node is not None and intent.kind in ("triage_offer", "greet", "menu"):
             prefix = self.bundle.message("pick_option")

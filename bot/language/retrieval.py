@@ -44,6 +44,8 @@ W_LEXICAL, W_SEMANTIC, W_ENTITIES = 0.35, 0.45, 0.30
 ANSWER = 0.62
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
+#: A top card this far ahead, about everything the question names, answers from `SUGGEST` up.
+CLEAR = 0.15
 #: At or above this score the best cards are offered as "Did you mean".
 SUGGEST = 0.45
 #: Entity kinds whose absence from a card rules it out for a question that names them.
@@ -193,7 +195,12 @@ class CardIndex:
             for ask in candidate.asks:
                 self._owner.append(index)
                 self._asks.append(content_words(ask))
-        self._ask_stems = [_stems(a) for a in self._asks]
+        asked = [a for c in self._candidates for a in c.asks]
+        # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
+        self._ask_stems = [
+            _stems(a) | {f"@{e}" for e in self.vocabulary.find(raw)}
+            for a, raw in zip(self._asks, asked, strict=True)
+        ]
         per_candidate: dict[int, set[str]] = {}
         for owner, ask_stems in zip(self._owner, self._ask_stems, strict=True):
             per_candidate.setdefault(owner, set()).update(ask_stems)
@@ -221,7 +228,7 @@ class CardIndex:
             return [], named
         n = len(self._candidates)
         lexical = [0.0] * n
-        q_stems = _stems(query)
+        q_stems = _stems(query) | {f"@{e}" for e in named}
         q_mass = sum(self._idf(t) for t in q_stems)
         for i, ask in enumerate(self._ask_stems):
             common = q_stems & ask
@@ -302,7 +309,8 @@ class CardIndex:
         if top.score < SUGGEST:
             return Decision("unknown", tuple(ranked), tuple(named), kinds)
         runner = ranked[1].score if len(ranked) > 1 else 0.0
-        if top.score >= ANSWER and top.score - runner >= MARGIN:
+        covered = top.entities >= 1.0 and top.score - runner >= CLEAR
+        if (top.score >= ANSWER and top.score - runner >= MARGIN) or covered:
             return Decision("answer", tuple(ranked), tuple(named), kinds)
         return Decision("suggest", tuple(ranked), tuple(named), kinds)
 

@@ -1,0 +1,154 @@
+"""Answer retrieval: cards ranked by words, meaning and named entities; honest uncertainty."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from bot.content.loader import Bundle, bundled_content_dir, read_content
+from bot.content.model import Card, Entity
+from bot.conversation.dialogue import UNANSWERED, Dialogue
+from bot.events import Incoming, SessionKey
+from bot.language.recall import Embedder
+from bot.language.retrieval import CardIndex
+from bot.storage.store import Session
+
+CARDS = (
+    Card(id="b6_with_magnesium", title="B6 and magnesium together",
+         about=("vitamin_b6", "magnesium"),
+         asks=("can i take b6 and magnesium together", "magnesium with vitamin b6 ok"),
+         answer="Taking **B6** and magnesium together is common; mind the B6 limit.",
+         source="NIH ODS"),
+    Card(id="mg_forms", title="Magnesium forms", about=("magnesium", "mg_glycinate"),
+         asks=("is magnesium glycinate better than oxide", "which magnesium absorbs best"),
+         answer="Glycinate is gentle; oxide is poorly absorbed.", source="NIH ODS"),
+    Card(id="ppi_magnesium", title="Acid reflux tablets and magnesium",
+         about=("ppi", "magnesium"),
+         asks=("do ppis lower magnesium", "omeprazole and low magnesium"),
+         answer="Long use of PPIs can lower magnesium after about a year.", source="FDA 2011"),
+    Card(id="cramp_night", title="Night cramps", about=("night_cramps",),
+         asks=("what causes leg cramps at night", "why do i get cramps in bed"),
+         answer="Night cramps are common and usually have no clear cause.", source="NHS"),
+    Card(id="cramp_pregnancy", title="Cramps in pregnancy", about=("pregnancy",),
+         asks=("leg cramps when pregnant", "cramps in pregnancy at night"),
+         answer="Leg cramps are common in pregnancy; stretching helps.", source="NHS"),
+    Card(id="cramp_stretch", title="Stretches for cramps", about=("night_cramps",),
+         asks=("what causes leg cramps at night", "stretches for a cramp"),
+         answer="Stretch the calf: pull your toes towards you.", source="NHS"),
+)  # fmt: skip
+ENTITIES = (
+    Entity(id="ppi", kind="medicine", names=("ppi", "omeprazole", "losec", "lansoprazole")),
+    Entity(id="ace_inhibitor", kind="medicine", names=("ramipril", "lisinopril")),
+    Entity(id="mg_glycinate", kind="form", names=("glycinate", "magnesium glycinate")),
+    Entity(id="night_cramps", kind="condition", names=("night cramps", "cramps at night")),
+    Entity(id="pregnancy", kind="life_stage", names=("pregnant", "pregnancy")),
+)
+
+
+@pytest.fixture(scope="module")
+def base() -> Bundle:
+    read = read_content(bundled_content_dir())
+    assert read.bundle is not None
+    return read.bundle
+
+
+@pytest.fixture(scope="module")
+def bundle(base: Bundle) -> Bundle:
+    return dataclasses.replace(
+        base,
+        cards={c.id: c for c in CARDS},
+        entities={e.id: e for e in ENTITIES},
+    )
+
+
+@pytest.fixture(scope="module", params=["with model", "words only"])
+def dialogue(request: pytest.FixtureRequest, bundle: Bundle, embedder: Embedder) -> Dialogue:
+    return Dialogue(bundle, embedder if request.param == "with model" else None)
+
+
+def ask(dialogue: Dialogue, text: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    turn = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), text=text))
+    reply = "\n".join(r.text for r in turn.replies)
+    buttons = [b.id for r in turn.replies for b in r.buttons]
+    return reply, turn.events, buttons
+
+
+def test_a_question_naming_two_things_gets_the_card_about_both(dialogue: Dialogue) -> None:
+    reply, _, _ = ask(dialogue, "is it ok to take vitamin b6 and magnesium at the same time")
+    assert "Taking **B6** and magnesium together" in reply
+
+
+def test_a_brand_name_finds_its_medicine_class(dialogue: Dialogue) -> None:
+    reply, _, _ = ask(dialogue, "can losec make my magnesium drop")
+    assert "PPIs can lower magnesium" in reply
+    index = dialogue.cards
+    assert index.vocabulary.find("been on losec for years, is my magnesium ok") == [
+        "ppi",
+        "magnesium",
+    ]
+
+
+def test_a_qualifier_beats_the_generic_nutrient_card(dialogue: Dialogue) -> None:
+    reply, _, _ = ask(dialogue, "magnesium glycinate or oxide, which is better")
+    assert "Glycinate is gentle" in reply
+
+
+def test_the_older_answers_stay_where_the_router_knew_them(dialogue: Dialogue) -> None:
+    reply, _, _ = ask(dialogue, "what foods have magnesium")
+    assert "pumpkin seeds" in reply.lower()
+    reply, _, _ = ask(dialogue, "what is tetany")
+    assert "Tetany" in reply
+
+
+def test_a_medicine_question_without_a_card_is_honest_and_points_to_a_pharmacist(
+    dialogue: Dialogue,
+) -> None:
+    reply, events, _ = ask(dialogue, "is ramipril going to mess with my potassium")
+    assert "rather not guess" in reply and "pharmacist" in reply
+    assert (UNANSWERED, "is ramipril going to mess with my potassium") in events
+
+
+def test_a_near_miss_offers_did_you_mean_buttons_that_answer(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    dialogue = Dialogue(bundle, embedder)
+    # two cards share the example question: the bot cannot tell which is meant, so it asks
+    reply, events, buttons = ask(dialogue, "what causes leg cramps at night")
+    assert "Did you mean" in reply
+    assert {"k:card:cramp_night", "k:card:cramp_stretch"} <= set(buttons)
+    assert any(kind == UNANSWERED for kind, _ in events)  # moderators see near-misses too
+    turn = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), button="k:card:cramp_night"))
+    assert "Night cramps are common" in turn.replies[0].text
+    stale = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), button="k:card:gone"))
+    assert "earlier message" in stale.replies[0].text
+
+
+def test_ranking_reports_its_signals(bundle: Bundle, embedder: Embedder) -> None:
+    index = CardIndex(bundle, embedder)
+    ranked, named = index.rank("omeprazole and low magnesium")
+    assert ranked[0].candidate.ref == "card:ppi_magnesium"
+    assert named == ["ppi", "magnesium"]
+    top = ranked[0]
+    assert top.lexical > 0.5 and top.semantic > 0.5 and top.entities == 1.0
+
+
+def test_cards_must_name_known_entities(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "content"
+    shutil.copytree(bundled_content_dir(), folder)
+    (folder / "extra_cards.yaml").write_text(
+        "cards:\n"
+        "  - id: odd_card\n"
+        "    title: Odd\n"
+        "    about: [no_such_thing]\n"
+        "    asks: [one, two]\n"
+        "    answer: An answer.\n"
+        "    source: NHS\n",
+        encoding="utf-8",
+    )
+    read = read_content(folder)
+    messages = [str(p) for p in read.problems]
+    assert any(":4:13:" in m and "'no_such_thing' is no entity" in m for m in messages), messages
