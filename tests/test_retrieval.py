@@ -24,10 +24,10 @@ CARDS = (
     Card(id="mg_forms", title="Magnesium forms", about=("magnesium", "mg_glycinate"),
          asks=("is magnesium glycinate better than oxide", "which magnesium absorbs best"),
          answer="Glycinate is gentle; oxide is poorly absorbed.", source="NIH ODS"),
-    Card(id="ppi_magnesium", title="Acid reflux tablets and magnesium",
-         about=("ppi", "magnesium"),
-         asks=("do ppis lower magnesium", "omeprazole and low magnesium"),
-         answer="Long use of PPIs can lower magnesium after about a year.", source="FDA 2011"),
+    Card(id="ppi_b12", title="Acid reflux tablets and B12",
+         about=("ppi", "vitamin_b12"),
+         asks=("do ppis lower b12", "omeprazole and low b12"),
+         answer="Years of PPIs can lower B12 absorption.", source="NIH ODS"),
     Card(id="cramp_night", title="Night cramps", about=("night_cramps",),
          asks=("what causes leg cramps at night", "why do i get cramps in bed"),
          answer="Night cramps are common and usually have no clear cause.", source="NHS"),
@@ -81,8 +81,8 @@ def test_a_question_naming_two_things_gets_the_card_about_both(dialogue: Dialogu
 
 
 def test_a_brand_name_finds_its_medicine_class(dialogue: Dialogue) -> None:
-    reply, _, _ = ask(dialogue, "can losec make my magnesium drop")
-    assert "PPIs can lower magnesium" in reply
+    reply, _, _ = ask(dialogue, "can losec make my b12 drop")
+    assert "Years of PPIs can lower B12" in reply
     index = dialogue.cards
     assert index.vocabulary.find("been on losec for years, is my magnesium ok") == [
         "ppi",
@@ -127,9 +127,9 @@ def test_a_near_miss_offers_did_you_mean_buttons_that_answer(
 
 def test_ranking_reports_its_signals(bundle: Bundle, embedder: Embedder) -> None:
     index = CardIndex(bundle, embedder)
-    ranked, named = index.rank("omeprazole and low magnesium")
-    assert ranked[0].candidate.ref == "card:ppi_magnesium"
-    assert named == ["ppi", "magnesium"]
+    ranked, named = index.rank("omeprazole and low b12")
+    assert ranked[0].candidate.ref == "card:ppi_b12"
+    assert named == ["ppi", "vitamin_b12"]
     top = ranked[0]
     assert top.lexical > 0.5 and top.semantic > 0.5 and top.entities == 1.0
 

@@ -18,6 +18,7 @@ candidate by three signals, all from content:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -160,7 +161,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
         )
         for topic_id in n.facts:
             topic = bundle.topics[topic_id]
-            asks = [f"{name} {k}" for name in names[:2] for k in (topic.label, *topic.keywords[:6])]
+            asks = [f"{name} {k}" for name in names[:2] for k in (topic.label, *topic.keywords)]
             found.append(
                 Candidate(
                     f"nutrient:{n.id}:{topic_id}",
@@ -188,7 +189,13 @@ class CardIndex:
 
     def __init__(self, bundle: Bundle, embedder: Embedder | None = None) -> None:
         self.vocabulary = Vocabulary(bundle)
-        self._candidates = candidates(bundle)
+        # a candidate is also about what its own example questions name
+        self._candidates = [
+            dataclasses.replace(
+                c, about=c.about | {e for a in c.asks for e in self.vocabulary.find(a)}
+            )
+            for c in candidates(bundle)
+        ]
         self._owner: list[int] = []
         self._asks: list[str] = []
         for index, candidate in enumerate(self._candidates):
@@ -294,15 +301,17 @@ class CardIndex:
         }
         if prefer is not None and prefer in self.by_ref:
             mine = next(r for r in ranked if r.candidate.ref == prefer)
-            # the router reads nutrients and topics only: a question that also names a
-            # medicine, condition, form, test or life stage is not answered by it blindly
-            blind = bool(named_specific - mine.candidate.about)
-            card_wins = blind or (
-                top.candidate.ref.startswith("card:")
-                and top.score >= ANSWER
-                and top.score >= mine.score + MARGIN
+            # the router reads nutrients, topics and FAQ phrasings only. An answer card about
+            # the medicine, condition, form, test or life stage the question names takes
+            # over; so does a card that clearly scores better; and the router's generic
+            # nutrient overview is no answer to a question naming something it does not cover.
+            uncovered = named_specific - mine.candidate.about
+            takes_over = top.candidate.ref.startswith("card:") and (
+                (uncovered & top.candidate.about and top.score >= SUGGEST)
+                or (top.score >= ANSWER and top.score >= mine.score + MARGIN)
             )
-            if not card_wins:
+            generic = prefer.endswith(":") and bool(uncovered)
+            if not takes_over and not generic:
                 rest = tuple(r for r in ranked if r is not mine)[:4]
                 return Decision("answer", (mine, *rest), tuple(named), kinds)
         ranked = ranked[:5]
