@@ -34,6 +34,8 @@ _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", 
 UNANSWERED = "unanswered"
 #: Intents that answer a question with knowledge (worth giving after an urgent escalation).
 _KNOWLEDGE = ("faq", "nutrient", "foods", "diet", "cause")
+#: Intents that are conversation, not questions: never looked up among the answer cards.
+_CONVERSATIONAL = ("greet", "thanks", "menu", "help", "yes", "no", "about")
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Dialogue:
         self.answers = Answers(bundle)
         self.scanner = RedFlagScanner(bundle.safety, embedder)
         self.understanding = Understanding(bundle)
-        self.cards = CardIndex(bundle, embedder)
+        self.cards = CardIndex.for_bundle(bundle, embedder)
 
     # ------------------------------------------------------------------ entry point
 
@@ -198,7 +200,7 @@ class Dialogue:
                 prefix = self.bundle.message("resume_prompt")
                 turn.replies.append(self.answers.question(session.flow, node, prefix))
             return
-        if intent.kind == "triage_offer":  # a symptom described: a card may fit it
+        if intent.kind not in _CONVERSATIONAL:  # a list or an offer: a card may fit better
             decision = self.cards.decide(text)
             reply = (
                 self.answers.render(decision.ranked[0].candidate.ref)
@@ -211,7 +213,7 @@ class Dialogue:
                 if node is not None:
                     prefix = self.bundle.message("resume_prompt")
                     turn.replies.append(self.answers.question(session.flow, node, prefix))
-                else:
+                elif intent.kind == "triage_offer":  # a symptom described: offer the check too
                     turn.replies.append(self.answers.triage_offer())
                 return
         turn.events.append(("intent", intent.kind))

@@ -19,15 +19,20 @@ candidate by three signals, all from content:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+import numpy as np
+import snowballstemmer
+from rapidfuzz import fuzz
 
 from bot.content.loader import Bundle
 from bot.language.recall import Embedder
-from bot.language.text import PhraseMatcher, normalise, stem, words
+from bot.language.text import Match, PhraseMatcher, normalise, words
 
 #: Words that carry little meaning when comparing a question with example questions.
 STOPWORDS = frozenset(
@@ -39,16 +44,20 @@ STOPWORDS = frozenset(
     ).split()
 )
 
-#: Weights of the three signals in a candidate's score.
-W_LEXICAL, W_SEMANTIC, W_ENTITIES = 0.35, 0.45, 0.30
+#: Weights of the signals in a candidate's score: words shared with its example questions,
+#: meaning, named entities, and how much of the question its questions and answer contain.
+W_LEXICAL, W_SEMANTIC, W_ENTITIES, W_COVERED = 0.35, 0.45, 0.30, 0.3
 #: At or above this score (and clear of the runner-up) the top card is the answer.
-ANSWER = 0.62
+ANSWER = 0.7
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
 #: A top card this far ahead, about everything the question names, answers from `SUGGEST` up.
 CLEAR = 0.15
+#: An answer must contain at least this share of the question's meaning (rare words weigh
+#: more): "is coral calcium better" is not answered by the calcium overview.
+COVERAGE = 0.5
 #: At or above this score the best cards are offered as "Did you mean".
-SUGGEST = 0.45
+SUGGEST = 0.53
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
 
@@ -62,6 +71,7 @@ class Candidate:
     title: str
     about: frozenset[str]
     asks: tuple[str, ...]
+    text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,43 +105,76 @@ class Vocabulary:
     """Finds the entities a text names: content's vocabulary, nutrients, causes and diets."""
 
     def __init__(self, bundle: Bundle) -> None:
-        pairs: list[tuple[str, tuple[str, str]]] = []
+        pairs: list[tuple[str, tuple[str, str, str]]] = []
         for entity in bundle.entities.values():
-            pairs += [(name, (entity.id, entity.kind)) for name in entity.names]
+            pairs += [(name, (entity.id, entity.kind, name)) for name in entity.names]
         for n in bundle.nutrients.values():
-            pairs += [(a, (n.id, "nutrient")) for a in (n.name, *n.aliases)]
+            pairs += [(a, (n.id, "nutrient", a)) for a in (n.name, *n.aliases)]
         for c in bundle.causes.values():
-            pairs += [(a, (c.id, "cause")) for a in c.aliases]
+            pairs += [(a, (c.id, "cause", a)) for a in c.aliases]
         for d in bundle.diets.values():
-            pairs += [(a, (d.id, "diet")) for a in (d.name, *d.aliases)]
-        self._matcher: PhraseMatcher[tuple[str, str]] = PhraseMatcher(pairs)
-        self.kind_of = {eid: kind for _, (eid, kind) in pairs}
+            pairs += [(a, (d.id, "diet", a)) for a in (d.name, *d.aliases)]
+        self._matcher: PhraseMatcher[tuple[str, str, str]] = PhraseMatcher(pairs)
+        self.kind_of = {eid: kind for _, (eid, kind, _) in pairs}
+        self._names: dict[str, list[str]] = {}
+        for name, (eid, _, _) in pairs:
+            self._names.setdefault(eid, []).append(name)
 
-    def find(self, text: str) -> list[str]:
-        """Entity ids named in ``text``, in order, longest match first where they overlap."""
+    def spans(self, text: str) -> list[tuple[str, int, int]]:
+        """(entity id, first token, end token) named in ``text``, in order. Overlaps go to
+        the longest match, then an exact one, then the closest spelling ("hypokalemia" is
+        potassium's word, not calcium's "hypocalcaemia")."""
+        toks = words(normalise(text))
+
+        def closeness(m: Match[tuple[str, str, str]]) -> float:
+            return fuzz.ratio(" ".join(toks[m.start : m.end]), normalise(m.payload[2]))
+
         found = sorted(
-            self._matcher.find(words(normalise(text))), key=lambda m: (m.start, -m.length)
+            self._matcher.find(toks),
+            key=lambda m: (m.start, -m.length, not m.exact, -closeness(m)),
         )
-        ids: list[str] = []
+        chosen: list[tuple[str, int, int]] = []
         taken: set[int] = set()
         for match in found:
-            span = set(range(match.start, match.start + match.length))
+            span = set(range(match.start, match.end))
             if span & taken:
                 continue
             taken |= span
-            if match.payload[0] not in ids:
-                ids.append(match.payload[0])
-        return ids
+            chosen.append((match.payload[0], match.start, match.end))
+        return chosen
+
+    def names(self, ids: Iterable[str]) -> list[str]:
+        """Every name of the entities ``ids``."""
+        return [name for eid in ids for name in self._names.get(eid, ())]
+
+    def find(self, text: str) -> list[str]:
+        """Entity ids named in ``text``, in order, each once."""
+        return list(dict.fromkeys(eid for eid, _, _ in self.spans(text)))
+
+    def reading(self, text: str) -> tuple[frozenset[str], list[str]]:
+        """A question as retrieval reads it: the stems of its content words plus one ``@id``
+        token per entity named (so "losec" meets "omeprazole"); and the entity ids."""
+        toks = words(normalise(text))
+        spans = self.spans(text)
+        plain = " ".join(toks)
+        named = list(dict.fromkeys(eid for eid, _, _ in spans))
+        return _stems(content_words(plain)) | {f"@{e}" for e in named}, named
 
 
 def candidates(bundle: Bundle) -> list[Candidate]:
     """Every answerable thing in ``bundle``, read as a card."""
     found: list[Candidate] = []
     for card in bundle.cards.values():
-        found.append(Candidate(f"card:{card.id}", card.title, frozenset(card.about), card.asks))
+        found.append(
+            Candidate(f"card:{card.id}", card.title, frozenset(card.about), card.asks, card.answer)
+        )
     for entry in bundle.faq.values():
         title = entry.questions[0][:40]
-        found.append(Candidate(f"faq:{entry.id}", title, frozenset(entry.related), entry.questions))
+        found.append(
+            Candidate(
+                f"faq:{entry.id}", title, frozenset(entry.related), entry.questions, entry.answer
+            )
+        )
     for n in bundle.nutrients.values():
         names = (n.name, *n.aliases[:2])
         found.append(
@@ -140,6 +183,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 n.name,
                 frozenset({n.id}),
                 tuple(f"{q} {name}" for name in names for q in ("tell me about", "what does")),
+                f"{n.summary.text} {n.why.text}",
             )
         )
         found.append(
@@ -157,6 +201,8 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                         "best source of",
                     )
                 ),
+                " ".join(f"{f.food} {f.serving}" for f in n.foods)
+                + (f" {n.food_tip.text}" if n.food_tip else ""),
             )
         )
         for topic_id in n.facts:
@@ -168,10 +214,19 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                     f"{n.name}: {topic.label}"[:40],
                     frozenset({n.id}),
                     tuple(asks),
+                    n.facts[topic_id].text,
                 )
             )
     for c in bundle.causes.values():
-        found.append(Candidate(f"cause:{c.id}", c.name[:40], frozenset({c.id}), c.aliases))
+        found.append(
+            Candidate(
+                f"cause:{c.id}",
+                c.name[:40],
+                frozenset({c.id}),
+                c.aliases,
+                " ".join([c.why.text, *(f.text for f in c.facts)]),
+            )
+        )
     for d in bundle.diets.values():
         found.append(
             Candidate(
@@ -179,13 +234,32 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 d.name[:40],
                 frozenset({d.id, *d.nutrients}),
                 tuple(f"{a} diet" for a in (d.name, *d.aliases)),
+                " ".join(t.text for t in d.tips),
             )
         )
     return found
 
 
 class CardIndex:
-    """Ranks candidates for a question; build once per content bundle."""
+    """Ranks candidates for a question; build once per content bundle (`for_bundle`)."""
+
+    _built: ClassVar[OrderedDict[tuple[int, int], tuple[CardIndex, Bundle, Embedder | None]]] = (
+        OrderedDict()
+    )
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, embedder: Embedder | None = None) -> CardIndex:
+        """The index of this ``bundle`` object and ``embedder``, built once and shared by
+        every dialogue over it (the last few bundles are kept)."""
+        key = (id(bundle), id(embedder))
+        found = cls._built.get(key)
+        if found is None or found[1] is not bundle or found[2] is not embedder:
+            found = (cls(bundle, embedder), bundle, embedder)
+            cls._built[key] = found
+            while len(cls._built) > 4:
+                cls._built.popitem(last=False)
+        cls._built.move_to_end(key)
+        return found[0]
 
     def __init__(self, bundle: Bundle, embedder: Embedder | None = None) -> None:
         self.vocabulary = Vocabulary(bundle)
@@ -195,6 +269,7 @@ class CardIndex:
                 c, about=c.about | {e for a in c.asks for e in self.vocabulary.find(a)}
             )
             for c in candidates(bundle)
+            if c.asks
         ]
         self._owner: list[int] = []
         self._asks: list[str] = []
@@ -204,10 +279,7 @@ class CardIndex:
                 self._asks.append(content_words(ask))
         asked = [a for c in self._candidates for a in c.asks]
         # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
-        self._ask_stems = [
-            _stems(a) | {f"@{e}" for e in self.vocabulary.find(raw)}
-            for a, raw in zip(self._asks, asked, strict=True)
-        ]
+        self._ask_stems = [self.vocabulary.reading(raw)[0] for raw in asked]
         per_candidate: dict[int, set[str]] = {}
         for owner, ask_stems in zip(self._owner, self._ask_stems, strict=True):
             per_candidate.setdefault(owner, set()).update(ask_stems)
@@ -217,73 +289,130 @@ class CardIndex:
         total = max(len(self._candidates), 1)
         self._idf_of = {t: math.log(1 + total / df) for t, df in document_frequency.items()}
         self._unseen_idf = math.log(1 + total)
-        self._ask_mass = [sum(self._idf(t) for t in a) for a in self._ask_stems]
+        self._ask_mass = np.array([sum(self._idf(t) for t in a) for a in self._ask_stems])
+        postings: dict[str, list[int]] = {}
+        for i, ask_stems in enumerate(self._ask_stems):
+            for t in ask_stems:
+                postings.setdefault(t, []).append(i)
+        self._postings = {t: np.array(ids, dtype=np.intp) for t, ids in postings.items()}
+        # asks are stored candidate by candidate: where each candidate's asks start
+        starts: dict[int, int] = {}
+        for position, owner in enumerate(self._owner):
+            starts.setdefault(owner, position)
+        self._starts = np.array([starts[i] for i in range(len(self._candidates))], dtype=np.intp)
+        # what a candidate "knows": its questions, its answer, and every name of what it is
+        # about (a card about potassium knows "hypokalaemia")
+        self._words_of = [
+            _stems(content_words(" ".join((*c.asks, c.text, *self.vocabulary.names(c.about)))))
+            | {f"@{e}" for e in c.about}
+            for c in self._candidates
+        ]
+        word_postings: dict[str, list[int]] = {}
+        for i, have in enumerate(self._words_of):
+            for t in have:
+                word_postings.setdefault(t, []).append(i)
+        self._word_postings = {t: np.array(ids, dtype=np.intp) for t, ids in word_postings.items()}
+        self._about_index: dict[str, list[int]] = {}
+        for i, candidate in enumerate(self._candidates):
+            for e in candidate.about:
+                self._about_index.setdefault(e, []).append(i)
         self._embedder = embedder
         self._matrix: Any = None
         if embedder is not None and self._asks:
             self._matrix = embedder.embed([normalise(a) for c in self._candidates for a in c.asks])
-        self._about_kinds = [
-            {self.vocabulary.kind_of.get(e, "topic") for e in c.about} for c in self._candidates
-        ]
         self.by_ref = {c.ref: c for c in self._candidates}
+        # a question worded exactly like one of a card's examples is that card's question
+        self._exact: dict[frozenset[str], set[int]] = {}
+        for i, c in enumerate(self._candidates):
+            if c.ref.startswith("card:"):
+                for ask in c.asks:
+                    self._exact.setdefault(_stems(content_words(ask)), set()).add(i)
+        self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
 
-    def rank(self, text: str, limit: int = 5) -> tuple[list[Ranked], list[str]]:
-        """The best candidates for ``text``, best first, and the entities it names."""
+    def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str]]:
+        """Total, lexical, semantic and entity scores of every candidate, and the entities."""
+        q_stems, named = self.vocabulary.reading(text)
         query = content_words(text)
-        named = self.vocabulary.find(text)
-        if not query:
-            return [], named
         n = len(self._candidates)
-        lexical = [0.0] * n
-        q_stems = _stems(query) | {f"@{e}" for e in named}
-        q_mass = sum(self._idf(t) for t in q_stems)
-        for i, ask in enumerate(self._ask_stems):
-            common = q_stems & ask
-            if not common:
-                continue
-            value = 2 * sum(self._idf(t) for t in common) / (q_mass + self._ask_mass[i])
-            owner = self._owner[i]
-            lexical[owner] = max(lexical[owner], value)
-        semantic = [0.0] * n
-        if self._matrix is not None and self._embedder is not None:
-            scores = self._matrix @ self._embedder.embed([normalise(text)])[0]
-            for i, score in enumerate(scores):
-                owner = self._owner[i]
-                semantic[owner] = max(semantic[owner], float(score))
-        ranked = [
-            Ranked(c, 0.0, lexical[i], semantic[i], self._entity_score(named, i))
-            for i, c in enumerate(self._candidates)
-        ]
+        lexical = np.zeros(n)
+        semantic = np.zeros(n)
+        covered = np.zeros(n)
+        entities = self._entity_scores(named)
+        if query and self._asks:
+            q_mass = sum(self._idf(t) for t in q_stems)
+            shared = np.zeros(len(self._asks))
+            for t in q_stems:
+                postings = self._postings.get(t)
+                if postings is not None:
+                    shared[postings] += self._idf(t)
+            per_ask = 2 * shared / (q_mass + self._ask_mass)
+            lexical = np.maximum.reduceat(per_ask, self._starts)
+            found = np.zeros(n)
+            for t in q_stems:
+                holders = self._word_postings.get(t)
+                if holders is not None:
+                    found[holders] += self._idf(t)
+            covered = found / q_mass if q_mass else found
+            if self._matrix is not None and self._embedder is not None:
+                per_ask_sem = self._matrix @ self._embedder.embed([normalise(text)])[0]
+                semantic = np.maximum.reduceat(per_ask_sem, self._starts)
         w_lex, w_sem = (
             (W_LEXICAL, W_SEMANTIC) if self._matrix is not None else (W_LEXICAL + W_SEMANTIC, 0.0)
         )
-        scored = [
-            Ranked(
-                r.candidate,
-                w_lex * r.lexical + w_sem * r.semantic + W_ENTITIES * r.entities,
-                r.lexical,
-                r.semantic,
-                r.entities,
-            )
-            for r in ranked
-        ]
-        scored.sort(key=lambda r: -r.score)
-        return scored[:limit] if limit else scored, named
+        total = w_lex * lexical + w_sem * semantic + W_ENTITIES * entities + W_COVERED * covered
+        if not query:
+            total = np.zeros(n)
+        return total, lexical, semantic, entities, named
+
+    def _ranked(self, index: int, scores: tuple[Any, Any, Any, Any, list[str]]) -> Ranked:
+        total, lexical, semantic, entities, _ = scores
+        return Ranked(
+            self._candidates[index],
+            float(total[index]),
+            float(lexical[index]),
+            float(semantic[index]),
+            float(entities[index]),
+        )
+
+    def rank(self, text: str, limit: int = 5) -> tuple[list[Ranked], list[str]]:
+        """The best candidates for ``text``, best first, and the entities it names."""
+        scores = self._scores(text)
+        if not content_words(text):
+            return [], scores[4]
+        order = np.argsort(-scores[0], kind="stable")[:limit]
+        return [self._ranked(int(i), scores) for i in order], scores[4]
+
+    def _entity_scores(self, named: list[str]) -> Any:
+        """Per candidate: + for each entity the question names that it is about; - for a
+        named entity of a decisive kind (a medicine, a form...) that it is not about."""
+        n = len(self._candidates)
+        if not named:
+            return np.zeros(n)
+        kinds = self.vocabulary.kind_of
+        decisive = [e for e in named if kinds.get(e) in _DECISIVE]
+        scores = np.full(n, -len(decisive) / len(named))
+        touched: set[int] = set()
+        for e in named:
+            touched.update(self._about_index.get(e, ()))
+        for i in touched:
+            about = self._candidates[i].about
+            hits = sum(1 for e in named if e in about)
+            misses = sum(1 for e in decisive if e not in about)
+            scores[i] = (hits - misses) / len(named)
+        return scores
+
+    def coverage(self, text: str, ref: str) -> float:
+        """How much of the question's meaning (its words, weighted by rarity, and the
+        entities it names) the candidate's questions and answer contain: 0 to 1."""
+        q_stems, _ = self.vocabulary.reading(text)
+        mass = sum(self._idf(t) for t in q_stems)
+        if not mass:
+            return 0.0
+        have = self._words_of[self._index_of[ref]]
+        return sum(self._idf(t) for t in q_stems & have) / mass
 
     def _idf(self, stem_: str) -> float:
         return self._idf_of.get(stem_, self._unseen_idf)
-
-    def _entity_score(self, named: Iterable[str], index: int) -> float:
-        """+ for each entity the question names that the candidate is about; - for a named
-        entity of a decisive kind (a medicine, a form...) the candidate is not about."""
-        about = self._candidates[index].about
-        named = list(named)
-        if not named:
-            return 0.0
-        kinds = self.vocabulary.kind_of
-        hits = sum(1 for e in named if e in about)
-        misses = sum(1 for e in named if e not in about and kinds.get(e) in _DECISIVE)
-        return (hits - misses) / len(named)
 
     def decide(self, text: str, prefer: str | None = None) -> Decision:
         """Answer, suggest or admit not knowing.
@@ -291,38 +420,73 @@ class CardIndex:
         ``prefer`` is what the topic router picked from the nutrient, topic and FAQ words (the
         older kinds of answer); it stands unless an answer card clearly beats it.
         """
-        ranked, named = self.rank(text, limit=0)
+        scores = self._scores(text)
+        named = scores[4]
         kinds = frozenset(self.vocabulary.kind_of.get(e, "") for e in named)
-        if not ranked:
+        if not content_words(text) or not self._candidates:
             return Decision("unknown", (), tuple(named), kinds)
+        order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
+        exact = sorted(self._exact.get(_stems(content_words(text)), ()))
+        if exact:  # worded like a card's example: that card (or, if several, a choice)
+            order = [*exact, *(i for i in order if i not in exact)][:5]
+            ranked = [self._ranked(i, scores) for i in order]
+            verdict = "answer" if len(exact) == 1 else "suggest"
+            return Decision(verdict, tuple(ranked), tuple(named), kinds)
+        ranked = [self._ranked(i, scores) for i in order]
         top = ranked[0]
         named_specific = {
             e for e in named if self.vocabulary.kind_of.get(e) in _DECISIVE - {"nutrient"}
         }
         if prefer is not None and prefer in self.by_ref:
-            mine = next(r for r in ranked if r.candidate.ref == prefer)
+            mine = self._ranked(self._index_of[prefer], scores)
             # the router reads nutrients, topics and FAQ phrasings only. An answer card about
             # the medicine, condition, form, test or life stage the question names takes
-            # over; so does a card that clearly scores better; and the router's generic
-            # nutrient overview is no answer to a question naming something it does not cover.
+            # over, as does one about more of what it names, or one clearly better; and the
+            # router's generic nutrient overview is no answer to a question naming something
+            # it does not cover.
             uncovered = named_specific - mine.candidate.about
-            takes_over = top.candidate.ref.startswith("card:") and (
-                (uncovered & top.candidate.about and top.score >= SUGGEST)
-                or (top.score >= ANSWER and top.score >= mine.score + MARGIN)
+            explicit = prefer.startswith("foods:")  # "which foods have X" asks for foods
+            card = top.candidate.ref.startswith("card:")
+            # a food request is taken over only by a card about a food the question names
+            foods_named = {e for e in named if self.vocabulary.kind_of.get(e) == "food"}
+            food_card = bool(foods_named & top.candidate.about)
+            takes_over = card and (
+                (uncovered & top.candidate.about and top.score >= SUGGEST and not explicit)
+                or (
+                    top.entities > mine.entities
+                    and top.score >= SUGGEST
+                    and (food_card or not explicit)
+                )
+                or (top.score >= ANSWER and top.score >= mine.score + MARGIN and not explicit)
             )
             generic = prefer.endswith(":") and bool(uncovered)
             if not takes_over and not generic:
-                rest = tuple(r for r in ranked if r is not mine)[:4]
-                return Decision("answer", (mine, *rest), tuple(named), kinds)
+                rest = tuple(r for r in ranked if r.candidate.ref != prefer)[:4]
+                # "which foods have X" asks for the food list, whatever else it says
+                if explicit or self.coverage(text, prefer) >= COVERAGE:
+                    return Decision("answer", (mine, *rest), tuple(named), kinds)
+                if top.candidate.ref == prefer:
+                    ranked = [mine, *rest]
         ranked = ranked[:5]
         if top.score < SUGGEST:
             return Decision("unknown", tuple(ranked), tuple(named), kinds)
         runner = ranked[1].score if len(ranked) > 1 else 0.0
         covered = top.entities >= 1.0 and top.score - runner >= CLEAR
-        if (top.score >= ANSWER and top.score - runner >= MARGIN) or covered:
+        sure = (top.score >= ANSWER and top.score - runner >= MARGIN) or covered
+        if sure and self.coverage(text, top.candidate.ref) >= COVERAGE:
             return Decision("answer", tuple(ranked), tuple(named), kinds)
         return Decision("suggest", tuple(ranked), tuple(named), kinds)
 
 
+_ENGLISH = snowballstemmer.stemmer("english")
+
+
+@functools.lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    """The Snowball (Porter 2) stem of a word: "muscles" and "muscle" meet. Cached: the
+    stemmer is pure Python and a content bundle has a few thousand distinct words."""
+    return str(_ENGLISH.stemWord(word))
+
+
 def _stems(text: str) -> frozenset[str]:
-    return frozenset(stem(w) for w in text.split())
+    return frozenset(_stem(w) for w in text.split())
