@@ -223,3 +223,25 @@ async def test_recording_a_reply_as_sent_goes_before_queued_turns() -> None:
         await asyncio.sleep(0.01)
     await asyncio.gather(*waiting)
     assert order[0] == "sent" and sorted(order[1:]) == ["turn0", "turn1", "turn2"]
+
+
+async def test_a_writer_cancelled_while_waiting_never_blocks_the_others() -> None:
+    from bot.storage.sqlite import _WriteTurns
+
+    turns = _WriteTurns()
+    done: list[str] = []
+
+    async def write(name: str) -> None:
+        async with turns.turn(False):
+            done.append(name)
+
+    async with turns.turn(False):
+        cancelled = asyncio.create_task(write("cancelled"))
+        later = asyncio.create_task(write("later"))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+    await asyncio.wait_for(later, 5)
+    async with asyncio.timeout(5):  # the writer is free again
+        async with turns.turn(True):
+            done.append("after")
+    assert done == ["later", "after"]

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import sqlite3
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -62,30 +62,46 @@ class _WriteTurns:
     """One writer at a time; urgent writes (recording a reply as sent) go before queued turns.
 
     A reply delivered but not yet recorded would be sent again after a crash, so that record
-    must not wait behind a queue of turns.
+    must not wait behind a queue of turns. Waiters are woken one at a time, in order.
     """
 
     def __init__(self) -> None:
-        self._free = asyncio.Condition()
         self._busy = False
-        self._urgent = 0
+        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
+            deque(),  # urgent
+            deque(),  # ordinary
+        )
 
     @contextlib.asynccontextmanager
     async def turn(self, urgent: bool) -> AsyncIterator[None]:
         """Hold the writer; ``urgent`` callers are served before waiting ordinary ones."""
-        async with self._free:
-            self._urgent += urgent
+        if self._busy or any(self._queues):
+            waiter = asyncio.get_running_loop().create_future()
+            queue = self._queues[0 if urgent else 1]
+            queue.append(waiter)
             try:
-                await self._free.wait_for(lambda: not self._busy and (urgent or not self._urgent))
-            finally:
-                self._urgent -= urgent
+                await waiter  # the releasing writer hands the turn over: _busy stays True
+            except BaseException:
+                if waiter in queue:
+                    queue.remove(waiter)
+                elif waiter.done() and not waiter.cancelled():
+                    self._release()  # handed over just as we were cancelled: pass it on
+                raise
+        else:
             self._busy = True
         try:
             yield
         finally:
-            async with self._free:
-                self._busy = False
-                self._free.notify_all()
+            self._release()
+
+    def _release(self) -> None:
+        for queue in self._queues:
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)
+                    return
+        self._busy = False
 
 
 class SQLiteStore(SessionStore, Mailbox):
