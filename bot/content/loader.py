@@ -528,15 +528,13 @@ def _assemble(
                 if nid not in nutrients:
                     line, col = pf.at("diets", di, "nutrients", k)
                     refs.append(Problem(pf.shown, line, col, f"unknown nutrient '{nid}'"))
-        for fi, entry in enumerate(pf.data.faq):
-            for k, rid in enumerate(entry.related):
-                if rid not in knowable and rid not in diets:
-                    line, col = pf.at("faq", fi, "related", k)
-                    refs.append(
-                        Problem(
-                            pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
-                        )
-                    )
+        for section in ("faq", "cards"):
+            for fi, entry in enumerate(getattr(pf.data, section)):
+                for k, rid in enumerate(entry.related):
+                    if rid not in knowable and rid not in diets:
+                        line, col = pf.at(section, fi, "related", k)
+                        message = f"related '{rid}' is no nutrient, cause or diet"
+                        refs.append(Problem(pf.shown, line, col, message))
         for ci, card in enumerate(pf.data.cards):
             if card.id in faq:
                 line, col = pf.at("cards", ci, "id")
@@ -550,14 +548,6 @@ def _assemble(
                             line,
                             col,
                             f"about '{eid}' is no entity, nutrient, cause or diet",
-                        )
-                    )
-            for k, rid in enumerate(card.related):
-                if rid not in knowable and rid not in diets:
-                    line, col = pf.at("cards", ci, "related", k)
-                    refs.append(
-                        Problem(
-                            pf.shown, line, col, f"related '{rid}' is no nutrient, cause or diet"
                         )
                     )
         for ei, entity in enumerate(pf.data.entities):
