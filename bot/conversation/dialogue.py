@@ -156,7 +156,8 @@ class Dialogue:
             self._escalate(session, hits, turn, someone_else=assessment.someone_else)
             if hits[0].urgency is not Urgency.EMERGENCY:  # then answer the question, if one
                 intent = self.understanding.route(text[:MAX_TEXT])
-                decision = self.cards.decide(text[:MAX_TEXT], prefer=preferred_ref(intent))
+                food_list = self.understanding.has_intent(text, "food_list")
+                decision = self.cards.decide(text[:MAX_TEXT], preferred_ref(intent), food_list)
                 if decision.kind == "answer":
                     reply = self.answers.render(decision.ranked[0].candidate.ref)
                     turn.replies.extend([reply] if reply is not None else [])
@@ -233,7 +234,8 @@ class Dialogue:
         offered ("Did you mean"); below, an honest "I don't know". Both of the latter are
         counted as unanswered so moderators see the gaps.
         """
-        decision = self.cards.decide(text, prefer=preferred_ref(intent))
+        food_list = self.understanding.has_intent(text, "food_list")
+        decision = self.cards.decide(text, preferred_ref(intent), food_list)
         turn.events.append(("intent", f"card_{decision.kind}"))
         if decision.kind == "answer":
             reply = self.answers.render(decision.ranked[0].candidate.ref)

@@ -414,11 +414,13 @@ class CardIndex:
     def _idf(self, stem_: str) -> float:
         return self._idf_of.get(stem_, self._unseen_idf)
 
-    def decide(self, text: str, prefer: str | None = None) -> Decision:
+    def decide(self, text: str, prefer: str | None = None, food_list: bool = False) -> Decision:
         """Answer, suggest or admit not knowing.
 
         ``prefer`` is what the topic router picked from the nutrient, topic and FAQ words (the
         older kinds of answer); it stands unless an answer card clearly beats it.
+        ``food_list``: the question asks for the food list itself, which a card about a
+        medicine or a condition does not replace.
         """
         scores = self._scores(text)
         named = scores[4]
@@ -445,7 +447,7 @@ class CardIndex:
             # router's generic nutrient overview is no answer to a question naming something
             # it does not cover.
             uncovered = named_specific - mine.candidate.about
-            explicit = prefer.startswith("foods:")  # "which foods have X" asks for foods
+            explicit = food_list and prefer.startswith("foods:")  # "which foods have X"
             card = top.candidate.ref.startswith("card:")
             # a food request is taken over only by a card about a food the question names
             foods_named = {e for e in named if self.vocabulary.kind_of.get(e) == "food"}
