@@ -86,11 +86,6 @@ class Courier:
         """New updates are in the inbox."""
         self._inbox_bell.set()
 
-    @property
-    def idle(self) -> bool:
-        """True when no turn is in progress and no reply is being sent."""
-        return not self._turns and not self._sending
-
     async def run(self, stop: asyncio.Event, grace: float = 20.0) -> None:
         """Serve until ``stop``; then finish turns in progress and send what fits in ``grace``."""
         sender = asyncio.create_task(self._send_loop(stop, grace))

@@ -320,7 +320,6 @@ class CardIndex:
         self._matrix: Any = None
         if embedder is not None and self._asks:
             self._matrix = embedder.embed([normalise(a) for c in self._candidates for a in c.asks])
-        self.by_ref = {c.ref: c for c in self._candidates}
         # a question worded exactly like one of a card's examples is that card's question
         self._exact: dict[frozenset[str], set[int]] = {}
         for i, c in enumerate(self._candidates):
@@ -436,35 +435,12 @@ class CardIndex:
             return Decision(verdict, tuple(ranked), tuple(named), kinds)
         ranked = [self._ranked(i, scores) for i in order]
         top = ranked[0]
-        named_specific = {
-            e for e in named if self.vocabulary.kind_of.get(e) in _DECISIVE - {"nutrient"}
-        }
-        if prefer is not None and prefer in self.by_ref:
+        if prefer is not None and prefer in self._index_of:
             mine = self._ranked(self._index_of[prefer], scores)
-            # the router reads nutrients, topics and FAQ phrasings only. An answer card about
-            # the medicine, condition, form, test or life stage the question names takes
-            # over, as does one about more of what it names, or one clearly better; and the
-            # router's generic nutrient overview is no answer to a question naming something
-            # it does not cover.
-            uncovered = named_specific - mine.candidate.about
-            explicit = food_list and prefer.startswith("foods:")  # "which foods have X"
-            card = top.candidate.ref.startswith("card:")
-            # a food request is taken over only by a card about a food the question names
-            foods_named = {e for e in named if self.vocabulary.kind_of.get(e) == "food"}
-            food_card = bool(foods_named & top.candidate.about)
-            takes_over = card and (
-                (uncovered & top.candidate.about and top.score >= SUGGEST and not explicit)
-                or (
-                    top.entities > mine.entities
-                    and top.score >= SUGGEST
-                    and (food_card or not explicit)
-                )
-                or (top.score >= ANSWER and top.score >= mine.score + MARGIN and not explicit)
-            )
-            generic = prefer.endswith(":") and bool(uncovered)
-            if not takes_over and not generic:
+            if self._router_stands(mine, top, named, food_list):
                 rest = tuple(r for r in ranked if r.candidate.ref != prefer)[:4]
-                # "which foods have X" asks for the food list, whatever else it says
+                # a request for the food list gets it, whatever else the question says
+                explicit = food_list and prefer.startswith("foods:")
                 if explicit or self.coverage(text, prefer) >= COVERAGE:
                     return Decision("answer", (mine, *rest), tuple(named), kinds)
                 if top.candidate.ref == prefer:
@@ -478,6 +454,36 @@ class CardIndex:
         if sure and self.coverage(text, top.candidate.ref) >= COVERAGE:
             return Decision("answer", tuple(ranked), tuple(named), kinds)
         return Decision("suggest", tuple(ranked), tuple(named), kinds)
+
+    def _router_stands(self, mine: Ranked, top: Ranked, named: list[str], food_list: bool) -> bool:
+        """Whether the topic router's pick (``mine``) is the answer rather than ``top``.
+
+        The router reads nutrients, topics and FAQ phrasings only. An answer card takes over
+        when it is about a medicine, condition, form, test or life stage the question names
+        and the pick is not, when it is about more of what the question names, or when it
+        scores clearly better. A request for the food list itself ("which foods have X") is
+        taken over only by a card about a food the question names. The router's generic
+        nutrient overview never stands for a question naming something it does not cover.
+        """
+        kind_of = self.vocabulary.kind_of
+        specific = {e for e in named if kind_of.get(e) in _DECISIVE - {"nutrient"}}
+        uncovered = specific - mine.candidate.about
+        if mine.candidate.ref.endswith(":") and uncovered:
+            return False
+        if not top.candidate.ref.startswith("card:"):
+            return True
+        explicit = food_list and mine.candidate.ref.startswith("foods:")
+        food_card = any(kind_of.get(e) == "food" and e in top.candidate.about for e in named)
+        takes_over = (
+            (uncovered & top.candidate.about and top.score >= SUGGEST and not explicit)
+            or (
+                top.entities > mine.entities
+                and top.score >= SUGGEST
+                and (food_card or not explicit)
+            )
+            or (top.score >= ANSWER and top.score >= mine.score + MARGIN and not explicit)
+        )
+        return not takes_over
 
 
 _ENGLISH = snowballstemmer.stemmer("english")
