@@ -152,3 +152,15 @@ def test_cards_must_name_known_entities(tmp_path: Path) -> None:
     read = read_content(folder)
     messages = [str(p) for p in read.problems]
     assert any(":4:13:" in m and "'no_such_thing' is no entity" in m for m in messages), messages
+
+
+def test_ask_templates_may_use_only_the_name(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "content"
+    shutil.copytree(bundled_content_dir(), folder)
+    (folder / "extra.yaml").write_text(
+        'ask_templates:\n  extra: ["what about {nutrient}"]\n', encoding="utf-8"
+    )
+    messages = [str(p) for p in read_content(folder).problems]
+    assert any("extra.yaml:2:" in m and "may use only {name}" in m for m in messages), messages

@@ -114,11 +114,16 @@ def _make_read_only(path: Path) -> Callable[[], None]:
     return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-async def test_read_only_file_keeps_reading_and_refuses_writes(tmp_path: Path) -> None:
+async def _saved_then_read_only(tmp_path: Path) -> tuple[Path, Callable[[], None]]:
+    """A database file holding one session, then made read-only; returns it and the undo."""
     path = tmp_path / "s.sqlite3"
     async with SQLiteStore(path) as store:
         await store.save(KEY, Session(flow="triage", node="q_what"))
-    undo = _make_read_only(path)
+    return path, _make_read_only(path)
+
+
+async def test_read_only_file_keeps_reading_and_refuses_writes(tmp_path: Path) -> None:
+    path, undo = await _saved_then_read_only(tmp_path)
     try:
         async with SQLiteStore(path) as store:
             assert await store.get(KEY) == Session(flow="triage", node="q_what")
@@ -150,10 +155,7 @@ async def test_unopenable_path_is_a_clear_error(tmp_path: Path) -> None:
 
 
 async def test_a_read_only_file_recovers_when_it_becomes_writable(tmp_path: Path) -> None:
-    path = tmp_path / "s.sqlite3"
-    async with SQLiteStore(path) as store:
-        await store.save(KEY, Session(flow="triage", node="q_what"))
-    undo = _make_read_only(path)
+    path, undo = await _saved_then_read_only(tmp_path)
     try:
         store = SQLiteStore(path, reopen_every=0)
         await store.open()  # no exception: the bot starts and answers without saving

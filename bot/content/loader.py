@@ -177,6 +177,7 @@ class Bundle:
     flows: dict[str, Flow]
     nodes: dict[tuple[str, str], Node] = field(repr=False)
     entities: dict[str, Entity] = field(default_factory=dict, repr=False)
+    ask_templates: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     cards: dict[str, Card] = field(default_factory=dict, repr=False)
 
     def message(self, key: str, **values: str) -> str:
@@ -484,10 +485,12 @@ def _assemble(
     commands = _collect(parsed, "commands", problems, id_field="name")
     messages: dict[str, str] = {}
     intents: dict[str, tuple[str, ...]] = {}
+    ask_templates: dict[str, tuple[str, ...]] = {}
     safety: Safety | None = None
     first = parsed[0] if parsed else None
     for pf in parsed:
-        for section, target in (("messages", messages), ("intents", intents)):
+        sections = (("messages", messages), ("intents", intents), ("ask_templates", ask_templates))
+        for section, target in sections:
             for key, value in getattr(pf.data, section).items():
                 if key in target:
                     line, col = pf.at(section, key)
@@ -501,6 +504,14 @@ def _assemble(
                 problems.append(Problem(pf.shown, line, col, "a second safety section"))
             safety = pf.data.safety
     for pf in parsed:
+        for kind, templates in pf.data.ask_templates.items():
+            for k, template in enumerate(templates):
+                try:
+                    template.format(name="x")
+                except (KeyError, IndexError, ValueError):
+                    line, col = pf.at("ask_templates", kind, k)
+                    message = f"ask template '{template}' may use only {{name}}"
+                    problems.append(Problem(pf.shown, line, col, message))
         for key, text in pf.data.messages.items():
             problem = _placeholder_problem(key, text)
             if problem:
@@ -690,6 +701,7 @@ def _assemble(
             nodes=nodes,
             entities=entities,
             cards=cards,
+            ask_templates=ask_templates,
         ),
         problems,
     )

@@ -335,6 +335,9 @@ class ContentFile(_Model):
     messages: dict[Id, Text] = Field(default_factory=dict)
     commands: tuple[Command, ...] = ()
     intents: dict[Id, tuple[Text, ...]] = Field(default_factory=dict)
+    #: How people ask about a nutrient ("overview", "foods") or a diet ("diet"), with
+    #: ``{name}``: the example questions of the answers that have none of their own.
+    ask_templates: dict[Id, tuple[Text, ...]] = Field(default_factory=dict)
     topics: tuple[Topic, ...] = ()
     nutrients: tuple[Nutrient, ...] = ()
     diets: tuple[Diet, ...] = ()

@@ -17,7 +17,7 @@ from bot.content.model import Choice, Node
 from bot.conversation.answers import Answers
 from bot.events import Incoming, Reply, Urgency
 from bot.language.recall import Embedder
-from bot.language.retrieval import SUGGEST, CardIndex
+from bot.language.retrieval import SUGGEST, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
@@ -156,8 +156,7 @@ class Dialogue:
             self._escalate(session, hits, turn, someone_else=assessment.someone_else)
             if hits[0].urgency is not Urgency.EMERGENCY:  # then answer the question, if one
                 intent = self.understanding.route(text[:MAX_TEXT])
-                food_list = self.understanding.has_intent(text, "food_list")
-                decision = self.cards.decide(text[:MAX_TEXT], preferred_ref(intent), food_list)
+                decision = self.lookup(text[:MAX_TEXT], intent)
                 if decision.kind == "answer":
                     reply = self.answers.render(decision.ranked[0].candidate.ref)
                     turn.replies.extend([reply] if reply is not None else [])
@@ -202,7 +201,7 @@ class Dialogue:
                 turn.replies.append(self.answers.question(session.flow, node, prefix))
             return
         if intent.kind not in _CONVERSATIONAL:  # a list or an offer: a card may fit better
-            decision = self.cards.decide(text)
+            decision = self.lookup(text, intent)
             reply = (
                 self.answers.render(decision.ranked[0].candidate.ref)
                 if (decision.kind == "answer")
@@ -227,6 +226,11 @@ class Dialogue:
             prefix = self.bundle.message("resume_prompt")
             turn.replies.append(self.answers.question(session.flow, node, prefix))
 
+    def lookup(self, text: str, intent: Intent) -> Decision:
+        """What the answer cards make of a question, given the topic router's reading."""
+        food_list = self.understanding.has_intent(text, "food_list")
+        return self.cards.decide(text, _preferred_ref(intent), food_list)
+
     def _retrieve(self, text: str, intent: Intent, turn: Turn, *, in_flow: bool) -> bool:
         """Answer a question from the answer cards; False if nothing was answered or offered.
 
@@ -234,8 +238,7 @@ class Dialogue:
         offered ("Did you mean"); below, an honest "I don't know". Both of the latter are
         counted as unanswered so moderators see the gaps.
         """
-        food_list = self.understanding.has_intent(text, "food_list")
-        decision = self.cards.decide(text, preferred_ref(intent), food_list)
+        decision = self.lookup(text, intent)
         turn.events.append(("intent", f"card_{decision.kind}"))
         if decision.kind == "answer":
             reply = self.answers.render(decision.ranked[0].candidate.ref)
@@ -509,7 +512,7 @@ class Dialogue:
             turn.replies.append(self.answers.menu(self.bundle.message("forget_cancelled")))
 
 
-def preferred_ref(intent: Intent) -> str | None:
+def _preferred_ref(intent: Intent) -> str | None:
     """The retrieval reference the topic router would have answered with, if any."""
     if intent.kind == "faq" and intent.target:
         return f"faq:{intent.target}"

@@ -32,16 +32,12 @@ from rapidfuzz import fuzz
 
 from bot.content.loader import Bundle
 from bot.language.recall import Embedder
-from bot.language.text import Match, PhraseMatcher, normalise, words
+from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, normalise, words
 
-#: Words that carry little meaning when comparing a question with example questions.
-STOPWORDS = frozenset(
-    (
-        "a an the i im i'm my me you your is are am was be been do does did can could would "
-        "should will to of in on at for with it its this that and or so just really very please "
-        "what whats how why when which who there any some get getting got have has having about "
-        "if much many more"
-    ).split()
+#: Besides the shared stop words, question words: "how much magnesium" asks about magnesium.
+QUESTION_WORDS = STOPWORDS | frozenset(
+    "i'm what whats how why when which who there any some get getting got have has having "
+    "about if much many more".split()
 )
 
 #: Weights of the signals in a candidate's score: words shared with its example questions,
@@ -96,9 +92,9 @@ class Decision:
     kinds: frozenset[str]
 
 
-def content_words(text: str) -> str:
-    """The words of ``text`` that carry meaning, for lexical comparison."""
-    return " ".join(w for w in words(normalise(text)) if w not in STOPWORDS)
+def question_words(text: str) -> str:
+    """The words of a question that carry meaning, for lexical comparison."""
+    return content_words(normalise(text), QUESTION_WORDS)
 
 
 class Vocabulary:
@@ -158,7 +154,7 @@ class Vocabulary:
         spans = self.spans(text)
         plain = " ".join(toks)
         named = list(dict.fromkeys(eid for eid, _, _ in spans))
-        return _stems(content_words(plain)) | {f"@{e}" for e in named}, named
+        return _stems(question_words(plain)) | {f"@{e}" for e in named}, named
 
 
 def candidates(bundle: Bundle) -> list[Candidate]:
@@ -182,7 +178,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 f"nutrient:{n.id}:",
                 n.name,
                 frozenset({n.id}),
-                tuple(f"{q} {name}" for name in names for q in ("tell me about", "what does")),
+                _asks(bundle, "overview", names),
                 f"{n.summary.text} {n.why.text}",
             )
         )
@@ -191,16 +187,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 f"foods:{n.id}",
                 f"{n.name}: foods"[:40],
                 frozenset({n.id}),
-                tuple(
-                    f"{q} {name}"
-                    for name in names
-                    for q in (
-                        "foods high in",
-                        "what foods have",
-                        "food sources of",
-                        "best source of",
-                    )
-                ),
+                _asks(bundle, "foods", names),
                 " ".join(f"{f.food} {f.serving}" for f in n.foods)
                 + (f" {n.food_tip.text}" if n.food_tip else ""),
             )
@@ -233,11 +220,16 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 f"diet:{d.id}",
                 d.name[:40],
                 frozenset({d.id, *d.nutrients}),
-                tuple(f"{a} diet" for a in (d.name, *d.aliases)),
+                _asks(bundle, "diet", (d.name, *d.aliases)),
                 " ".join(t.text for t in d.tips),
             )
         )
     return found
+
+
+def _asks(bundle: Bundle, kind: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    """Example questions from content's ``ask_templates`` of ``kind``, for each name."""
+    return tuple(t.format(name=n) for n in names for t in bundle.ask_templates.get(kind, ()))
 
 
 class CardIndex:
@@ -276,7 +268,7 @@ class CardIndex:
         for index, candidate in enumerate(self._candidates):
             for ask in candidate.asks:
                 self._owner.append(index)
-                self._asks.append(content_words(ask))
+                self._asks.append(question_words(ask))
         asked = [a for c in self._candidates for a in c.asks]
         # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
         self._ask_stems = [self.vocabulary.reading(raw)[0] for raw in asked]
@@ -303,7 +295,7 @@ class CardIndex:
         # what a candidate "knows": its questions, its answer, and every name of what it is
         # about (a card about potassium knows "hypokalaemia")
         self._words_of = [
-            _stems(content_words(" ".join((*c.asks, c.text, *self.vocabulary.names(c.about)))))
+            _stems(question_words(" ".join((*c.asks, c.text, *self.vocabulary.names(c.about)))))
             | {f"@{e}" for e in c.about}
             for c in self._candidates
         ]
@@ -325,13 +317,13 @@ class CardIndex:
         for i, c in enumerate(self._candidates):
             if c.ref.startswith("card:"):
                 for ask in c.asks:
-                    self._exact.setdefault(_stems(content_words(ask)), set()).add(i)
+                    self._exact.setdefault(_stems(question_words(ask)), set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
 
     def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str]]:
         """Total, lexical, semantic and entity scores of every candidate, and the entities."""
         q_stems, named = self.vocabulary.reading(text)
-        query = content_words(text)
+        query = question_words(text)
         n = len(self._candidates)
         lexical = np.zeros(n)
         semantic = np.zeros(n)
@@ -376,7 +368,7 @@ class CardIndex:
     def rank(self, text: str, limit: int = 5) -> tuple[list[Ranked], list[str]]:
         """The best candidates for ``text``, best first, and the entities it names."""
         scores = self._scores(text)
-        if not content_words(text):
+        if not question_words(text):
             return [], scores[4]
         order = np.argsort(-scores[0], kind="stable")[:limit]
         return [self._ranked(int(i), scores) for i in order], scores[4]
@@ -424,10 +416,10 @@ class CardIndex:
         scores = self._scores(text)
         named = scores[4]
         kinds = frozenset(self.vocabulary.kind_of.get(e, "") for e in named)
-        if not content_words(text) or not self._candidates:
+        if not question_words(text) or not self._candidates:
             return Decision("unknown", (), tuple(named), kinds)
         order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
-        exact = sorted(self._exact.get(_stems(content_words(text)), ()))
+        exact = sorted(self._exact.get(_stems(question_words(text)), ()))
         if exact:  # worded like a card's example: that card (or, if several, a choice)
             order = [*exact, *(i for i in order if i not in exact)][:5]
             ranked = [self._ranked(i, scores) for i in order]

@@ -69,6 +69,20 @@ class Match(Generic[T]):
         return self.end - self.start
 
 
+#: Words that carry little meaning when comparing two questions.
+STOPWORDS = frozenset(
+    (
+        "a an the i im my me you your is are am was be been do does did can could would should "
+        "will to of in on at for with it its this that and or so just really very please what"
+    ).split()
+)
+
+
+def content_words(text: str, stopwords: frozenset[str] = STOPWORDS) -> str:
+    """The words of ``text`` that carry meaning, space-separated."""
+    return " ".join(w for w in words(text) if w not in stopwords)
+
+
 def stem(word: str) -> str:
     """A light stem: "passing"/"passed" -> "pass", "slurring" -> "slur" (no dictionary)."""
     for suffix in ("ing", "ed", "es", "s"):

@@ -12,15 +12,8 @@ from rapidfuzz import fuzz, process
 
 from bot.content.loader import Bundle
 from bot.content.model import Choice, Node
-from bot.language.text import PhraseMatcher, normalise, words
+from bot.language.text import PhraseMatcher, content_words, normalise, words
 
-#: Words that carry little meaning when comparing a question with FAQ phrasings.
-_STOPWORDS = frozenset(
-    (
-        "a an the i im my me you your is are am was be been do does did can could would should "
-        "will to of in on at for with it its this that and or so just really very please what"
-    ).split()
-)
 #: Lowest rapidfuzz token-sort score that counts as the same FAQ question.
 FAQ_CUTOFF = 80.0
 #: A score at which the FAQ wins even over a nutrient-and-topic question.
@@ -39,10 +32,6 @@ class Intent:
     topic: str | None = None
 
 
-def _content_words(text: str) -> str:
-    return " ".join(w for w in words(text) if w not in _STOPWORDS)
-
-
 class Understanding:
     """Language matching for one content bundle; build once per bundle."""
 
@@ -53,7 +42,7 @@ class Understanding:
         for entry in bundle.faq.values():
             for question in entry.questions:
                 self._faq_keys.append(entry.id)
-                self._faq_texts.append(_content_words(question))
+                self._faq_texts.append(content_words(question))
         self._entities: PhraseMatcher[tuple[str, str]] = PhraseMatcher(
             [
                 (a, ("nutrient", n.id))
@@ -102,7 +91,7 @@ class Understanding:
 
     def faq(self, text: str) -> tuple[str, float] | None:
         """The id of the FAQ entry ``text`` asks and how sure (0-100), or None."""
-        query = _content_words(text)
+        query = content_words(text)
         if not query or not self._faq_texts:
             return None
         cutoff = FAQ_CUTOFF if len(query.split()) >= 3 else FAQ_SURE

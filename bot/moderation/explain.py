@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue, preferred_ref
+from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
 from bot.events import Urgency
 from bot.language.text import clean_text
 
@@ -16,9 +16,7 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
     reading = assessment.reading
     emergency = assessment.urgency is Urgency.EMERGENCY  # then nothing else is answered
     intent = None if emergency else dialogue.understanding.route(text[:MAX_TEXT])
-    decision = (
-        None if intent is None else dialogue.cards.decide(text[:MAX_TEXT], preferred_ref(intent))
-    )
+    decision = None if intent is None else dialogue.lookup(text[:MAX_TEXT], intent)
     return {
         "text": text,
         "findings": [
