@@ -37,6 +37,11 @@ CARDS = (
     Card(id="cramp_stretch", title="Stretches for cramps", about=("night_cramps",),
          asks=("what causes leg cramps at night", "stretches for a cramp"),
          answer="Stretch the calf: pull your toes towards you.", source="NHS"),
+    Card(id="with_food", title="Supplements with or without food",
+         about=("supplement_timing",),
+         asks=("should i take my supplements with food", "vitamins on an empty stomach"),
+         answer="Most are fine either way; fat-soluble ones absorb better with a meal.",
+         source="NIH ODS"),
 )  # fmt: skip
 ENTITIES = (
     Entity(id="ppi", kind="medicine", names=("ppi", "omeprazole", "losec", "lansoprazole")),
@@ -44,6 +49,7 @@ ENTITIES = (
     Entity(id="mg_glycinate", kind="form", names=("glycinate", "magnesium glycinate")),
     Entity(id="night_cramps", kind="condition", names=("night cramps", "cramps at night")),
     Entity(id="pregnancy", kind="life_stage", names=("pregnant", "pregnancy")),
+    Entity(id="supplement_timing", kind="topic", names=("empty stomach", "with food")),
 )
 
 
@@ -100,6 +106,28 @@ def test_the_older_answers_stay_where_the_router_knew_them(dialogue: Dialogue) -
     assert "pumpkin seeds" in reply.lower()
     reply, _, _ = ask(dialogue, "what is tetany")
     assert "Tetany" in reply
+
+
+def test_with_food_is_not_a_request_for_the_food_list(dialogue: Dialogue) -> None:
+    # "food" is close to the food-list word "foods", but only the listed words ask for the list
+    reply, _, _ = ask(dialogue, "magnesium on an empty stomach or with food?")
+    assert "fat-soluble ones absorb better" in reply
+    assert "pumpkin seeds" not in reply.lower()
+    reply, _, _ = ask(dialogue, "best foods for magnesium")
+    assert "pumpkin seeds" in reply.lower()
+
+
+def test_a_symptom_with_a_near_miss_question_offers_cards_and_the_check(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    # a symptom described, with no card sure enough: the nearest cards, then the check
+    dialogue = Dialogue(bundle, embedder)
+    reply, events, buttons = ask(dialogue, "my legs twitch and cramp at night")
+    assert "Did you mean" in reply and "k:card:cramp_night" in buttons
+    assert "symptom check" in reply
+    offer = dialogue.answers.triage_offer()
+    assert {b.id for b in offer.buttons} <= set(buttons)
+    assert any(kind == UNANSWERED for kind, _ in events)
 
 
 def test_a_medicine_question_without_a_card_is_honest_and_points_to_a_pharmacist(

@@ -216,6 +216,12 @@ class Dialogue:
                 elif intent.kind == "triage_offer":  # a symptom described: offer the check too
                     turn.replies.append(self.answers.triage_offer())
                 return
+            if decision.kind == "suggest" and intent.kind == "triage_offer" and node is None:
+                # a symptom with a question in it: the nearest cards, then the check
+                turn.events.append((UNANSWERED, text))
+                self._suggest(text, decision, turn)
+                turn.replies.append(self.answers.triage_offer())
+                return
         turn.events.append(("intent", intent.kind))
         if node is not None and intent.kind in ("triage_offer", "greet", "menu"):
             prefix = self.bundle.message("pick_option")
@@ -228,7 +234,7 @@ class Dialogue:
 
     def lookup(self, text: str, intent: Intent) -> Decision:
         """What the answer cards make of a question, given the topic router's reading."""
-        food_list = self.understanding.has_intent(text, "food_list")
+        food_list = self.understanding.has_intent(text, "food_list", exact=True)
         return self.cards.decide(text, _preferred_ref(intent), food_list)
 
     def _retrieve(self, text: str, intent: Intent, turn: Turn, *, in_flow: bool) -> bool:
@@ -247,15 +253,7 @@ class Dialogue:
                 return True
         turn.events.append((UNANSWERED, text))  # the journal scrubs it before keeping it
         if decision.kind == "suggest":
-            turn.events.append(("suggest", text))
-            seen: set[str] = set()
-            choices = []
-            for ranked in decision.ranked[:3]:
-                c = ranked.candidate
-                if c.title not in seen and ranked.score >= SUGGEST:
-                    seen.add(c.title)
-                    choices.append((c.ref, c.title))
-            turn.replies.append(self.answers.did_you_mean(choices))
+            self._suggest(text, decision, turn)
             return True
         if in_flow and not decision.entities:
             return False
@@ -267,6 +265,18 @@ class Dialogue:
         else:
             turn.replies.append(self.answers.menu(self.bundle.message("fallback")))
         return True
+
+    def _suggest(self, text: str, decision: Decision, turn: Turn) -> None:
+        """Offer the best few cards of ``decision`` as "Did you mean" buttons."""
+        turn.events.append(("suggest", text))
+        seen: set[str] = set()
+        choices = []
+        for ranked in decision.ranked[:3]:
+            c = ranked.candidate
+            if c.title not in seen and ranked.score >= SUGGEST:
+                seen.add(c.title)
+                choices.append((c.ref, c.title))
+        turn.replies.append(self.answers.did_you_mean(choices))
 
     def _route(self, session: Session, intent: Intent, turn: Turn) -> None:
         kind, target, answers = intent.kind, intent.target, self.answers

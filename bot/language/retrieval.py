@@ -427,6 +427,8 @@ class CardIndex:
             return Decision(verdict, tuple(ranked), tuple(named), kinds)
         ranked = [self._ranked(i, scores) for i in order]
         top = ranked[0]
+        if prefer is not None and prefer.startswith("foods:") and not food_list:
+            prefer = None  # "with food", "from food": the food list competes like any card
         if prefer is not None and prefer in self._index_of:
             mine = self._ranked(self._index_of[prefer], scores)
             if self._router_stands(mine, top, named, food_list):

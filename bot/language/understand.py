@@ -85,9 +85,13 @@ class Understanding:
                 found[kind].append(value)
         return found
 
-    def has_intent(self, text: str, name: str) -> bool:
-        """True if ``text`` contains one of the words of intent ``name``."""
-        return any(m.payload == ("intent", name) for m in self._entities.find(words(text)))
+    def has_intent(self, text: str, name: str, *, exact: bool = False) -> bool:
+        """True if ``text`` contains one of the words of intent ``name`` (spelled as listed,
+        with ``exact``: "food" is not "foods")."""
+        return any(
+            m.payload == ("intent", name) and (m.exact or not exact)
+            for m in self._entities.find(words(text))
+        )
 
     def faq(self, text: str) -> tuple[str, float] | None:
         """The id of the FAQ entry ``text`` asks and how sure (0-100), or None."""
