@@ -127,3 +127,12 @@ def test_shipped_thresholds_leave_benign_twitches_alone() -> None:
     ):
         assessment = scanner.assess(text)
         assert assessment.hits == () and assessment.clarify is None, text
+
+
+def test_one_symptom_alone_is_never_an_alarm_from_the_net(bundle: Bundle) -> None:
+    # shares words, not a situation, with "confused and twitching after drinking lots of water"
+    text = "does drinking water help twitching"
+    assessment = _scanner(bundle, escalate=0.01, ask=0.01).assess(text)
+    assert assessment.hits == () and assessment.clarify is not None  # it asks instead
+    shipped = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+    assert shipped.assess(text).hits == ()

@@ -96,7 +96,11 @@ class RedFlagScanner:
         ]
         nearest = tuple(self._net.nearest(" ".join(words)))
         top = nearest[0] if nearest else None
-        if top is not None and top.score >= self._thresholds.escalate:
+        # one symptom alone is never enough for the net to raise an alarm: "does drinking
+        # water help twitching" shares words, not a situation, with "confused and twitching
+        # after drinking lots of water"; with one finding the net asks its question instead
+        found = {f.concept for f in reading.current() if f.sentence in sentences}
+        if top is not None and top.score >= self._thresholds.escalate and len(found) >= 2:
             return Assessment(reading, (), (RedFlagHit(top.flag, NET_RULE),), nearest)
         clarify = top.flag if top is not None and top.score >= self._thresholds.ask else None
         return Assessment(reading, (), (), nearest, clarify)
