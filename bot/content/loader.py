@@ -75,6 +75,9 @@ REQUIRED_MESSAGES = (
     "source_line",
     "causes_intro",
     "faq_intro",
+    "faq_more",
+    "faq_first",
+    "faq_page",
     "redflags_intro",
     "triage_offer",
     "triage_start_label",
@@ -93,7 +96,15 @@ REQUIRED_MESSAGES = (
     "report_none",
     "report_foods",
     "report_blood_test",
+    "report_supplements",
     "report_footer",
+    "progress",
+    "back_label",
+    "got_it",
+    "noted_answer",
+    "noted_cause",
+    "restart_label",
+    "resume_offer",
     "urgency_emergency",
     "urgency_urgent",
     "urgency_routine",
@@ -127,6 +138,13 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "foods_heading": frozenset({"name"}),
     "source_line": frozenset({"sources"}),
     "report_blood_test": frozenset({"names"}),
+    "report_supplements": frozenset({"names"}),
+    "progress": frozenset({"n", "total"}),
+    "faq_page": frozenset({"page", "pages"}),
+    "got_it": frozenset({"label"}),
+    "noted_answer": frozenset({"label"}),
+    "noted_cause": frozenset({"names"}),
+    "resume_offer": frozenset({"n", "total"}),
     "mod_status": frozenset(
         {"version", "loaded_at", "directory", "nutrients", "faq", "red_flags", "causes", "flows"}
     ),
@@ -670,6 +688,10 @@ def _assemble(
                                 f"adds '{key}': no nutrient or cause with that id",
                             )
                         )
+                for k, nid in enumerate(choice.taking):
+                    if nid not in nutrients:
+                        line, col = pf.at(*cpath, "taking", k)
+                        refs.append(Problem(pf.shown, line, col, f"taking '{nid}': no nutrient"))
                 if choice.red_flag is not None and choice.red_flag not in flag_ids:
                     line, col = pf.at(*cpath, "red_flag")
                     refs.append(

@@ -29,13 +29,19 @@ class Fact(_Model):
     source: Text
 
 
+#: Kinds of food some people do not eat: a diet answer rules them out of food tips.
+FoodGroup = Literal["meat", "fish", "dairy", "egg"]
+
+
 class Food(_Model):
-    """A food source with the amount of a nutrient in one serving."""
+    """A food source with the amount of a nutrient in one serving, and the food groups it
+    belongs to (so a vegan is never told to eat liver)."""
 
     food: Text
     serving: Text
     amount: Text
     source: Text
+    contains: tuple[FoodGroup, ...] = ()
 
 
 class Topic(_Model):
@@ -55,6 +61,8 @@ class Nutrient(_Model):
     aliases: Phrases
     summary: Fact
     why: Fact
+    #: ``why`` told for one symptom (a flow choice's ``symptom``), when it reads differently
+    why_for: dict[Id, Fact] = Field(default_factory=dict)
     facts: dict[Id, Fact]
     foods: Annotated[tuple[Food, ...], Field(min_length=1)]
     food_tip: Fact | None = None
@@ -77,6 +85,8 @@ class Cause(_Model):
     name: Text
     aliases: Phrases
     why: Fact
+    #: ``why`` told for one symptom (a flow choice's ``symptom``), when it reads differently
+    why_for: dict[Id, Fact] = Field(default_factory=dict)
     facts: Annotated[tuple[Fact, ...], Field(min_length=1)]
 
 
@@ -84,6 +94,8 @@ class FaqEntry(_Model):
     """A common question, the ways people phrase it, and its answer."""
 
     id: Id
+    #: the entry's button label in the list of common questions, as a reader would write it
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     questions: Phrases
     answer: Text
     source: Text
@@ -295,6 +307,14 @@ class Choice(_Model):
     adds: dict[Id, int] = Field(default_factory=dict)
     urgency: Urgency | None = None
     red_flag: Id | None = None
+    #: the symptom this answer names (the report's texts fit it)
+    symptom: Id | None = None
+    #: food groups this answer rules out of the report's food tips (a vegan: meat, fish...)
+    avoids: tuple[FoodGroup, ...] = ()
+    #: nutrients this answer says the person takes as supplements: never "foods that help"
+    taking: tuple[Id, ...] = ()
+    #: a typed age that picks this answer: [lowest, highest] in years
+    ages: tuple[int, int] | None = None
 
 
 class Outcome(_Model):
@@ -311,6 +331,9 @@ class Node(_Model):
     ask: Text | None = None
     choices: tuple[Choice, ...] = ()
     outcome: Outcome | None = None
+    #: words that show a remark made earlier in the flow is about this question
+    #: ("coffee" for the caffeine question), so it is kept as this question's answer
+    about: tuple[Text, ...] = ()
 
 
 class Flow(_Model):

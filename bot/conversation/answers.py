@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot import markup
 from bot.content.loader import Bundle
@@ -18,8 +19,25 @@ from bot.language.safety import RedFlagHit
 
 #: How many contributors a triage report lists.
 REPORT_TOP = 3
+#: How many common questions one page of the list shows (a phone screen of buttons).
+FAQ_PAGE = 8
 #: A nutrient weighing at least this much in a triage suggests asking for a blood test.
 BLOOD_TEST_SCORE = 3
+#: Answers kept under this prefix are contributors mentioned in passing ("I work out a lot").
+NOTED = "noted:"
+#: How much a contributor mentioned in passing weighs in the report.
+NOTED_WEIGHT = 2
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a symptom check's answers say about the person, for the report."""
+
+    scores: Counter[str]
+    urgency: Urgency
+    symptom: str | None
+    avoids: frozenset[str]
+    taking: frozenset[str]
 
 
 class Answers:
@@ -58,12 +76,24 @@ class Answers:
         return Reply(text, self.menu_buttons())
 
     def question(self, flow: str | None, node: Node, prefix: str | None = None) -> Reply:
-        """A flow's question with one button per choice, optionally after ``prefix``."""
+        """A flow's question with one button per choice, optionally after ``prefix``; in a
+        flow of several questions, where it stands ("Question 4 of 11") and a Back button."""
         text = node.ask or ""
+        buttons = [Button(f"{flow}.{node.id}.{c.id}", c.label) for c in node.choices]
+        position, total = self.position(flow, node.id)
+        if total > 1:
+            text = self.bundle.message("progress", n=str(position), total=str(total)) + "\n" + text
+            if position > 1:
+                buttons.append(Button("back", self.bundle.message("back_label")))
         if prefix:
             text = f"{prefix}\n\n{text}"
-        buttons = tuple(Button(f"{flow}.{node.id}.{c.id}", c.label) for c in node.choices)
-        return Reply(text, buttons, flow=flow, node=node.id)
+        return Reply(text, tuple(buttons), flow=flow, node=node.id)
+
+    def position(self, flow: str | None, node_id: str) -> tuple[int, int]:
+        """Which question of its flow ``node_id`` is, from 1, and how many questions it has."""
+        found = self.bundle.flows.get(flow or "")
+        asked = [n.id for n in found.nodes if n.ask is not None] if found else []
+        return (asked.index(node_id) + 1 if node_id in asked else 0), len(asked)
 
     def with_menu_button(self, key: str) -> Reply:
         """A message from content with a button back to the menu."""
@@ -118,19 +148,31 @@ class Answers:
         buttons = tuple(Button(f"c:{c.id}", c.name) for c in b.causes.values())
         return Reply(b.message("causes_intro"), buttons)
 
-    def faq_list(self) -> Reply:
-        """Every FAQ entry as a button labelled with its first question."""
+    def faq_list(self, page: int = 1) -> Reply:
+        """One page of the common questions, a button each, with a button to the next page."""
         b = self.bundle
-        buttons = tuple(
-            Button(f"q:{e.id}", _question_label(e.questions[0])) for e in b.faq.values()
-        )
-        return Reply(b.message("faq_intro"), buttons)
+        entries = list(b.faq.values())
+        pages = max(1, -(-len(entries) // FAQ_PAGE))
+        page = min(max(page, 1), pages)
+        shown = entries[(page - 1) * FAQ_PAGE : page * FAQ_PAGE]
+        buttons = [Button(f"q:{e.id}", e.title) for e in shown]
+        if page < pages:
+            buttons.append(Button(f"faqpage:{page + 1}", b.message("faq_more")))
+        elif pages > 1:
+            buttons.append(Button("faqpage:1", b.message("faq_first")))
+        buttons.append(Button("menu", b.message("menu_label")))
+        text = b.message("faq_intro")
+        if pages > 1:
+            text += "\n" + b.message("faq_page", page=str(page), pages=str(pages))
+        return Reply(text, tuple(buttons))
 
     # ------------------------------------------------------------------ knowledge
 
     def sourced(self, text: str, sources: list[str]) -> str:
         """A knowledge text followed by where it comes from."""
-        return f"{text}\n\n{self.bundle.message('source_line', sources='; '.join(sources))}"
+        # each source once, in order, though several facts may share one
+        parts = dict.fromkeys(p.strip() for s in sources for p in s.split(";") if p.strip())
+        return f"{text}\n\n{self.bundle.message('source_line', sources='; '.join(parts))}"
 
     def faq(self, faq_id: str) -> Reply:
         """An FAQ answer with its source and buttons to what it relates to."""
@@ -194,7 +236,8 @@ class Answers:
         """A nutrient's summary, or one topic of it, with buttons to its other topics and foods."""
         b = self.bundle
         n = b.nutrients[nid]
-        topic_buttons = [Button(f"n:{nid}:{t}", b.topics[t].label) for t in n.facts if t != topic]
+        # every topic, the current one too: the buttons keep their numbers from screen to screen
+        topic_buttons = [Button(f"n:{nid}:{t}", b.topics[t].label) for t in n.facts]
         foods = Button(f"f:{nid}", b.message("foods_label", name=n.name))
         if topic is not None and topic in n.facts:
             fact = n.facts[topic]
@@ -264,13 +307,19 @@ class Answers:
     # ------------------------------------------------------------------ outcomes and safety
 
     def outcome(self, flow: str | None, node: Node, answers: Mapping[str, str]) -> Reply:
-        """A flow's ending; for a report, the contributors, food tips and urgency from ``answers``."""
+        """A flow's ending; for a report, the contributors, food tips and urgency from ``answers``.
+
+        The report fits the answers: texts told for the symptom named, food tips only from
+        food groups the person eats, and a nutrient they take as a supplement never among the
+        foods that help (the report says to review the supplement instead).
+        """
         assert node.outcome is not None
         if not node.outcome.report:
             return Reply(node.outcome.text, self.menu_button(), flow=flow, node=node.id)
         b = self.bundle
         msg = b.message
-        scores, urgency = self._score(flow, answers)
+        profile = self.profile(flow, answers)
+        scores, urgency = profile.scores, profile.urgency
         order = {k: i for i, k in enumerate([*b.nutrients, *b.causes])}
         top = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], order[k]))
         top = top[:REPORT_TOP]
@@ -279,23 +328,27 @@ class Answers:
         if top:
             lines = [msg("report_contributors")]
             for key in top:
-                if key in b.nutrients:
-                    n = b.nutrients[key]
-                    lines.append(f"• **{n.name}**: {n.why.text}")
-                    buttons.append(Button(f"n:{key}", n.name))
-                else:
-                    c = b.causes[key]
-                    lines.append(f"• **{c.name}**: {c.why.text}")
-                    buttons.append(Button(f"c:{key}", c.name))
+                item = b.nutrients.get(key) or b.causes[key]
+                why = item.why_for.get(profile.symptom or "", item.why)
+                lines.append(f"• **{item.name}**: {why.text}")
+                kind = "n" if key in b.nutrients else "c"
+                buttons.append(Button(f"{kind}:{key}", item.name))
             parts.append("\n".join(lines))
         else:
             parts.append(msg("report_none"))
         nutrients = [b.nutrients[k] for k in top if k in b.nutrients]
-        if nutrients:
-            foods = [msg("report_foods")]
-            for n in nutrients:
-                foods.append(f"• {n.name}: " + "; ".join(f.food for f in n.foods[:3]))
+        foods = [msg("report_foods")]
+        for n in nutrients:
+            if n.id in profile.taking:
+                continue
+            fitting = [f.food for f in n.foods if not set(f.contains) & profile.avoids][:3]
+            if fitting:
+                foods.append(f"• {n.name}: " + "; ".join(fitting))
+        if len(foods) > 1:
             parts.append("\n".join(foods))
+        taken = [b.nutrients[k].name for k in b.nutrients if k in profile.taking]
+        if taken:
+            parts.append(msg("report_supplements", names=_join(taken)))
         # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
         testable = [
             n
@@ -311,13 +364,24 @@ class Answers:
         buttons.append(Button("menu", msg("menu_label")))
         return Reply("\n\n".join(parts), tuple(buttons), urgency=urgency, flow=flow, node=node.id)
 
-    def _score(self, flow: str | None, answers: Mapping[str, str]) -> tuple[Counter[str], Urgency]:
-        """How much each nutrient and cause weighs in the answers, and the most urgent level."""
+    def profile(self, flow: str | None, answers: Mapping[str, str]) -> Profile:
+        """What a flow's ``answers`` say: weights, urgency, symptom, diet and supplements.
+
+        Contributors the person mentioned in passing (``NOTED`` answers) weigh too.
+        """
         b = self.bundle
         scores: Counter[str] = Counter()
         urgency = Urgency.SELF_CARE
+        symptom: str | None = None
+        avoids: set[str] = set()
+        taking: set[str] = set()
         flags = {f.id: f for f in b.safety.red_flags}
         for node_id, choice_id in answers.items():
+            if node_id.startswith(NOTED):
+                key = node_id.removeprefix(NOTED)
+                if key in b.nutrients or key in b.causes:
+                    scores[key] += NOTED_WEIGHT
+                continue
             answered = b.nodes.get((flow or "", node_id))
             choice = (
                 next((c for c in answered.choices if c.id == choice_id), None) if answered else None
@@ -325,13 +389,16 @@ class Answers:
             if choice is None:
                 continue
             scores.update(choice.adds)
+            symptom = symptom or choice.symptom
+            avoids.update(choice.avoids)
+            taking.update(choice.taking)
             levels = [choice.urgency] if choice.urgency else []
             if choice.red_flag in flags:
                 levels.append(Urgency(flags[choice.red_flag].urgency))
             for level in levels:
                 if level.rank < urgency.rank:
                     urgency = level
-        return scores, urgency
+        return Profile(scores, urgency, symptom, frozenset(avoids), frozenset(taking))
 
     def escalation(
         self, hits: list[RedFlagHit], *, resume: bool, someone_else: bool = False

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from bot.content.loader import Bundle
 from bot.content.model import Choice, Node
-from bot.conversation.answers import Answers
-from bot.events import Incoming, Reply, Urgency
+from bot.conversation.answers import NOTED, Answers
+from bot.events import Button, Incoming, Reply, Urgency
 from bot.language.recall import Embedder
 from bot.language.retrieval import SUGGEST, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
@@ -120,6 +120,8 @@ class Dialogue:
         nodes = self.bundle.nodes
         flow = session.flow
         for node_id, choice_id in list(session.answers.items()):
+            if node_id.startswith(NOTED):
+                continue
             node = nodes.get((flow, node_id))
             if node is None or all(c.id != choice_id for c in node.choices):
                 del session.answers[node_id]
@@ -134,14 +136,21 @@ class Dialogue:
         return True
 
     def _nearest(self, flow: str, answers: dict[str, str]) -> str:
-        """Where to resume: after the last answer that still leads somewhere, else the start."""
+        """Where to resume: the first question on the answered path with no answer yet."""
         nodes = self.bundle.nodes
-        for node_id, choice_id in reversed(answers.items()):
-            choice = next(c for c in nodes[(flow, node_id)].choices if c.id == choice_id)
-            following = nodes.get((flow, choice.next or ""))
-            if following is not None and following.ask is not None:
-                return following.id
-        return self.bundle.flows[flow].start
+        node_id = self.bundle.flows[flow].start
+        for _ in range(len(nodes)):
+            node = nodes.get((flow, node_id))
+            choice = (
+                next((c for c in node.choices if c.id == answers.get(node_id)), None)
+                if (node is not None)
+                else None
+            )
+            following = nodes.get((flow, choice.next or "")) if choice is not None else None
+            if following is None or following.ask is None:
+                return node_id
+            node_id = following.id
+        return node_id
 
     # ------------------------------------------------------------------ free text
 
@@ -185,9 +194,24 @@ class Dialogue:
                 return
         node = self._current_node(session)
         if node is not None and session.flow is not None:
-            choice = self.understanding.choice(session.flow, node, text)
+            if len(text.split()) <= 4 and self.understanding.has_intent(text, "back", exact=True):
+                self._back(session, turn)
+                return
+            about_later = not self.understanding.mentions(session.flow, node, text) and any(
+                self._typed_choice(session.flow, n, text, cue=True) for n in self._later(session)
+            )  # "i drink like 4 coffees a day" answers the caffeine question, not "how long"
+            choice = (
+                None if about_later else self._typed_choice(session.flow, node, text, cue=False)
+            )
             if choice is not None:
-                self._choose(session, node, choice, turn)
+                typed = not text.strip().isdigit() and text.strip().casefold() != (
+                    choice.label.casefold()
+                )
+                later = self._answer_later(session, text, turn)  # "stressed, and i'm 34"
+                noted = self._note_in_passing(session, text, [choice, *later])
+                self._choose(session, node, choice, turn, typed=typed, noted=noted)
+                return
+            if self._side_remark(session, node, text, turn):
                 return
         intent = self.understanding.route(text)
         if intent.kind in _KNOWLEDGE or intent.kind == "fallback":
@@ -376,6 +400,12 @@ class Dialogue:
         kind, _, rest = button.partition(":")
         if button == "menu":
             turn.replies.append(answers.menu(answers.menu_prompt()))
+        elif kind == "faqpage" and rest.isdigit():
+            turn.replies.append(answers.faq_list(int(rest)))
+        elif kind == "restart" and rest in b.flows:
+            self._start_flow(session, rest, turn, fresh=True)
+        elif button == "back":
+            self._back(session, turn)
         elif button == "resume":
             node = self._current_node(session)
             if node is None:
@@ -457,9 +487,26 @@ class Dialogue:
         session.flow = session.node = None
         session.answers.clear()
 
-    def _start_flow(self, session: Session, flow_id: str, turn: Turn) -> None:
+    def _start_flow(
+        self, session: Session, flow_id: str, turn: Turn, *, fresh: bool = False
+    ) -> None:
         if turn.public:  # personal health questions belong in a private conversation
             turn.replies.append(self.answers.private_only(flow_id))
+            return
+        node = self._current_node(session)
+        if not fresh and node is not None and session.flow == flow_id and session.answers:
+            # an unfinished check (after a restart, /quit or a detour): carry on or start again
+            n, total = self.answers.position(flow_id, node.id)
+            msg = self.bundle.message
+            turn.replies.append(
+                Reply(
+                    msg("resume_offer", n=str(n), total=str(total)),
+                    (
+                        Button("resume", msg("resume_label")),
+                        Button(f"restart:{flow_id}", msg("restart_label")),
+                    ),
+                )
+            )
             return
         flow = self.bundle.flows[flow_id]
         self._leave_flow(session)
@@ -468,19 +515,119 @@ class Dialogue:
         turn.events.append(("flow_start", flow.id))
         self._enter(session, flow.start, turn)
 
-    def _enter(self, session: Session, node_id: str, turn: Turn) -> None:
+    def _enter(self, session: Session, node_id: str, turn: Turn, prefix: str | None = None) -> None:
+        """Go to ``node_id``: ask it, or pass it when it was answered in passing, or report."""
         assert session.flow is not None
         node = self.bundle.nodes[(session.flow, node_id)]
+        while node.ask is not None and node.id in session.answers:  # answered in passing
+            chosen = next((c for c in node.choices if c.id == session.answers[node.id]), None)
+            if chosen is None or chosen.next is None:
+                break
+            node = self.bundle.nodes[(session.flow, chosen.next)]
         if node.outcome is not None:
+            if prefix:
+                turn.replies.append(Reply(prefix))
             turn.replies.append(self.answers.outcome(session.flow, node, session.answers))
             turn.events.append(("flow_done", session.flow))
             self._leave_flow(session)
         else:
             session.node = node.id
             turn.events.append(("enter", f"{session.flow}.{node.id}"))
-            turn.replies.append(self.answers.question(session.flow, node))
+            turn.replies.append(self.answers.question(session.flow, node, prefix))
 
-    def _choose(self, session: Session, node: Node, choice: Choice, turn: Turn) -> None:
+    def _typed_choice(self, flow: str, node: Node, text: str, *, cue: bool) -> Choice | None:
+        """The choice of ``node`` that typed ``text`` picks: a number, label or word, or an
+        age in years for a question of age bands. With ``cue``, only when the text is about
+        this question (a side remark answering a later one)."""
+        if cue and not self.understanding.mentions(flow, node, text):
+            return None
+        choice = self.understanding.choice(flow, node, text)
+        if choice is None and any(c.ages for c in node.choices):
+            age = self.understanding.age(text, bare=not cue)
+            if age is not None:
+                choice = next(
+                    (c for c in node.choices if c.ages and c.ages[0] <= age <= c.ages[1]), None
+                )
+        return choice
+
+    def _note_in_passing(self, session: Session, text: str, answered: list[Choice]) -> list[str]:
+        """Contributors a message in a check names ("I work out a lot"), kept for the report
+        unless an answer of the same message already weighs them; their names."""
+        weighed = {key for c in answered for key in c.adds}
+        flow = self.bundle.flows.get(session.flow or "")
+        possible = {k for n in (flow.nodes if flow else ()) for c in n.choices for k in c.adds}
+        names = []
+        for cause in self.understanding.entities(text).get("cause", []):
+            key = NOTED + cause
+            if cause in possible and cause not in weighed and key not in session.answers:
+                session.answers[key] = "mentioned"
+                names.append(self.bundle.causes[cause].name)
+        return names
+
+    def _side_remark(self, session: Session, node: Node, text: str, turn: Turn) -> bool:
+        """A remark in a check that answers later questions or names a contributor ("I drink
+        like 4 coffees a day"): keep it, say so, and ask the current question again."""
+        assert session.flow is not None
+        flow = self.bundle.flows[session.flow]
+        taken = self._answer_later(session, text, turn)
+        noted = self._note_in_passing(session, text, taken)
+        if not taken and not noted:
+            return False
+        msg = self.bundle.message
+        said = [msg("noted_answer", label=c.label) for c in taken]
+        if noted:
+            said.append(msg("noted_cause", names=", ".join(noted)))
+        turn.replies.append(self.answers.question(flow.id, node, " ".join(said)))
+        return True
+
+    def _answer_later(self, session: Session, text: str, turn: Turn) -> list[Choice]:
+        """Keep what ``text`` answers of the later questions (each about its own words)."""
+        taken: list[Choice] = []
+        for other in self._later(session):
+            choice = self._typed_choice(session.flow or "", other, text, cue=True)
+            if choice is not None and choice.next is not None and not choice.red_flag:
+                session.answers[other.id] = choice.id
+                turn.events.append(("answer", f"{session.flow}.{other.id}"))
+                taken.append(choice)
+        return taken
+
+    def _later(self, session: Session) -> list[Node]:
+        """The questions of the check after the current one that have no answer yet."""
+        flow = self.bundle.flows.get(session.flow or "")
+        if flow is None:
+            return []
+        ids = [n.id for n in flow.nodes]
+        start = ids.index(session.node) + 1 if session.node in ids else 0
+        return [n for n in flow.nodes[start:] if n.ask is not None and n.id not in session.answers]
+
+    def _back(self, session: Session, turn: Turn) -> None:
+        """The previous question of the check again, its answer undone."""
+        node = self._current_node(session)
+        if node is None or session.flow is None:
+            turn.replies.append(self.answers.menu(self.bundle.message("nothing_to_reset")))
+            return
+        asked = [k for k in session.answers if not k.startswith(NOTED)]
+        flow = self.bundle.flows[session.flow]
+        order = [n.id for n in flow.nodes]
+        before = [k for k in asked if k in order and order.index(k) < order.index(node.id)]
+        if before:
+            previous = max(before, key=order.index)
+            del session.answers[previous]  # answers given in passing to later ones stay
+            node = self.bundle.nodes[(session.flow, previous)]
+            session.node = node.id
+        turn.events.append(("back", f"{session.flow}.{node.id}"))
+        turn.replies.append(self.answers.question(session.flow, node))
+
+    def _choose(
+        self,
+        session: Session,
+        node: Node,
+        choice: Choice,
+        turn: Turn,
+        *,
+        typed: bool = False,
+        noted: list[str] | None = None,
+    ) -> None:
         if choice.action is not None:
             self._action(session, choice.action, turn)
             return
@@ -495,7 +642,10 @@ class Dialogue:
                 return
             self._raise([hit], turn, resume=False)
         if choice.next is not None:
-            self._enter(session, choice.next, turn)
+            said = [self.bundle.message("got_it", label=choice.label)] if typed else []
+            if noted:
+                said.append(self.bundle.message("noted_cause", names=", ".join(noted)))
+            self._enter(session, choice.next, turn, " ".join(said) or None)
 
     # ------------------------------------------------------------------ safety and privacy
 

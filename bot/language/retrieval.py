@@ -165,7 +165,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
             Candidate(f"card:{card.id}", card.title, frozenset(card.about), card.asks, card.answer)
         )
     for entry in bundle.faq.values():
-        title = entry.questions[0][:40]
+        title = entry.title
         found.append(
             Candidate(
                 f"faq:{entry.id}", title, frozenset(entry.related), entry.questions, entry.answer

@@ -6,6 +6,7 @@ FAQ phrasings and intent word lists. No network and no model download.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -21,6 +22,13 @@ FAQ_SURE = 92.0
 #: Intents that only count in a short message ("hi", not "hi, my leg cramps at night").
 _SHORT_ONLY = ("greet", "thanks", "menu", "help", "yes", "no")
 _SHORT = 4
+#: An age in a side remark: "i'm 34", "34 years old", "aged 34", "34yo".
+_AGE_SAID = re.compile(
+    r"\b(?:i\s?'?m|i am|aged?|age is)\s+(?:about\s+|nearly\s+|almost\s+)?(\d{1,3})\b"
+    r"|\b(\d{1,3})\s*(?:years? old|yrs? old|y/?o|years of age)\b"
+)
+#: A number in an answer to the age question itself ("34", "about 60", "50-60").
+_NUMBER = re.compile(r"\b(\d{1,3})\b")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,27 @@ class Understanding:
         longest = max(m.length for m in found)
         picked = {m.payload for m in found if m.length == longest}
         return node.choices[picked.pop()] if len(picked) == 1 else None
+
+    def mentions(self, flow: str, node: Node, text: str) -> bool:
+        """True if ``text`` is about ``node``'s question (one of its ``about`` words)."""
+        key = (flow, "about:" + node.id)
+        matcher = self._choices.get(key)
+        if matcher is None:
+            matcher = PhraseMatcher([(w, 0) for w in node.about])
+            self._choices[key] = matcher
+        return bool(node.about) and any(m.exact for m in matcher.find(words(text)))
+
+    @staticmethod
+    def age(text: str, *, bare: bool) -> int | None:
+        """An age in years that ``text`` gives; with ``bare``, any number counts (the text
+        answers the age question), otherwise only an age said as one ("i'm 34")."""
+        said = _AGE_SAID.search(text.casefold())
+        found = next((g for g in said.groups() if g), None) if said else None
+        if found is None and bare:
+            number = _NUMBER.search(text)
+            found = number.group(1) if number else None
+        age = int(found) if found else None
+        return age if age is not None and 0 < age <= 120 else None
 
     def entities(self, text: str) -> dict[str, list[str]]:
         """The nutrients, diets and causes a text names, by kind, in order of appearance."""
