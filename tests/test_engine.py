@@ -33,6 +33,28 @@ async def test_user_mid_triage_continues_after_restart(bundle: Bundle, tmp_path:
     assert replies[-1].node == "q_duration"
 
 
+async def test_after_a_restart_asking_for_the_check_offers_to_carry_on(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        engine = Engine(bundle, store)
+        await engine.handle(Incoming(ALICE, text="/triage"))
+        await engine.handle(Incoming(ALICE, text="cramps"))
+        await engine.handle(Incoming(ALICE, text="i drink like 4 coffees a day"))  # kept
+    async with SQLiteStore(path) as store:  # a restart, or /quit and a new terminal chat
+        engine = Engine(bundle, store)
+        offer = (await engine.handle(Incoming(ALICE, text="/triage")))[-1]
+        assert "question 2 of 11" in offer.text
+        assert [b.id for b in offer.buttons] == ["resume", "restart:triage"]
+        replies = await engine.handle(Incoming(ALICE, button="resume"))
+        assert replies[-1].node == "q_where"
+        for step in ("legs", "days", "now and then", "none", "varied", "none", "none"):
+            replies = await engine.handle(Incoming(ALICE, text=step))
+        # the caffeine question was answered in passing before the restart: it is skipped
+        assert replies[-1].node == "q_sleep"
+
+
 async def test_stateless_questions_store_nothing(engine: Engine, sqlite_store: SQLiteStore) -> None:
     await engine.handle(Incoming(ALICE, text="what foods have magnesium?"))
     await engine.handle(Incoming(ALICE, text="/nutrient calcium"))
