@@ -55,4 +55,4 @@ def test_a_paraphrase_gets_its_card(dialogue: Dialogue, item: dict[str, Any]) ->
 def test_most_paraphrases_get_their_card() -> None:
     items = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
     missed = sum(1 for item in items if item.get("known_miss"))
-    assert len(items) >= 140 and missed / len(items) <= 0.45  # the list may only shrink
+    assert len(items) >= 140 and missed / len(items) <= 0.35  # the list may only shrink

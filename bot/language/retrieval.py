@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,10 +42,24 @@ QUESTION_WORDS = STOPWORDS | frozenset(
 )
 
 #: Weights of the signals in a candidate's score: words shared with its example questions,
-#: meaning, named entities, and how much of the question its questions and answer contain.
-W_LEXICAL, W_SEMANTIC, W_ENTITIES, W_COVERED = 0.35, 0.45, 0.30, 0.3
+#: meaning (of its example questions, and of the nearest sentence of its answer), named
+#: entities, and how much of the question its questions and answer contain. Fitted by
+#: ``python benchmarks/rank_weights.py`` (listwise, on question sets A and B; checked on C
+#: and the card paraphrases) and scaled so the thresholds below keep their meaning.
+W_LEXICAL, W_SEMANTIC, W_ANSWER_TEXT, W_ENTITIES, W_COVERED = 0.36, 0.35, 0.34, 0.11, 0.43
+#: What each kind of answer adds to its score, fitted with the weights: a specific card or
+#: food list is more often what was asked than a nutrient's generic overview.
+KIND_PRIOR = {
+    "card": 0.10,
+    "faq": -0.03,
+    "nutrient_topic": -0.07,
+    "nutrient": -0.09,
+    "foods": 0.10,
+    "cause": 0.0,
+    "diet": -0.02,
+}
 #: At or above this score (and clear of the runner-up) the top card is the answer.
-ANSWER = 0.7
+ANSWER = 0.8
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
 #: A top card this far ahead, about everything the question names, answers from `SUGGEST` up.
@@ -79,6 +94,20 @@ class Ranked:
     lexical: float
     semantic: float
     entities: float
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Per candidate: words shared with its questions (``lexical``), meaning of its
+    questions (``semantic``) and of its answer's nearest sentence (``said``), the entities
+    (+ named and covered, - named and missing) and how much of the question it contains."""
+
+    lexical: Any
+    semantic: Any
+    said: Any
+    entities: Any
+    covered: Any
+    named: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +207,7 @@ def candidates(bundle: Bundle) -> list[Candidate]:
                 f"nutrient:{n.id}:",
                 n.name,
                 frozenset({n.id}),
-                _asks(bundle, "overview", names),
+                _asks(bundle, "overview", (n.name, *n.aliases)),  # "what is hypokalaemia"
                 f"{n.summary.text} {n.why.text}",
             )
         )
@@ -310,8 +339,18 @@ class CardIndex:
                 self._about_index.setdefault(e, []).append(i)
         self._embedder = embedder
         self._matrix: Any = None
+        self._passages: Any = None
         if embedder is not None and self._asks:
             self._matrix = embedder.embed([normalise(a) for c in self._candidates for a in c.asks])
+            # the answer's sentences, for the meaning of what a candidate says
+            owners, sentences = [], []
+            for i, c in enumerate(self._candidates):
+                for sentence in _sentences(c.text or c.title):
+                    owners.append(i)
+                    sentences.append(normalise(sentence))
+            self._passages = embedder.embed(sentences)
+            self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
+        self._prior = np.array([KIND_PRIOR.get(_kind(c.ref), 0.0) for c in self._candidates])
         # a question worded exactly like one of a card's examples is that card's question
         self._exact: dict[frozenset[str], set[int]] = {}
         for i, c in enumerate(self._candidates):
@@ -320,16 +359,13 @@ class CardIndex:
                     self._exact.setdefault(_stems(question_words(ask)), set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
 
-    def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str]]:
-        """Total, lexical, semantic and entity scores of every candidate, and the entities."""
+    def signals(self, text: str) -> Signals:
+        """Every signal of every candidate for ``text`` (arrays in candidate order)."""
         q_stems, named = self.vocabulary.reading(text)
-        query = question_words(text)
         n = len(self._candidates)
-        lexical = np.zeros(n)
-        semantic = np.zeros(n)
-        covered = np.zeros(n)
+        lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         entities = self._entity_scores(named)
-        if query and self._asks:
+        if question_words(text) and self._asks:
             q_mass = sum(self._idf(t) for t in q_stems)
             shared = np.zeros(len(self._asks))
             for t in q_stems:
@@ -345,15 +381,35 @@ class CardIndex:
                     found[holders] += self._idf(t)
             covered = found / q_mass if q_mass else found
             if self._matrix is not None and self._embedder is not None:
-                per_ask_sem = self._matrix @ self._embedder.embed([normalise(text)])[0]
-                semantic = np.maximum.reduceat(per_ask_sem, self._starts)
-        w_lex, w_sem = (
-            (W_LEXICAL, W_SEMANTIC) if self._matrix is not None else (W_LEXICAL + W_SEMANTIC, 0.0)
+                question = self._embedder.embed([normalise(text)])[0]
+                semantic = np.maximum.reduceat(self._matrix @ question, self._starts)
+                said = np.maximum.reduceat(self._passages @ question, self._passage_starts)
+        return Signals(lexical, semantic, said, entities, covered, named)
+
+    @property
+    def refs(self) -> list[str]:
+        """The reference of every candidate, in the order of `signals`' arrays."""
+        return [c.ref for c in self._candidates]
+
+    def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str]]:
+        """Total, lexical, semantic and entity scores of every candidate, and the entities."""
+        s = self.signals(text)
+        n = len(self._candidates)
+        if self._matrix is not None:
+            meaning = W_SEMANTIC * s.semantic + W_ANSWER_TEXT * s.said
+            w_lex = W_LEXICAL
+        else:  # without the model, words carry the weight of meaning too
+            meaning, w_lex = np.zeros(n), W_LEXICAL + W_SEMANTIC + W_ANSWER_TEXT
+        total = (
+            w_lex * s.lexical
+            + meaning
+            + W_ENTITIES * s.entities
+            + W_COVERED * s.covered
+            + self._prior
         )
-        total = w_lex * lexical + w_sem * semantic + W_ENTITIES * entities + W_COVERED * covered
-        if not query:
+        if not question_words(text):
             total = np.zeros(n)
-        return total, lexical, semantic, entities, named
+        return total, s.lexical, s.semantic, s.entities, s.named
 
     def _ranked(self, index: int, scores: tuple[Any, Any, Any, Any, list[str]]) -> Ranked:
         total, lexical, semantic, entities, _ = scores
@@ -440,6 +496,10 @@ class CardIndex:
                 if top.candidate.ref == prefer:
                     ranked = [mine, *rest]
         ranked = ranked[:5]
+        medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
+        if medicines and not any(medicines & r.candidate.about for r in ranked[:3]):
+            # a question about a medicine no card covers: honest, and a pharmacist
+            return Decision("unknown", tuple(ranked), tuple(named), kinds)
         if top.score < SUGGEST:
             return Decision("unknown", tuple(ranked), tuple(named), kinds)
         runner = ranked[1].score if len(ranked) > 1 else 0.0
@@ -475,9 +535,22 @@ class CardIndex:
                 and top.score >= SUGGEST
                 and (food_card or not explicit)
             )
-            or (top.score >= ANSWER and top.score >= mine.score + MARGIN and not explicit)
+            or (top.score >= ANSWER and top.score >= mine.score + CLEAR and not explicit)
         )
         return not takes_over
+
+
+def _kind(ref: str) -> str:
+    """The kind of answer a reference names: card, faq, nutrient_topic, nutrient (its
+    overview), foods, cause or diet."""
+    kind, _, rest = ref.partition(":")
+    return "nutrient_topic" if kind == "nutrient" and not rest.endswith(":") else kind
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of an answer worth comparing with a question (not the very short)."""
+    parts = [p for p in re.split(r"(?<=[.!?])\s+", text) if len(p) > 20]
+    return parts or [text]
 
 
 _ENGLISH = snowballstemmer.stemmer("english")
