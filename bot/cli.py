@@ -10,20 +10,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import importlib
 import logging
 import signal
+import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from bot import __version__, logs
-from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.content.loader import Bundle, ContentFormatError, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
 from bot.language.recall import load_embedder
@@ -43,6 +47,12 @@ Platform = tuple[Runner, Callable[[], bool]]
 #: A running bot touches its heartbeat file this often; `nervebot health` reads it.
 HEARTBEAT_EVERY = 30.0
 HEARTBEAT_MAX_AGE = 120.0
+#: Each platform's token setting, as the variable operators set.
+TOKEN_VARIABLES = {"telegram": "TELEGRAM_BOT_TOKEN", "discord": "DISCORD_BOT_TOKEN"}
+#: Each platform's name as people write it.
+PLATFORM_TITLES = {"telegram": "Telegram", "discord": "Discord"}
+#: A content folder in the working folder is used if it has this file (it looks like content).
+CONTENT_MARKER = "messages.yaml"
 
 
 def heartbeat_path(db: Path) -> Path:
@@ -138,12 +148,30 @@ def _settings() -> Settings:
 
 
 def _content_dir(explicit: Path | None, settings: Settings) -> Path:
-    return explicit or settings.nervebot_content_dir or bundled_content_dir()
+    """The content folder a command uses: the one given, else ``NERVEBOT_CONTENT_DIR``, else
+    ``./content`` (in a checkout, where moderators edit it), else the bundled copy.
+
+    Unless it was given on the command line, the choice is said on stderr (stdout stays for
+    the command's output): the bundled copy inside the virtual environment is easily edited
+    by mistake.
+    """
+    if explicit is not None:
+        return explicit
+    if settings.nervebot_content_dir is not None:
+        directory, why = settings.nervebot_content_dir, " (NERVEBOT_CONTENT_DIR)"
+    elif (Path("content") / CONTENT_MARKER).is_file():
+        directory, why = Path.cwd() / "content", " (the folder here)"
+    else:
+        directory, why = bundled_content_dir(), " (the copy bundled with nervebot)"
+    print(f"nervebot: using the content in {directory}{why}", file=sys.stderr)
+    return directory
 
 
 def _load(directory: Path) -> Bundle:
     try:
         return load_content(directory)
+    except ContentFormatError as exc:  # one line, and what to do
+        raise ConfigError("; ".join(str(p) for p in exc.problems)) from exc
     except ContentError as exc:
         lines = "\n".join(str(p) for p in exc.problems[:20])
         more = f"\n... and {len(exc.problems) - 20} more" if len(exc.problems) > 20 else ""
@@ -168,7 +196,17 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _run_tests(directory: Path) -> int:
-    bundle = _load(directory)
+    try:
+        bundle = load_content(directory)
+    except ContentError as exc:  # invalid content fails its tests: exit 1, like `validate`
+        for problem in exc.problems:
+            print(problem)
+        sys.stdout.flush()
+        print(
+            f"{len(exc.problems)} problem(s) in {directory}: the transcript tests did not run",
+            file=sys.stderr,
+        )
+        return EXIT_FAIL
     ran, failures, problems = await run_all(bundle, directory, load_embedder())
     for problem in problems:
         print(problem)
@@ -225,14 +263,50 @@ def _adapter_module(module: str, extra: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        # a path install: nervebot is installed from its folder (a checkout), not by name
         raise ConfigError(
-            f"{extra.title()} support is not installed ({exc.name}): pip install 'nervebot[{extra}]'"
+            f"{extra.title()} support is not installed (no module {exc.name!r}): run "
+            f"pip install '.[{extra}]' in the nervebot folder, with this environment's pip"
         ) from exc
 
 
+#: Platform name -> its adapter module.
+ADAPTERS = {"telegram": "adapters.telegram_bot", "discord": "adapters.discord_bot"}
+
+
+def _token(settings: Settings, name: str) -> str | None:
+    """The platform's bot token, if one is set."""
+    secret = {"telegram": settings.telegram_bot_token, "discord": settings.discord_bot_token}[name]
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _platform_names(choice: str, settings: Settings) -> list[str]:
+    """The platforms ``nervebot run CHOICE`` serves; ``all``: those whose token is set.
+
+    Each one is checked (adapter installed, token well formed) before anything is loaded.
+    """
+    if choice != "all":
+        names = [choice]
+    else:
+        names = [name for name in PLATFORMS if _token(settings, name)]
+        if not names:
+            tokens = " and/or ".join(TOKEN_VARIABLES[name] for name in PLATFORMS)
+            raise ConfigError(f"'run all' found no platform token: set {tokens}")
+        skipped = [name for name in PLATFORMS if name not in names]
+        if skipped:
+            _log.warning(
+                "run all: skipping %s",
+                ", ".join(f"{name} ({TOKEN_VARIABLES[name]} is not set)" for name in skipped),
+            )
+    for name in names:
+        if name in ADAPTERS:
+            _adapter_module(ADAPTERS[name], name).check_token(_token(settings, name))
+    return names
+
+
 def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
-    tg = _adapter_module("adapters.telegram_bot", "telegram")
-    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else None
+    tg = _adapter_module(ADAPTERS["telegram"], "telegram")
+    token = _token(settings, "telegram")
     tg.check_token(token)
     webhook = None
     if settings.telegram_webhook_url:
@@ -253,8 +327,8 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Pl
 
 
 def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
-    dc = _adapter_module("adapters.discord_bot", "discord")
-    token = settings.discord_bot_token.get_secret_value() if settings.discord_bot_token else None
+    dc = _adapter_module(ADAPTERS["discord"], "discord")
+    token = _token(settings, "discord")
     dc.check_token(token)
     dc.use_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     adapter = dc.DiscordAdapter(
@@ -360,7 +434,10 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
 def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
     db: Path = args.db or settings.db_path
     if not db.exists():
-        raise ConfigError(f"no session database at {db} (use --db or NERVEBOT_DB)")
+        raise ConfigError(
+            f"no session database at {db}, so nothing is recorded yet ('nervebot run' creates "
+            "it; if the bot keeps it elsewhere, use --db or NERVEBOT_DB)"
+        )
     return db
 
 
@@ -386,17 +463,33 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
 
     db = _existing_db(args, settings)
     rows, questions = asyncio.run(_journal_rows(db, args.since))
-    data = stats.report(rows, questions, asyncio.run(_delivery_counts(db)))
+    delivery = asyncio.run(_delivery_counts(db))
+    data = stats.report(rows, questions, delivery)
+    nothing = not rows and not questions
+    note = "terminal chats ('nervebot chat') are not counted, only Telegram and Discord"
     if args.json:
         print(json.dumps({"days": args.since, **data}, indent=2))
+        if nothing:
+            print(f"no conversations recorded yet in {db}; {note}", file=sys.stderr)
+    elif nothing and not any(delivery.values()):
+        print(f"No conversations recorded yet in the last {args.since} day(s) in {db}.")
+        print(f"Note: {note}.")
     else:
         sys.stdout.write(stats.as_table(data, args.since))
+        print(f"\nNote: {note}.")
     return EXIT_OK
 
 
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot content log``: every content load and rejected load."""
-    entries = asyncio.run(_journal_rows(_existing_db(args, settings), None, args.limit))
+    db = _existing_db(args, settings)
+    entries = asyncio.run(_journal_rows(db, None, args.limit))
+    if not entries:
+        print(
+            f"The content log in {db} is empty: a running bot ('nervebot run') records every "
+            "content load and rejected load."
+        )
+        return EXIT_OK
     print(f"{'time (UTC)':<20} {'version':<14} {'result':<9} {'errors':>6}  source")
     for e in entries:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(e.at))
@@ -430,24 +523,101 @@ def _secrets(settings: Settings) -> list[str]:
     return [v.get_secret_value() for v in values if v is not None]
 
 
-async def _supervise(name: str, runner: Runner, stop: asyncio.Event) -> bool:
-    """Run one platform; a failure is reported and leaves the other platforms running."""
+#: Errors of the HTTP and websocket libraries that mean the network failed, by class name
+#: (the core imports no platform library), and how to say so.
+_NETWORK_ERRORS = {
+    "ConnectTimeout": "timed out",
+    "ReadTimeout": "timed out",
+    "WriteTimeout": "timed out",
+    "PoolTimeout": "timed out",
+    "TimedOut": "timed out",
+    "ServerTimeoutError": "timed out",
+    "ConnectError": "cannot connect",
+    "ClientConnectionError": "cannot connect",
+    "ServerDisconnectedError": "the server closed the connection",
+    "RemoteProtocolError": "the server closed the connection",
+    "NetworkError": "network error",
+}
+_NETWORK_ERRNOS = {
+    errno.ENETUNREACH,
+    errno.EHOSTUNREACH,
+    errno.ENETDOWN,
+    errno.EHOSTDOWN,
+    errno.ETIMEDOUT,
+}
+
+
+def network_trouble(exc: BaseException) -> str | None:
+    """In a few words, how ``exc`` failed to reach a server, or None if it is no network error.
+
+    Follows the chain of causes: python-telegram-bot wraps httpx, which wraps httpcore,
+    which wraps the socket's ``ConnectionRefusedError``.
+    """
+    named: str | None = None
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(link, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+            return "connection reset"
+        if isinstance(link, socket.gaierror):
+            return "host name not found"
+        if isinstance(link, ssl.SSLError):
+            return f"TLS error ({link.reason or link})"
+        if isinstance(link, TimeoutError):
+            return "timed out"
+        if isinstance(link, OSError) and link.errno in _NETWORK_ERRNOS:
+            return (link.strerror or "network error").lower()
+        named = _NETWORK_ERRORS.get(type(link).__name__, named)  # the innermost one tells most
+        link = link.__cause__ or link.__context__
+    return named
+
+
+def _failure(name: str, exc: BaseException, server: str | None) -> str:
+    """One line saying why platform ``name`` stopped."""
+    trouble = network_trouble(exc)
+    if trouble is None:
+        return str(exc) or type(exc).__name__
+    title = PLATFORM_TITLES.get(name, name)
+    at = f" at {server}" if server else ""
+    return f"cannot reach {title}{at}: {trouble}"
+
+
+async def _supervise(
+    name: str, runner: Runner, stop: asyncio.Event, server: str | None = None
+) -> bool:
+    """Run one platform; a failure is reported in one line and leaves the others running."""
     try:
         await runner(stop)
         return True
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        _log.error("%s stopped: %s", name, exc, exc_info=_log.isEnabledFor(logging.DEBUG))
-        print(f"nervebot: {name} failed: {logs.redact(str(exc))}", file=sys.stderr)
+        _log.debug("%s stopped", name, exc_info=True)  # the traceback, with -vv
+        print(
+            f"nervebot: {name} failed: {logs.redact(_failure(name, exc, server))}", file=sys.stderr
+        )
         return False
 
 
+def _server(url: str | None) -> str | None:
+    """The host:port of a configured server URL (no path: it may hold a token)."""
+    if not url:
+        return None
+    return urlsplit(url).netloc or None
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    names = list(PLATFORMS) if args.platform == "all" else [args.platform]
+    names = _platform_names(args.platform, settings)
     unknown = [n for n in names if n not in PLATFORMS]
     if unknown:
         raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
+    servers = {
+        "telegram": _server(settings.telegram_base_url),
+        "discord": _server(settings.discord_api_base_url),
+    }
     directory = _content_dir(args.content, settings)
     bundle = _load(directory)
     db_path = args.db or settings.db_path
@@ -483,7 +653,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         asyncio.create_task(content.watch(stop)),
     ]
     try:
-        results = await asyncio.gather(*(_supervise(n, r, stop) for n, r in runners.items()))
+        results = await asyncio.gather(
+            *(_supervise(n, r, stop, servers.get(n)) for n, r in runners.items())
+        )
     finally:
         stop.set()
         await asyncio.gather(*chores, return_exceptions=True)

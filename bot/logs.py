@@ -2,7 +2,11 @@
 
 httpx logs every request URL at INFO, and Telegram's URLs contain the bot token;
 python-telegram-bot and discord.py log whole updates (message text) at DEBUG. Those
-loggers are therefore held at WARNING/INFO whatever level the operator asks for.
+loggers are therefore held at WARNING/INFO whatever level the operator asks for, and are
+never more verbose than the operator's level either (at the default WARNING, discord.py's
+"logging in using static token" stays quiet). A few library warnings that are no concern of
+an operator (discord.py's "voice will NOT be supported": nervebot has no voice) are shown at
+DEBUG only.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ CAPS = {
     "tornado": logging.INFO,
     "aiosqlite": logging.INFO,
     "apscheduler": logging.WARNING,
+}
+
+#: Library loggers, and parts of messages from them that only matter when debugging.
+QUIET = {
+    "discord.client": ("voice will NOT be supported",),
 }
 
 
@@ -72,10 +81,35 @@ def configure(level: str | int, secrets: Iterable[str] = ()) -> None:
         for old in [f for f in handler.filters if isinstance(f, Redactor)]:
             handler.removeFilter(old)
         handler.addFilter(redactor)
-    cap_libraries()
+    cap_libraries(root.level)
 
 
-def cap_libraries() -> None:
-    """Hold the chatty libraries at their caps."""
+class Demote(logging.Filter):
+    """Shows records whose message contains one of ``fragments`` at DEBUG, when that is on."""
+
+    def __init__(self, fragments: Iterable[str]) -> None:
+        super().__init__()
+        self.fragments = tuple(fragments)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass other records; demote a matching one, shown only if the root logs DEBUG."""
+        if record.levelno <= logging.DEBUG:
+            return True
+        message = record.getMessage()
+        if not any(fragment in message for fragment in self.fragments):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+def cap_libraries(level: str | int = logging.NOTSET) -> None:
+    """Hold the chatty libraries at their caps, and at ``level`` where that is quieter."""
+    wanted = logging.getLevelName(level) if isinstance(level, str) else level
+    wanted = wanted if isinstance(wanted, int) else logging.NOTSET
     for name, cap in CAPS.items():
-        logging.getLogger(name).setLevel(cap)
+        logging.getLogger(name).setLevel(max(cap, wanted))
+    for name, fragments in QUIET.items():
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, Demote)]:
+            logger.removeFilter(old)
+        logger.addFilter(Demote(fragments))

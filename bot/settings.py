@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_db_path() -> Path:
-    """The default session database: a file in the user's data folder."""
+    """The default session database: a file in the service's or the user's data folder.
+
+    Under systemd with ``StateDirectory=`` (see deploy/nervebot.service) that is the state
+    directory systemd made for the service, ``$STATE_DIRECTORY``, so an env file whose
+    ``NERVEBOT_DB=`` is empty (it replaces the unit's ``Environment=``) keeps the unit's path.
+    """
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0].strip()
+    if state:
+        return Path(state) / "sessions.sqlite3"
     return Path(platformdirs.user_data_dir("nervebot")) / "sessions.sqlite3"
 
 
 class Settings(BaseSettings):
-    """Every setting nervebot reads; tokens are secrets and never shown in repr or logs."""
+    """Every setting nervebot reads; tokens are secrets and never shown in repr or logs.
+
+    An empty value (``NERVEBOT_DB=`` in a copied example file, in the environment or in
+    ``.env``) counts as unset: the default applies, never an empty path or token.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
@@ -40,6 +54,14 @@ class Settings(BaseSettings):
     discord_moderator_channel: int | None = None
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_unset(cls, data: Any) -> Any:
+        """A value of only spaces is unset too (``env_ignore_empty`` drops exactly ``""``)."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(v, str) and not v.strip())}
+        return data
 
     @property
     def db_path(self) -> Path:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -271,3 +272,131 @@ def test_json_protocol_survives_deeply_nested_json(tmp_path: Path) -> None:
     assert "turn 1: the JSON object is nested too deeply" in done.stderr
     turns = {json.loads(line)["turn"] for line in done.stdout.splitlines()}
     assert turns == {2}  # the nested line got no answer on stdout, the next one did
+
+
+# --------------------------------------------------------------------------- operators (issue 12)
+
+
+def _without(*prefixes: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
+def _run_in(cwd: Path, *args: str, env: dict[str, str] | None = None, stdin: str = "") -> Any:
+    """The CLI run from ``cwd`` with no settings in the environment but ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={
+            **_without("NERVEBOT_", "TELEGRAM_", "DISCORD_"),
+            "PYTHONPATH": str(ROOT),
+            **(env or {}),
+        },
+        check=False,
+    )
+
+
+def test_commands_use_the_content_folder_here_and_say_so(
+    content_copy: Path, tmp_path: Path
+) -> None:
+    here = content_copy.parent  # a checkout: ./content holds messages.yaml
+    ok = _run_in(here, "validate")
+    assert ok.returncode == 0, ok.stderr
+    assert f"using the content in {content_copy} (the folder here)" in ok.stderr
+    # a moderator's edit in ./content is what the commands see
+    (content_copy / "safety.yaml").write_text("safety: {}\n", encoding="utf-8")
+    bad = _run_in(here, "validate")
+    assert bad.returncode == 1 and "safety.yaml:1:" in bad.stdout
+    chat = _run_in(here, "chat", "--json", "--db", str(tmp_path / "s.sqlite3"), stdin="hi\n")
+    assert chat.returncode == 2 and "will not start" in chat.stderr and chat.stdout == ""
+    # NERVEBOT_CONTENT_DIR wins over ./content
+    valid = tmp_path / "valid"
+    shutil.copytree(ROOT / "content", valid)
+    chosen = _run_in(here, "validate", env={"NERVEBOT_CONTENT_DIR": str(valid)})
+    assert chosen.returncode == 0, chosen.stdout
+    assert f"using the content in {valid} (NERVEBOT_CONTENT_DIR)" in chosen.stderr
+    # a folder named content that does not look like content is not taken
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "content").mkdir(parents=True)
+    bundled = _run_in(elsewhere, "validate")
+    assert bundled.returncode == 0, bundled.stdout
+    assert "(the copy bundled with nervebot)" in bundled.stderr
+
+
+def test_an_explicit_content_folder_is_used_silently(content_copy: Path) -> None:
+    done = _run_in(content_copy.parent, "validate", str(content_copy))
+    assert done.returncode == 0 and "using the content" not in done.stderr
+
+
+def test_test_on_invalid_content_exits_1(content_copy: Path) -> None:
+    (content_copy / "safety.yaml").write_text("safety: {}\n", encoding="utf-8")
+    done = run("test", str(content_copy))
+    assert done.returncode == 1, done.stderr
+    assert "safety.yaml:1:" in done.stdout
+    assert "the transcript tests did not run" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_content_in_a_newer_format_is_refused_in_one_line(
+    content_copy: Path, tmp_path: Path
+) -> None:
+    messages = content_copy / "messages.yaml"
+    text = messages.read_text(encoding="utf-8")
+    assert "\nformat: 1\n" in text  # the bundled content declares the format it is written for
+    assert run("validate", str(content_copy)).returncode == 0
+    messages.write_text(text.replace("\nformat: 1\n", "\nformat: 2\n", 1), encoding="utf-8")
+    line = text.splitlines().index("format: 1") + 1
+    checked = run("validate", str(content_copy))
+    assert checked.returncode == 1
+    assert checked.stdout.splitlines() == [
+        f"{messages}:{line}:1: content format 2 is newer than this nervebot reads (format 1): "
+        "upgrade nervebot, or use content written for this version"
+    ]
+    started = run(
+        "chat", "--json", "--content", str(content_copy), "--db", str(tmp_path / "s.sqlite3"),
+        stdin="hi\n",
+    )  # fmt: skip
+    assert started.returncode == 2 and started.stdout == ""
+    assert started.stderr.strip().splitlines() == [
+        f"nervebot: {checked.stdout.strip()}"
+    ]  # one line
+
+
+def test_a_closed_port_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    from tests.fakes.telegram_api import TOKEN
+
+    with socket.socket() as probe:  # a loopback port that nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = _run_in(
+        tmp_path,
+        "run", "telegram", "--content", str(ROOT / "content"),
+        env={
+            "NERVEBOT_DB": str(tmp_path / "s.sqlite3"), "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_BASE_URL": f"http://127.0.0.1:{port}/bot",
+        },
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"nervebot: telegram failed: cannot reach Telegram at 127.0.0.1:{port}: connection refused"
+    ]
+
+
+def test_stats_and_content_log_say_when_there_is_nothing_yet(tmp_path: Path) -> None:
+    db = tmp_path / "s.sqlite3"
+    chat_json(tmp_path, ["/triage", "what foods have magnesium?"])  # a terminal chat
+    stats = run("stats", "--db", str(db))
+    assert stats.returncode == 0, stats.stderr
+    assert "No conversations recorded yet" in stats.stdout
+    assert "terminal chats ('nervebot chat') are not counted" in stats.stdout
+    as_json = run("stats", "--json", "--db", str(db))
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["flows"] == {}
+    assert "no conversations recorded yet" in as_json.stderr
+    log = run("content", "log", "--db", str(db))
+    assert log.returncode == 0 and "content log" in log.stdout and "is empty" in log.stdout
+    missing = run("stats", "--db", str(tmp_path / "none.sqlite3"))
+    assert missing.returncode == 2 and "nothing is recorded yet" in missing.stderr

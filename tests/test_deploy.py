@@ -104,3 +104,75 @@ def test_health_reads_the_heartbeat(tmp_path: Path) -> None:
     age = re.search(r"unhealthy: last heartbeat (\d+) s ago", stale.stderr)
     assert age is not None, stale.stderr
     assert 600 <= int(age.group(1)) < 600 + 300
+
+
+def _dockerignore() -> list[tuple[bool, re.Pattern[str]]]:
+    """The rules of .dockerignore as (exclude?, pattern), in order (the last match wins)."""
+    rules = []
+    for raw in (ROOT / ".dockerignore").read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exclude = not line.startswith("!")
+        pattern = line.lstrip("!").strip("/")
+        regex = ""
+        i = 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        rules.append((exclude, re.compile(regex)))
+    return rules
+
+
+def _ignored(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether Docker leaves ``path`` out of the build context (a folder's rule covers its files)."""
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    ignored = False
+    for exclude, rule in rules:
+        if any(rule.fullmatch(prefix) for prefix in prefixes):
+            ignored = exclude
+    return ignored
+
+
+def test_dockerignore_keeps_secrets_caches_and_tests_out_of_the_image() -> None:
+    rules = _dockerignore()
+    for path in (
+        ".env", ".env.production", "deploy/.env", ".venv/bin/python", ".git/HEAD",
+        "bot/__pycache__/cli.cpython-311.pyc", ".mypy_cache/3.11/bot.json",
+        ".pytest_cache/v/cache/lastfailed", ".ruff_cache/CACHEDIR.TAG",
+        ".hypothesis/examples/x", "tests/test_cli.py", "tests/data/card_paraphrases.yaml",
+        "benchmarks/engine.py", "sessions.sqlite3", "data/sessions.sqlite3-wal",
+        "dist/nervebot-0.1.0.tar.gz", "nervebot.egg-info/PKG-INFO",
+    ):  # fmt: skip
+        assert _ignored(path, rules), path
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    copied = [
+        p for src in re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE) for p in src.split()
+    ]
+    for source in copied:
+        top = ROOT / source
+        files = [top] if top.is_file() else [p for p in top.rglob("*") if p.is_file()]
+        for file in files:
+            path = file.relative_to(ROOT).as_posix()
+            if "__pycache__" in path or path.endswith(".pyc"):
+                continue
+            assert not _ignored(path, rules), f"the image needs {path}"
+    assert not _ignored("content/tests/red_flags.yaml", rules)  # transcript tests are content
+
+
+def test_image_paths_survive_an_env_file_with_blank_lines() -> None:
+    """`docker run --env-file .env` with `NERVEBOT_DB=` blanks the image's ENV values."""
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert "STATE_DIRECTORY=/data" in dockerfile  # the default database: /data/sessions.sqlite3
+    assert "ln -s /content content" in dockerfile  # ./content in WORKDIR is the volume
+    unit = (ROOT / "deploy" / "nervebot.service").read_text()
+    assert "StateDirectory=nervebot" in unit  # systemd's $STATE_DIRECTORY: /var/lib/nervebot

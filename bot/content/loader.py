@@ -159,6 +159,15 @@ MAX_FILE_BYTES = 2_000_000
 MAX_NODES = 200_000
 MAX_BUTTON_ID = 64
 
+#: The content format this nervebot reads. A content folder declares the format it is written
+#: for with a top-level ``format: N`` in one of its files (by convention messages.yaml);
+#: content that declares none is format `UNDECLARED_FORMAT`. Raise `CONTENT_FORMAT` when the
+#: format changes incompatibly: content in an older or newer format is then refused with one
+#: line saying what to do (a Docker content volume is filled once and goes stale on upgrade).
+CONTENT_FORMAT = 1
+UNDECLARED_FORMAT = 1
+FORMAT_KEY = "format"
+
 try:  # libyaml is much faster where it is installed
     _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
@@ -403,17 +412,62 @@ def load_transcripts(root: Path) -> tuple[list[tuple[str, Transcript]], list[Pro
     return out, problems
 
 
+class ContentFormatError(ContentError):
+    """The content is written for another content format than this nervebot reads."""
+
+
 @dataclass(frozen=True)
 class ContentRead:
     """A content folder as read: the bundle (None on any error), every problem, the parsed files.
 
     ``files`` keep each file's line positions, so later checks (moderation's warnings) can
-    point at the right line.
+    point at the right line. ``wrong_format``: the content is in a format this nervebot does
+    not read, and that is its one problem (the others would only be echoes of it).
     """
 
     bundle: Bundle | None
     problems: list[Problem]
     files: list[ParsedFile]
+    wrong_format: bool = False
+
+
+def _format_problem(
+    declared: list[tuple[str, tuple[int, int], object]], fallback: str
+) -> tuple[Problem | None, bool]:
+    """Check the ``format:`` declarations of a content folder (file, position, value).
+
+    Returns a problem, or None, and whether it is a format this nervebot does not read.
+    """
+    numbers: list[int] = []
+    for shown, (line, col), value in declared:
+        if type(value) is not int or value < 1:
+            message = f"format: the content format is a positive whole number, like 'format: {CONTENT_FORMAT}'"
+            return Problem(shown, line, col, message), False
+        numbers.append(value)
+    distinct = sorted(set(numbers))
+    if len(distinct) > 1:
+        shown, (line, col), _ = declared[-1]
+        listed = ", ".join(map(str, distinct))
+        message = f"format: the files declare different content formats ({listed}); declare it once"
+        return Problem(shown, line, col, message), False
+    found = distinct[0] if distinct else UNDECLARED_FORMAT
+    if found == CONTENT_FORMAT:
+        return None, False
+    shown, (line, col) = (declared[0][0], declared[0][1]) if declared else (fallback, (1, 1))
+    if found > CONTENT_FORMAT:
+        advice = "upgrade nervebot, or use content written for this version"
+        age = "newer"
+    else:
+        advice = (
+            "bring it up to date from the content bundled with this version "
+            "(a Docker content volume keeps the copy it was first filled with)"
+        )
+        age = "older"
+    message = (
+        f"content format {found} is {age} than this nervebot reads "
+        f"(format {CONTENT_FORMAT}): {advice}"
+    )
+    return Problem(shown, line, col, message), True
 
 
 def read_content(root: Path) -> ContentRead:
@@ -428,6 +482,7 @@ def read_content(root: Path) -> ContentRead:
         )
     problems: list[Problem] = []
     parsed: list[ParsedFile] = []
+    declared: list[tuple[str, tuple[int, int], object]] = []
     digest = hashlib.sha256()
     for path in files:
         shown = _shown(path, root)
@@ -441,10 +496,20 @@ def read_content(root: Path) -> ContentRead:
         if not isinstance(data, dict):
             problems.append(Problem(shown, 1, 1, "a content file is a mapping of sections"))
             continue
+        if FORMAT_KEY in data:
+            declared.append((shown, pos.nearest((FORMAT_KEY,)), data.pop(FORMAT_KEY)))
         try:
             parsed.append(ParsedFile(shown, ContentFile.model_validate(data), pos))
         except ValidationError as exc:
             problems += _pydantic_problems(exc, shown, pos)
+    messages = root / "messages.yaml"
+    fmt, wrong = _format_problem(
+        declared, _shown(messages, root) if messages.is_file() else str(root)
+    )
+    if wrong and fmt is not None:
+        return ContentRead(None, [fmt], parsed, wrong_format=True)
+    if fmt is not None:
+        problems.append(fmt)
     _, trans_problems = load_transcripts(root)
     complete = not problems  # with a broken file, skip checks that would only echo it
     problems += trans_problems
@@ -454,8 +519,11 @@ def read_content(root: Path) -> ContentRead:
 
 
 def load_content(root: Path) -> Bundle:
-    """Load a content folder or raise `ContentError` listing every problem."""
+    """Load a content folder or raise `ContentError` listing every problem
+    (`ContentFormatError` for content in a format this nervebot does not read)."""
     read = read_content(root)
+    if read.wrong_format:
+        raise ContentFormatError(read.problems)
     if read.bundle is None:
         raise ContentError(read.problems)
     _log.info("content loaded from %s (version %s)", root, read.bundle.version)

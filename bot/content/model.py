@@ -355,6 +355,8 @@ class Command(_Model):
 class ContentFile(_Model):
     """One YAML file of content: any of the sections, merged across files into a bundle."""
 
+    #: the content format the folder is written for (see the loader's CONTENT_FORMAT)
+    format: int | None = Field(default=None, ge=1)
     messages: dict[Id, Text] = Field(default_factory=dict)
     commands: tuple[Command, ...] = ()
     intents: dict[Id, tuple[Text, ...]] = Field(default_factory=dict)
