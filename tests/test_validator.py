@@ -270,3 +270,17 @@ def test_an_oversized_file_is_refused_before_parsing(content_copy: Path) -> None
 def test_a_complex_key_is_a_problem_not_an_expansion(content_copy: Path) -> None:
     (content_copy / "keys.yaml").write_text("? [a, b]\n: 1\n", encoding="utf-8")
     assert any("keys.yaml:1:3" in m and "plain word" in m for m in _messages(content_copy))
+
+
+def test_report_fitting_fields_name_what_exists(content_copy: Path) -> None:
+    causes = content_copy / "causes.yaml"
+    text = causes.read_text(encoding="utf-8").replace("      cramp:\n", "      cramps:\n", 1)
+    causes.write_text(text, encoding="utf-8")
+    triage = content_copy / "flows" / "triage.yaml"
+    text = triage.read_text(encoding="utf-8")
+    triage.write_text(
+        text.replace("taking: [vitamin_b6,", "taking: [vitamin_b66,"), encoding="utf-8"
+    )
+    messages = _messages(content_copy)
+    assert any("why_for 'cramps': no flow choice names that symptom" in m for m in messages)
+    assert any("taking 'vitamin_b66': no nutrient" in m for m in messages)

@@ -613,6 +613,8 @@ def _assemble(
     if safety is None:
         refs.append(Problem(where, 1, 1, "missing safety section (red flags)"))
     knowable = {**nutrients, **causes}
+    # the symptoms flow choices name: what a nutrient's or cause's ``why_for`` may be told for
+    symptoms = {c.symptom for f in flows.values() for n in f.nodes for c in n.choices if c.symptom}
 
     for pf in parsed:
         for ni, nutrient in enumerate(pf.data.nutrients):
@@ -620,6 +622,13 @@ def _assemble(
                 if topic not in topics:
                     line, col = pf.at("nutrients", ni, "facts", topic)
                     refs.append(Problem(pf.shown, line, col, f"unknown topic '{topic}'"))
+        for section in ("nutrients", "causes"):
+            for ii, item in enumerate(getattr(pf.data, section)):
+                for symptom in item.why_for:
+                    if symptom not in symptoms:
+                        line, col = pf.at(section, ii, "why_for", symptom)
+                        message = f"why_for '{symptom}': no flow choice names that symptom"
+                        refs.append(Problem(pf.shown, line, col, message))
         for di, diet in enumerate(pf.data.diets):
             for k, nid in enumerate(diet.nutrients):
                 if nid not in nutrients:
