@@ -34,9 +34,8 @@ from bot.language.recall import load_embedder
 from bot.moderation.content_manager import ContentManager
 from bot.moderation.transcripts import run_all
 from bot.moderation.validate import validate_dir
-from bot.settings import Settings
-from bot.storage.journal import SQLiteJournal
-from bot.storage.sqlite import SQLiteStore
+from bot.settings import Settings, default_db_path
+from bot.storage.backends import Database, open_journal, open_store
 
 _log = logging.getLogger(__name__)
 
@@ -77,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--user", default="local", help="user id to speak as (default: local)")
     chat.add_argument(
-        "--db", type=Path, help="SQLite session file (default: NERVEBOT_DB or a user data file)"
+        "--db",
+        help="SQLite session file or postgresql:// address (default: NERVEBOT_DB or a user data file)",
     )
     chat.add_argument(
         "--content", type=Path, help="content folder (default: NERVEBOT_CONTENT_DIR or bundled)"
@@ -111,16 +111,16 @@ def _parser() -> argparse.ArgumentParser:
         "--since", type=int, default=30, metavar="DAYS", help="last DAYS days (default 30)"
     )
     stats.add_argument("--json", action="store_true", help="machine-readable output")
-    stats.add_argument("--db", type=Path, help="SQLite session file")
+    stats.add_argument("--db", help="SQLite session file or postgresql:// address")
 
     content = sub.add_parser("content", help="content administration")
     content_sub = content.add_subparsers(dest="content_command", metavar="ACTION", required=True)
     log = content_sub.add_parser("log", help="print the audit log of content loads")
-    log.add_argument("--db", type=Path, help="SQLite session file")
+    log.add_argument("--db", help="SQLite session file or postgresql:// address")
     log.add_argument("--limit", type=int, default=50)
 
     health = sub.add_parser("health", help="exit 0 if a running bot wrote its heartbeat recently")
-    health.add_argument("--db", type=Path, help="SQLite session file of the running bot")
+    health.add_argument("--db", help="the database of the running bot (as NERVEBOT_DB)")
     health.add_argument(
         "--max-age", type=float, default=HEARTBEAT_MAX_AGE, help="seconds (default 120)"
     )
@@ -132,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the bot on Telegram, Discord or both")
     run.add_argument("platform", choices=["telegram", "discord", "all"])
-    run.add_argument("--db", type=Path, help="SQLite session file")
+    run.add_argument("--db", help="SQLite session file or postgresql:// address")
     run.add_argument("--content", type=Path, help="content folder")
     return parser
 
@@ -230,8 +230,8 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
 async def _chat(args: argparse.Namespace, settings: Settings) -> int:
     console = _adapter_module("adapters.console", "console")
     bundle = _load(_content_dir(args.content, settings))
-    db_path = args.db or settings.db_path
-    store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
+    db_path = Database.parse(args.db or settings.database)
+    store = open_store(db_path, ttl_seconds=settings.ttl_seconds)
     try:
         await store.open()
     except StoreError as exc:
@@ -431,9 +431,9 @@ def cmd_explain(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
-    db: Path = args.db or settings.db_path
-    if not db.exists():
+def _existing_db(args: argparse.Namespace, settings: Settings) -> Database:
+    db = Database.parse(args.db or settings.database)
+    if db.path is not None and not db.path.exists():
         raise ConfigError(
             f"no session database at {db}, so nothing is recorded yet ('nervebot run' creates "
             "it; if the bot keeps it elsewhere, use --db or NERVEBOT_DB)"
@@ -441,8 +441,8 @@ def _existing_db(args: argparse.Namespace, settings: Settings) -> Path:
     return db
 
 
-async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> Any:
-    async with SQLiteJournal(db, flush_every=3600) as journal:
+async def _journal_rows(db: Database, since_days: int | None, limit: int = 50) -> Any:
+    async with open_journal(db, flush_every=3600) as journal:
         if since_days is None:
             return await journal.audit_log(limit)
         since = time.time() - since_days * 86400
@@ -450,8 +450,8 @@ async def _journal_rows(db: Path, since_days: int | None, limit: int = 50) -> An
         return await journal.usage(day), await journal.questions(since)
 
 
-async def _delivery_counts(db: Path) -> dict[str, int]:
-    async with SQLiteStore(db) as store:
+async def _delivery_counts(db: Database) -> dict[str, int]:
+    async with open_store(db) as store:
         return await store.delivery_counts()
 
 
@@ -500,7 +500,7 @@ def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot health``: for container health checks and monitoring."""
-    path = heartbeat_path(args.db or settings.db_path)
+    path = heartbeat_path(Database.parse(args.db or settings.database).path or default_db_path())
     try:
         age = time.time() - path.stat().st_mtime
     except OSError:
@@ -620,9 +620,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     }
     directory = _content_dir(args.content, settings)
     bundle = _load(directory)
-    db_path = args.db or settings.db_path
-    store = SQLiteStore(db_path, ttl_seconds=settings.ttl_seconds)
-    journal = SQLiteJournal(db_path, keep_days=settings.nervebot_unanswered_days)
+    db_path = Database.parse(args.db or settings.database)
+    store = open_store(db_path, ttl_seconds=settings.ttl_seconds)
+    journal = open_journal(db_path, keep_days=settings.nervebot_unanswered_days)
     engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
     platforms = {
@@ -649,7 +649,9 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
     chores = [
         asyncio.create_task(_purge_every(engine, 3600, stop)),
-        asyncio.create_task(_heartbeat(heartbeat_path(store.path), stop, healthy)),
+        asyncio.create_task(
+            _heartbeat(heartbeat_path(db_path.path or default_db_path()), stop, healthy)
+        ),
         asyncio.create_task(content.watch(stop)),
     ]
     try:

@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     )
 
     nervebot_content_dir: Path | None = None
-    nervebot_db: Path | None = None
+    #: a SQLite file path (or sqlite:///path), or a postgresql:// address
+    nervebot_db: str | None = None
     nervebot_session_ttl_days: float = Field(default=30.0, gt=0)
     nervebot_unanswered_days: float = Field(default=14.0, ge=0)
     nervebot_log_level: str = "WARNING"
@@ -64,9 +65,17 @@ class Settings(BaseSettings):
         return data
 
     @property
+    def database(self) -> str:
+        """The database to use, as NERVEBOT_DB gives it (a path or an address)."""
+        return self.nervebot_db or str(default_db_path())
+
+    @property
     def db_path(self) -> Path:
-        """The session database file to use."""
-        return self.nervebot_db or default_db_path()
+        """The SQLite file to use (the default file when NERVEBOT_DB is a server address)."""
+        server = ("postgresql://", "postgres://")
+        if self.nervebot_db and not self.nervebot_db.startswith(server):
+            return Path(os.path.expanduser(self.nervebot_db.removeprefix("sqlite://")))
+        return default_db_path()
 
     @property
     def ttl_seconds(self) -> float:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +126,56 @@ async def api() -> AsyncIterator[FakeBotApi]:
 def embedder() -> Embedder:
     """The packaged embedding model, loaded once (from its package folder, never downloaded)."""
     return WordLlamaEmbedder()
+
+
+#: The PostgreSQL server the tests use: .ci/run starts one and sets this; a developer's local
+#: server with the same role and database works too.
+POSTGRES_URL = os.environ.get(
+    "NERVEBOT_TEST_POSTGRES", "postgresql://nervebot:nervebot@127.0.0.1:5432/nervebot"
+)
+
+
+def _in_a_thread(coroutine: Any) -> Any:
+    """Run ``coroutine`` to the end on a thread of its own (a fixture may be asked for from
+    inside a running event loop)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test server's address; the tests that need it are skipped, saying why, without one."""
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - the test extras install it
+        pytest.skip("asyncpg is not installed (pip install '.[test]')")
+
+    async def probe() -> None:
+        db = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        await db.close()
+
+    try:
+        _in_a_thread(probe())
+    except Exception as exc:
+        if os.environ.get("NERVEBOT_REQUIRE_POSTGRES"):  # CI started one: its absence is a failure
+            pytest.fail(f"no PostgreSQL server at NERVEBOT_TEST_POSTGRES: {exc}")
+        pytest.skip(f"no PostgreSQL server at NERVEBOT_TEST_POSTGRES ({exc}); .ci/run starts one")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def pg_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh, empty schema on the test server for one test, dropped afterwards."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    yield name
+
+    async def drop() -> None:
+        db = await asyncpg.connect(postgres_url)
+        try:
+            await db.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        finally:
+            await db.close()
+
+    _in_a_thread(drop())

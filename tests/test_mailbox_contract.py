@@ -21,6 +21,7 @@ from bot.storage.mailbox import (
     MemoryMailbox,
     Receipt,
 )
+from bot.storage.postgres import PostgresStore
 from bot.storage.sqlite import SQLiteStore
 from bot.storage.store import Session
 
@@ -33,9 +34,14 @@ BACKENDS: dict[str, Factory] = {
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "postgres"])
 async def box(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
-    async with BACKENDS[request.param](tmp_path) as opened:
+    if request.param == "postgres":  # a real server (see conftest), a fresh schema per test
+        url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
+        backend: Any = PostgresStore(url, clock=lambda: NOW, schema=schema)
+    else:
+        backend = BACKENDS[request.param](tmp_path)
+    async with backend as opened:
         yield opened
 
 

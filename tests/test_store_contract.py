@@ -10,6 +10,7 @@ import pytest
 
 from bot.errors import StoreError
 from bot.events import SessionKey
+from bot.storage.postgres import PostgresStore
 from bot.storage.sqlite import SQLiteStore
 from bot.storage.store import MemoryStore, Session, SessionStore
 
@@ -37,11 +38,16 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "postgres"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[SessionStore]:
-    async with BACKENDS[request.param](tmp_path, clock) as opened:
+    if request.param == "postgres":  # a real server (see conftest), a fresh schema per test
+        url, schema = request.getfixturevalue("postgres_url"), request.getfixturevalue("pg_schema")
+        backend: SessionStore = PostgresStore(url, ttl_seconds=TTL, clock=clock, schema=schema)
+    else:
+        backend = BACKENDS[request.param](tmp_path, clock)
+    async with backend as opened:
         yield opened
 
 

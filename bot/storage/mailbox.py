@@ -83,6 +83,26 @@ def keep_trying(reply: Reply) -> float:
     return KEEP_TRYING_EMERGENCY if reply.urgency is Urgency.EMERGENCY else KEEP_TRYING
 
 
+def outbox_rows(
+    receipt: Receipt, replies: Sequence[Reply], now: float
+) -> list[tuple[str, str, str, str, str, float, float, float]]:
+    """The outbox rows of a turn's replies: (platform, conversation, user_id, address, reply,
+    next_at, deadline, at), in the order of every backend's outbox table."""
+    return [
+        (
+            receipt.platform,
+            receipt.conversation,
+            receipt.user_id,
+            receipt.address,
+            reply_to_json(reply),
+            now,
+            now + keep_trying(reply),
+            now,
+        )
+        for reply in replies
+    ]
+
+
 def reply_to_json(reply: Reply) -> str:
     """A reply as JSON text, for the outbox."""
     return json.dumps(
@@ -159,6 +179,31 @@ class Mailbox(ABC):
     @abstractmethod
     async def purge_mail(self, now: float) -> int:
         """Forget answered update ids and failure records past their time; returns how many."""
+
+
+class WorkQueue(ABC):
+    """What worker processes sharing one database need besides the `Mailbox`: claims.
+
+    A claim takes the oldest waiting update of each conversation that has none in progress,
+    for this worker alone, until the update is finished or the lease runs out (then any
+    worker may take it again). So updates of one conversation are answered one at a time, in
+    the order they arrived, whichever worker answers them. Replies are claimed the same way.
+    """
+
+    @abstractmethod
+    async def claim(self, platform: str, limit: int = 10, lease: float = 60.0) -> list[Received]:
+        """Claim up to ``limit`` waiting updates, at most one per conversation, oldest first."""
+
+    @abstractmethod
+    async def claim_outbox(
+        self, platform: str, limit: int = 10, lease: float = 60.0
+    ) -> list[tuple[Outgoing, float]]:
+        """Claim up to ``limit`` replies due now, at most one per conversation, oldest first;
+        `sent`, `postpone` or `give_up` ends the claim."""
+
+    @abstractmethod
+    async def reclaim(self, now: float) -> int:
+        """Put back claims whose lease ran out (their worker stopped); returns how many."""
 
 
 @dataclass

@@ -24,9 +24,8 @@ from bot.storage.mailbox import (
     Outgoing,
     Receipt,
     Received,
-    keep_trying,
+    outbox_rows,
     reply_from_json,
-    reply_to_json,
 )
 from bot.storage.store import DEFAULT_TTL_SECONDS, Clock, Session, SessionStore
 
@@ -346,18 +345,9 @@ class SQLiteStore(SessionStore, Mailbox):
             (
                 "INSERT INTO outbox (platform, conversation, user_id, address, reply, next_at, "
                 "deadline, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    receipt.platform,
-                    receipt.conversation,
-                    receipt.user_id,
-                    receipt.address,
-                    reply_to_json(reply),
-                    now,
-                    now + keep_trying(reply),
-                    now,
-                ),
+                row,
             )
-            for reply in replies
+            for row in outbox_rows(receipt, replies, now)
         )
         await self._transaction(statements)
         if change is not None:
