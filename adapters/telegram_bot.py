@@ -342,6 +342,11 @@ def arrival(raw: object) -> Arrival | None:
     return Arrival(PLATFORM, str(raw["update_id"]), conversation, user_id, payload)
 
 
+#: What a process does: ``all`` (stores updates and answers them: one process), ``ingress``
+#: (stores updates; workers elsewhere answer them) or ``worker`` (answers and sends only).
+ROLES = ("all", "ingress", "worker")
+
+
 class TelegramAdapter:
     """Runs the engine as a Telegram bot; build it, then `run` until a stop event.
 
@@ -362,7 +367,10 @@ class TelegramAdapter:
         poll_timeout: int = 10,
         grace: float = 20.0,
         backoff: float = 1.0,
+        role: str = "all",
     ) -> None:
+        if role not in ROLES:
+            raise ConfigError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         mailbox = engine.mailbox
         if mailbox is None:
             raise ConfigError("the Telegram adapter needs a store with an inbox (SQLiteStore)")
@@ -384,6 +392,7 @@ class TelegramAdapter:
         self.courier = Courier(PLATFORM, engine, mailbox, self._read, self._send, backoff=backoff)
         self._serving = False
         self._chores: set[asyncio.Task[Any]] = set()
+        self.role = role
 
     @property
     def username(self) -> str:
@@ -391,10 +400,11 @@ class TelegramAdapter:
         return self.bot.username
 
     def healthy(self) -> bool:
-        """True while updates can reach the bot (polling answered lately, or webhook serving)."""
+        """True while updates can reach the bot (polling answered lately, or webhook serving);
+        a worker, while it serves."""
         if not self._serving or self._polling.rejected.is_set():
             return False
-        if self._webhook:
+        if self._webhook or self.role == "worker":
             return True
         return time.monotonic() - self._polling.last_ok < max(120.0, 3.0 * self._poll_timeout)
 
@@ -407,13 +417,20 @@ class TelegramAdapter:
         """Serve until ``stop``; then take no new updates, finish the turns in progress and
         send what fits in the grace period. Unanswered updates stay in the inbox."""
         async with self.bot:
-            await self.bot.set_my_commands(
-                [BotCommand(c.name, c.description[:256]) for c in self._engine.content.commands]
-            )
+            if self.role != "worker":
+                await self.bot.set_my_commands(
+                    [BotCommand(c.name, c.description[:256]) for c in self._engine.content.commands]
+                )
             stop_courier = asyncio.Event()
-            courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
+            if self.role == "ingress":  # workers answer: this process only stores updates
+                courier = asyncio.create_task(stop_courier.wait())
+            else:
+                courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
             server = None
-            if self._webhook:
+            if self.role == "worker":
+                ingress = asyncio.create_task(stop.wait())
+                _log.info("Telegram worker started as @%s", self.username)
+            elif self._webhook:
                 server = await self._start_webhook(self._webhook)
                 ingress = asyncio.create_task(stop.wait())
             else:

@@ -14,6 +14,7 @@ import errno
 import functools
 import importlib
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -134,6 +135,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("platform", choices=["telegram", "discord", "all"])
     run.add_argument("--db", help="SQLite session file or postgresql:// address")
     run.add_argument("--content", type=Path, help="content folder")
+
+    worker = sub.add_parser(
+        "worker", help="answer updates other processes stored (a postgresql:// NERVEBOT_DB)"
+    )
+    worker.add_argument(
+        "platform", choices=["telegram", "discord", "all"], nargs="?", default="all"
+    )
+    worker.add_argument("--db", help="postgresql:// address (default: NERVEBOT_DB)")
+    worker.add_argument("--content", type=Path, help="content folder")
     return parser
 
 
@@ -304,7 +314,9 @@ def _platform_names(choice: str, settings: Settings) -> list[str]:
     return names
 
 
-def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
+def _telegram(
+    engine: Engine, settings: Settings, content: ContentManager, role: str = "all"
+) -> Platform:
     tg = _adapter_module(ADAPTERS["telegram"], "telegram")
     token = _token(settings, "telegram")
     tg.check_token(token)
@@ -317,7 +329,7 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Pl
             settings.telegram_webhook_listen,
         )
     adapter = tg.TelegramAdapter(
-        engine, token, base_url=settings.telegram_base_url, webhook=webhook
+        engine, token, base_url=settings.telegram_base_url, webhook=webhook, role=role
     )
     if settings.telegram_moderator_chat is not None:
         content.add_notifier(functools.partial(adapter.notify, settings.telegram_moderator_chat))
@@ -326,7 +338,11 @@ def _telegram(engine: Engine, settings: Settings, content: ContentManager) -> Pl
     return run, healthy
 
 
-def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Platform:
+def _discord(
+    engine: Engine, settings: Settings, content: ContentManager, role: str = "all"
+) -> Platform:
+    if role != "all":  # its gateway process answers too (by claims, when the database is shared)
+        raise ConfigError("Discord runs as one process ('nervebot run discord'), not as a worker")
     dc = _adapter_module(ADAPTERS["discord"], "discord")
     token = _token(settings, "discord")
     dc.check_token(token)
@@ -346,7 +362,7 @@ def _discord(engine: Engine, settings: Settings, content: ContentManager) -> Pla
 
 
 #: Platform name -> builder of its runner (an async callable that serves until a stop event).
-PLATFORMS: dict[str, Callable[[Engine, Settings, ContentManager], Platform]] = {
+PLATFORMS: dict[str, Callable[[Engine, Settings, ContentManager, str], Platform]] = {
     "telegram": _telegram,
     "discord": _discord,
 }
@@ -609,8 +625,35 @@ def _server(url: str | None) -> str | None:
     return urlsplit(url).netloc or None
 
 
+def _role(args: argparse.Namespace, settings: Settings, db: Database) -> str:
+    """What this process does: ``all``, ``ingress`` (NERVEBOT_WORKERS is set: workers answer)
+    or ``worker`` (``nervebot worker``); the last two need a database processes share."""
+    role = (
+        "worker" if args.command == "worker" else "ingress" if settings.nervebot_workers else "all"
+    )
+    if role != "all" and not db.shared:
+        raise ConfigError(
+            f"{'nervebot worker' if role == 'worker' else 'NERVEBOT_WORKERS'} needs a "
+            "postgresql:// NERVEBOT_DB: ingress and worker processes share one database"
+        )
+    return role
+
+
+def _worker_platforms(choice: str, settings: Settings) -> list[str]:
+    """The platforms a worker answers: Telegram only (Discord's process answers itself)."""
+    names = [n for n in _platform_names(choice, settings) if n == "telegram"]
+    if not names:
+        raise ConfigError("'nervebot worker' answers Telegram: set TELEGRAM_BOT_TOKEN")
+    return names
+
+
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
-    names = _platform_names(args.platform, settings)
+    db_path = Database.parse(args.db or settings.database)
+    role = _role(args, settings, db_path)
+    if role == "worker":
+        names = _worker_platforms(args.platform, settings)
+    else:
+        names = _platform_names(args.platform, settings)
     unknown = [n for n in names if n not in PLATFORMS]
     if unknown:
         raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
@@ -620,14 +663,17 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     }
     directory = _content_dir(args.content, settings)
     bundle = _load(directory)
-    db_path = Database.parse(args.db or settings.database)
-    store = open_store(db_path, ttl_seconds=settings.ttl_seconds)
+    worker_id = f"{socket.gethostname()}-{os.getpid()}"
+    store = open_store(db_path, ttl_seconds=settings.ttl_seconds, worker=worker_id)
     journal = open_journal(db_path, keep_days=settings.nervebot_unanswered_days)
     engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
     platforms = {
-        name: PLATFORMS[name](engine, settings, content) for name in names
+        name: PLATFORMS[name](engine, settings, content, role if name == "telegram" else "all")
+        for name in names
     }  # config errors first
+    if role != "all":
+        _log.info("%s %s: %s", role, worker_id, ", ".join(names))
     runners = {name: run for name, (run, _) in platforms.items()}
     checks = [check for _, check in platforms.values()]
     started = time.monotonic()
@@ -687,6 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "test": cmd_test,
             "chat": cmd_chat,
             "run": cmd_run,
+            "worker": cmd_run,
             "health": cmd_health,
             "schema": cmd_schema,
             "graph": cmd_graph,

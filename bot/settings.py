@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     nervebot_session_ttl_days: float = Field(default=30.0, gt=0)
     nervebot_unanswered_days: float = Field(default=14.0, ge=0)
     nervebot_log_level: str = "WARNING"
+    #: set (to the number of workers, for the operator's notes): 'nervebot run' only stores
+    #: updates, and 'nervebot worker' processes answer them (needs a postgresql:// database)
+    nervebot_workers: int | None = Field(default=None, ge=1)
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from bot.conversation.engine import Answered, Engine
 from bot.errors import DeliveryError, StoreError
 from bot.events import Incoming, Reply
-from bot.storage.mailbox import Mailbox, Outgoing, Receipt, Received
+from bot.storage.mailbox import Mailbox, Outgoing, Receipt, Received, WorkQueue
 
 _log = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ class Courier:
         self._unremoved: set[int] = set()  # sent, but removing it from the outbox failed
         self._store_ok = True
         self._halt = False
+        # several processes share the database: take work by claims, not by looking
+        self._queue = mailbox if isinstance(mailbox, WorkQueue) else None
 
     def wake(self) -> None:
         """New updates are in the inbox."""
@@ -109,6 +111,9 @@ class Courier:
             await asyncio.gather(
                 sender, *self._turns, *self._sending.values(), return_exceptions=True
             )
+            if self._queue is not None:  # what this process claimed but did not do: others may
+                with contextlib.suppress(StoreError):
+                    await self._queue.release()
 
     # ------------------------------------------------------------------ the inbox
 
@@ -119,7 +124,11 @@ class Courier:
             generation = self._generation
             self._generation += 1
             try:
-                rows = await self._mailbox.waiting(self._platform, limit=1000)
+                if self._queue is not None:
+                    free = self._concurrency - len(self._turns)
+                    rows = await self._queue.claim(self._platform, limit=free) if free > 0 else []
+                else:
+                    rows = await self._mailbox.waiting(self._platform, limit=1000)
                 self._store_ok = True
             except StoreError as exc:
                 self._store_failed(exc)
@@ -228,7 +237,15 @@ class Courier:
             self._outbox_bell.clear()
             wake_in = self._poll
             try:
-                rows = await self._mailbox.outbox(self._platform, limit=1000)
+                if self._queue is not None:  # claimed: due now, one per conversation
+                    room = max(self._concurrency - len(self._sending), 0)
+                    rows = (
+                        []
+                        if self._halt or not room
+                        else await self._queue.claim_outbox(self._platform, limit=room)
+                    )
+                else:
+                    rows = await self._mailbox.outbox(self._platform, limit=1000)
                 self._delivered &= {item.id for item, _ in rows}
                 for outgoing_id in list(self._unremoved):
                     await self._mailbox.sent(outgoing_id)
@@ -243,6 +260,12 @@ class Courier:
                     queues.setdefault(item.conversation, []).append((item, next_at))
             for conversation, queue in queues.items():
                 if conversation in self._sending:
+                    if self._queue is not None:  # claimed while its last send finishes: put back
+                        for item, next_at in queue:
+                            with contextlib.suppress(StoreError):
+                                await self._mailbox.postpone(
+                                    item.id, next_at, item.attempts, item.progress
+                                )
                     continue
                 first_at = queue[0][1]
                 if first_at > now and not stop.is_set():

@@ -205,6 +205,10 @@ class WorkQueue(ABC):
     async def reclaim(self, now: float) -> int:
         """Put back claims whose lease ran out (their worker stopped); returns how many."""
 
+    @abstractmethod
+    async def release(self) -> int:
+        """Put back this worker's own claims (it is stopping); returns how many."""
+
 
 @dataclass
 class _Row:

@@ -448,6 +448,21 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
             raise
         return [_outgoing(row) for row in sorted(rows, key=lambda r: r[0])]
 
+    async def release(self) -> int:
+        waiting = await self._run(
+            "execute",
+            "UPDATE inbox SET state = 'waiting', worker = NULL, lease_until = NULL "
+            "WHERE state = 'claimed' AND worker = $1",
+            self.worker,
+        )
+        pending = await self._run(
+            "execute",
+            "UPDATE outbox SET state = 'pending', worker = NULL, lease_until = NULL "
+            "WHERE state = 'sending' AND worker = $1",
+            self.worker,
+        )
+        return _count(waiting) + _count(pending)
+
     async def reclaim(self, now: float) -> int:
         waiting = await self._run(
             "execute",
