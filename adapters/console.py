@@ -258,6 +258,23 @@ async def _ask(
     return None if ctrl_c.pressed else line
 
 
+def numbering(replies: list[Reply]) -> tuple[list[int], list[Button]]:
+    """The first button number of each reply, and every button in number order.
+
+    A question of a flow (the last reply on a step of a check) always numbers its options from
+    1, so "2" means the same option whatever was said before it in the same turn (a warning,
+    an answer to a side question); the other replies' buttons come after its options.
+    """
+    screen = next((r for r in reversed(replies) if r.node and r.buttons), None)
+    ordered = ([screen] if screen else []) + [r for r in replies if r is not screen]
+    firsts: dict[int, int] = {}
+    buttons: list[Button] = []
+    for reply in ordered:
+        firsts[id(reply)] = len(buttons) + 1
+        buttons.extend(reply.buttons)
+    return [firsts[id(r)] for r in replies], buttons
+
+
 async def interactive(engine: Engine, user: str, stdin: TextIO, stdout: TextIO) -> int:
     """A friendly chat in the terminal until /quit, end of input (Ctrl-D) or Ctrl-C."""
     colour = use_colour(stdout)
@@ -277,11 +294,10 @@ async def interactive(engine: Engine, user: str, stdin: TextIO, stdout: TextIO) 
                 replies = await _answer(engine, incoming, ctrl_c)
                 if replies is None:
                     break
-                buttons = []
                 width = min(shutil.get_terminal_size((88, 24)).columns, 100) - 1
-                for reply in replies:
-                    stdout.write(render(reply, colour, len(buttons) + 1, width) + "\n\n")
-                    buttons.extend(reply.buttons)
+                firsts, buttons = numbering(replies)
+                for reply, first in zip(replies, firsts, strict=True):
+                    stdout.write(render(reply, colour, first, width) + "\n\n")
                 stdout.flush()
             line = await _ask(ctrl_c, stdin, stdout, prompt, readline is not None)
             if line is None or line.strip() in ("/quit", "/exit"):

@@ -397,7 +397,10 @@ def cmd_schema(args: argparse.Namespace, settings: Settings) -> int:
     """``nervebot schema``: JSON Schemas for editors (yaml-language-server)."""
     from bot.content import schema
 
-    for path in schema.write(args.dir or _content_dir(None, settings)):
+    target = args.dir or _content_dir(None, settings)
+    if not Path(target).is_dir():
+        raise ConfigError(f"{target} is not a folder; give the content folder to write into")
+    for path in schema.write(target):
         print(path)
     return EXIT_OK
 
@@ -488,7 +491,8 @@ def cmd_stats(args: argparse.Namespace, settings: Settings) -> int:
         if nothing:
             print(f"no conversations recorded yet in {db}; {note}", file=sys.stderr)
     elif nothing and not any(delivery.values()):
-        print(f"No conversations recorded yet in the last {args.since} day(s) in {db}.")
+        days = "day" if args.since == 1 else f"{args.since} days"
+        print(f"No conversations recorded yet in the last {days} in {db}.")
         print(f"Note: {note}.")
     else:
         sys.stdout.write(stats.as_table(data, args.since))

@@ -174,7 +174,7 @@ def test_transcript_runner_passes_bundled_and_reports_failures(content_copy: Pat
     assert "FAIL" in bad.stdout and "deliberately wrong: step 1" in bad.stdout
     assert "expected to contain 'chocolate cake'" in bad.stdout
     assert "expected urgency 'emergency', got None" in bad.stdout
-    assert "got: Foods with Magnesium" in bad.stdout
+    assert "got: Foods with magnesium" in bad.stdout
 
 
 def test_env_file_is_read(tmp_path: Path, content_copy: Path) -> None:

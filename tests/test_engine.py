@@ -55,6 +55,37 @@ async def test_after_a_restart_asking_for_the_check_offers_to_carry_on(
         assert replies[-1].node == "q_sleep"
 
 
+async def test_start_in_a_new_chat_offers_to_carry_on_an_unfinished_check(
+    bundle: Bundle, tmp_path: Path
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        engine = Engine(bundle, store)
+        await engine.handle(Incoming(ALICE, text="/triage"))
+        await engine.handle(Incoming(ALICE, text="cramps"))
+    async with SQLiteStore(path) as store:  # the terminal chat says /start when it opens
+        replies = await Engine(bundle, store).handle(Incoming(ALICE, text="/start"))
+        assert [b.id for b in replies[-1].buttons] == ["resume", "restart:triage"]
+
+
+async def test_about_says_how_long_this_deployment_keeps_things(bundle: Bundle) -> None:
+    from bot.storage.journal import MemoryJournal
+
+    store = MemoryStore(ttl_seconds=7 * 86400)
+    about = (
+        await Engine(bundle, store, MemoryJournal(keep_days=3)).handle(
+            Incoming(ALICE, text="/about")
+        )
+    )[0].text
+    assert "7 days pass" in about and "kept for 3 days" in about
+    about = (
+        await Engine(bundle, store, MemoryJournal(keep_days=0)).handle(
+            Incoming(ALICE, text="/about")
+        )
+    )[0].text
+    assert "are not kept" in about and "\n" not in about.split("\n\n")[0]  # no hard breaks
+
+
 async def test_stateless_questions_store_nothing(engine: Engine, sqlite_store: SQLiteStore) -> None:
     await engine.handle(Incoming(ALICE, text="what foods have magnesium?"))
     await engine.handle(Incoming(ALICE, text="/nutrient calcium"))

@@ -447,7 +447,7 @@ async def test_in_groups_only_this_bots_exact_mention_counts(
         )
         sent = await api.wait_sent(GROUP, 1)
         await asyncio.sleep(0.3)
-    assert len(api.sent_to(GROUP)) == 1 and "Potassium" in sent[0]["text"]
+    assert len(api.sent_to(GROUP)) == 1 and "potassium" in sent[0]["text"]
 
 
 async def _requests_until_done(

@@ -52,6 +52,8 @@ REQUIRED_MESSAGES = (
     "disclaimer",
     "help",
     "about",
+    "about_questions",
+    "about_no_questions",
     "fallback",
     "empty",
     "too_long",
@@ -77,6 +79,9 @@ REQUIRED_MESSAGES = (
     "faq_intro",
     "faq_more",
     "faq_first",
+    "faq_previous",
+    "foods_unknown",
+    "number_alone",
     "faq_page",
     "redflags_intro",
     "triage_offer",
@@ -134,12 +139,15 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "too_long": frozenset({"limit"}),
     "unknown_command": frozenset({"command"}),
     "nutrient_unknown": frozenset({"name"}),
+    "foods_unknown": frozenset({"name"}),
     "foods_label": frozenset({"name"}),
     "foods_heading": frozenset({"name"}),
     "source_line": frozenset({"sources"}),
     "report_blood_test": frozenset({"names"}),
     "report_supplements": frozenset({"names"}),
     "progress": frozenset({"n", "total"}),
+    "about": frozenset({"session_days", "questions"}),
+    "about_questions": frozenset({"days"}),
     "faq_page": frozenset({"page", "pages"}),
     "got_it": frozenset({"label"}),
     "noted_answer": frozenset({"label"}),
@@ -765,6 +773,11 @@ def _assemble(
                                 f"adds '{key}': no nutrient or cause with that id",
                             )
                         )
+                for k, key in enumerate(choice.clears):
+                    if key not in knowable:
+                        line, col = pf.at(*cpath, "clears", k)
+                        message = f"clears '{key}': no nutrient or cause with that id"
+                        refs.append(Problem(pf.shown, line, col, message))
                 for k, nid in enumerate(choice.taking):
                     if nid not in nutrients:
                         line, col = pf.at(*cpath, "taking", k)

@@ -315,6 +315,9 @@ class Choice(_Model):
     taking: tuple[Id, ...] = ()
     #: a typed age that picks this answer: [lowest, highest] in years
     ages: tuple[int, int] | None = None
+    #: contributors this answer rules out ("no alcohol"): the weight the general questions
+    #: gave them is dropped, unless another answer about them adds it again
+    clears: tuple[Id, ...] = ()
 
 
 class Outcome(_Model):

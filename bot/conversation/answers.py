@@ -38,6 +38,7 @@ class Profile:
     symptom: str | None
     avoids: frozenset[str]
     taking: frozenset[str]
+    noted: list[str]
 
 
 class Answers:
@@ -99,6 +100,17 @@ class Answers:
         """A message from content with a button back to the menu."""
         return Reply(self.bundle.message(key), self.menu_button())
 
+    def about(self, session_days: float, question_days: float) -> Reply:
+        """What the bot is, and what this deployment keeps and for how long."""
+        msg = self.bundle.message
+        questions = (
+            msg("about_questions", days=_days(question_days))
+            if question_days > 0
+            else msg("about_no_questions")
+        )
+        text = msg("about", session_days=_days(session_days), questions=questions)
+        return Reply(text, self.menu_button())
+
     def help(self) -> Reply:
         """The help text with the main menu."""
         return Reply(self.bundle.message("help"), self.menu_buttons())
@@ -156,10 +168,10 @@ class Answers:
         page = min(max(page, 1), pages)
         shown = entries[(page - 1) * FAQ_PAGE : page * FAQ_PAGE]
         buttons = [Button(f"q:{e.id}", e.title) for e in shown]
+        if page > 1:
+            buttons.append(Button(f"faqpage:{page - 1}", b.message("faq_previous")))
         if page < pages:
             buttons.append(Button(f"faqpage:{page + 1}", b.message("faq_more")))
-        elif pages > 1:
-            buttons.append(Button("faqpage:1", b.message("faq_first")))
         buttons.append(Button("menu", b.message("menu_label")))
         text = b.message("faq_intro")
         if pages > 1:
@@ -238,7 +250,7 @@ class Answers:
         n = b.nutrients[nid]
         # every topic, the current one too: the buttons keep their numbers from screen to screen
         topic_buttons = [Button(f"n:{nid}:{t}", b.topics[t].label) for t in n.facts]
-        foods = Button(f"f:{nid}", b.message("foods_label", name=n.name))
+        foods = Button(f"f:{nid}", b.message("foods_label", name=_mid(n.name)))
         if topic is not None and topic in n.facts:
             fact = n.facts[topic]
             text = self.sourced(
@@ -246,7 +258,7 @@ class Answers:
             )
         else:
             text = self.sourced(f"**{n.name}**\n\n{n.summary.text}", [n.summary.source])
-        return Reply(text, (*topic_buttons, foods))
+        return Reply(text, (*topic_buttons, foods, *self.menu_button()))
 
     def nutrient_unknown(self, name: str) -> Reply:
         """No nutrient goes by ``name``: say so and list the ones there are."""
@@ -262,13 +274,12 @@ class Answers:
         if nid is None:
             text = b.message("foods_intro")
             if unknown is not None:
-                name = markup.escape(_shorten(unknown, 40))
-                text = b.message("nutrient_unknown", name=name) + "\n\n" + text
+                text = b.message("foods_unknown", name=markup.escape(_shorten(unknown, 40)))
             buttons = [Button(f"f:{n.id}", n.name) for n in b.nutrients.values()]
             buttons += [Button(f"d:{d.id}", d.name) for d in b.diets.values()]
             return Reply(text, tuple(buttons))
         n = b.nutrients[nid]
-        lines = [b.message("foods_heading", name=n.name)]
+        lines = [b.message("foods_heading", name=_mid(n.name))]
         lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in n.foods]
         text = "\n".join(lines)
         sources = sorted({f.source for f in n.foods})
@@ -301,6 +312,7 @@ class Answers:
         buttons = (
             Button("cmd:triage", b.message("triage_start_label")),
             Button("cmd:causes", self.menu_label("causes")),
+            *self.menu_button(),
         )
         return Reply(self.sourced("\n".join(lines), sources), buttons)
 
@@ -323,6 +335,8 @@ class Answers:
         order = {k: i for i, k in enumerate([*b.nutrients, *b.causes])}
         top = sorted((k for k, v in scores.items() if v > 0), key=lambda k: (-scores[k], order[k]))
         top = top[:REPORT_TOP]
+        # what the person told us in passing was promised a place in the report
+        top += [k for k in profile.noted if k not in top and scores[k] > 0]
         parts = [msg("report_intro")]
         buttons: list[Button] = []
         if top:
@@ -346,9 +360,9 @@ class Answers:
                 foods.append(f"• {n.name}: " + "; ".join(fitting))
         if len(foods) > 1:
             parts.append("\n".join(foods))
-        taken = [b.nutrients[k].name for k in b.nutrients if k in profile.taking]
+        taken = [_mid(b.nutrients[k].name) for k in b.nutrients if k in profile.taking]
         if taken:
-            parts.append(msg("report_supplements", names=_join(taken)))
+            parts.append(msg("report_supplements", names=_join(taken, "or")))
         # a blood test fits when a nutrient stands out or the symptoms deserve a doctor anyway
         testable = [
             n
@@ -375,12 +389,16 @@ class Answers:
         symptom: str | None = None
         avoids: set[str] = set()
         taking: set[str] = set()
+        cleared: set[str] = set()
+        specific: set[str] = set()  # added by a question about the contributor itself
+        noted: list[str] = []
         flags = {f.id: f for f in b.safety.red_flags}
         for node_id, choice_id in answers.items():
             if node_id.startswith(NOTED):
                 key = node_id.removeprefix(NOTED)
                 if key in b.nutrients or key in b.causes:
                     scores[key] += NOTED_WEIGHT
+                    noted.append(key)
                 continue
             answered = b.nodes.get((flow or "", node_id))
             choice = (
@@ -389,6 +407,9 @@ class Answers:
             if choice is None:
                 continue
             scores.update(choice.adds)
+            cleared.update(choice.clears)
+            if answered is not None and answered.about:
+                specific.update(choice.adds)
             symptom = symptom or choice.symptom
             avoids.update(choice.avoids)
             taking.update(choice.taking)
@@ -398,7 +419,11 @@ class Answers:
             for level in levels:
                 if level.rank < urgency.rank:
                     urgency = level
-        return Profile(scores, urgency, symptom, frozenset(avoids), frozenset(taking))
+        # an answer that rules a contributor out ("no alcohol", "sleep fine") clears the
+        # weight the general questions gave it, unless another specific answer adds it back
+        for key in cleared - specific:
+            scores.pop(key, None)
+        return Profile(scores, urgency, symptom, frozenset(avoids), frozenset(taking), noted)
 
     def escalation(
         self, hits: list[RedFlagHit], *, resume: bool, someone_else: bool = False
@@ -431,8 +456,18 @@ class Answers:
         )
 
 
-def _join(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+def _mid(name: str) -> str:
+    """A name as it reads inside a sentence: "vitamin B12", "magnesium"."""
+    return name[:1].lower() + name[1:]
+
+
+def _days(days: float) -> str:
+    """A number of days as people write it: 30, 0.5."""
+    return f"{days:g}"
+
+
+def _join(names: list[str], word: str = "and") -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {word} " + names[-1]
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -28,6 +28,8 @@ MAX_TEXT = 2000
 #: Longest message scanned for red flags (so an emergency late in a long message is not missed).
 MAX_SCAN = 20_000
 
+#: Where a message's clauses part: punctuation, and words that join a second remark.
+_CLAUSES = re.compile(r"[,.;!?]+|\b(?:and|but|though|also|plus|btw)\b", re.IGNORECASE)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
 #: The turn event that carries a question the bot could not answer.
@@ -48,12 +50,23 @@ class Turn:
     events: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long this deployment keeps sessions and unanswered questions, in days."""
+
+    session_days: float = 30.0
+    question_days: float = 14.0
+
+
 class Dialogue:
     """Conversation rules over one content bundle."""
 
-    def __init__(self, bundle: Bundle, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, bundle: Bundle, embedder: Embedder | None = None, retention: Retention | None = None
+    ) -> None:
         self.bundle = bundle
         self.answers = Answers(bundle)
+        self.retention = retention or Retention()
         self.scanner = RedFlagScanner(bundle.safety, embedder)
         self.understanding = Understanding(bundle)
         self.cards = CardIndex.for_bundle(bundle, embedder)
@@ -184,6 +197,10 @@ class Dialogue:
         if command:
             self._command(session, command.group(1).lower(), command.group(2).strip(), turn)
             return
+        if text.strip().isdigit() and self._current_node(session) is None:
+            # "2" typed where no question is open: not a question about "2"
+            turn.replies.append(self.answers.menu(self.bundle.message("number_alone")))
+            return
         if session.pending == "forget":
             if self.understanding.has_intent(text, "yes"):
                 self._forget_answer(session, True, turn)
@@ -197,19 +214,18 @@ class Dialogue:
             if len(text.split()) <= 4 and self.understanding.has_intent(text, "back", exact=True):
                 self._back(session, turn)
                 return
-            about_later = not self.understanding.mentions(session.flow, node, text) and any(
-                self._typed_choice(session.flow, n, text, cue=True) for n in self._later(session)
-            )  # "i drink like 4 coffees a day" answers the caffeine question, not "how long"
-            choice = (
-                None if about_later else self._typed_choice(session.flow, node, text, cue=False)
-            )
+            # a clause about a later question is that question's answer, not this one's:
+            # "cramps, and i drink like 4 coffees a day" (cramps; 4 or more cups, not "days")
+            rest = self._without_side_clauses(session, node, text)
+            choice = self._typed_choice(session.flow, node, rest, cue=False) if rest else None
             if choice is not None:
                 typed = not text.strip().isdigit() and text.strip().casefold() != (
                     choice.label.casefold()
                 )
                 later = self._answer_later(session, text, turn)  # "stressed, and i'm 34"
                 noted = self._note_in_passing(session, text, [choice, *later])
-                self._choose(session, node, choice, turn, typed=typed, noted=noted)
+                said = [self.bundle.message("noted_answer", label=c.label) for c in later]
+                self._choose(session, node, choice, turn, typed=typed, noted=noted, said=said)
                 return
             if self._side_remark(session, node, text, turn):
                 return
@@ -332,12 +348,15 @@ class Dialogue:
     def _command(self, session: Session, name: str, arg: str, turn: Turn) -> None:
         msg, answers = self.bundle.message, self.answers
         if name == "start":
-            self._leave_flow(session)
             session.pending = None
             turn.replies.append(Reply(f"{msg('welcome')}\n\n{msg('disclaimer')}"))
             if arg in _ACTIONS:  # a deep link such as /start triage
                 self._action(session, arg, turn)
+            elif self._current_node(session) is not None and session.flow is not None:
+                # a check left unfinished (a new terminal chat, a restart): carry on or not
+                self._start_flow(session, session.flow, turn)
             else:
+                self._leave_flow(session)
                 turn.replies.append(answers.menu(answers.menu_prompt()))
         elif name == "menu":
             turn.replies.append(answers.menu(answers.menu_prompt()))
@@ -382,7 +401,9 @@ class Dialogue:
         elif action == "redflags":
             turn.replies.append(answers.with_menu_button("redflags_intro"))
         elif action == "about":
-            turn.replies.append(answers.with_menu_button("about"))
+            turn.replies.append(
+                answers.about(self.retention.session_days, self.retention.question_days)
+            )
         elif action == "help":
             turn.replies.append(answers.help())
 
@@ -553,8 +574,11 @@ class Dialogue:
     def _note_in_passing(self, session: Session, text: str, answered: list[Choice]) -> list[str]:
         """Contributors a message in a check names ("I work out a lot"), kept for the report
         unless an answer of the same message already weighs them; their names."""
-        weighed = {key for c in answered for key in c.adds}
+        # what the answered questions ask about is theirs to weigh ("i don't drink" answers
+        # the alcohol question; it is not a mention of alcohol)
         flow = self.bundle.flows.get(session.flow or "")
+        asked = [n for n in (flow.nodes if flow else ()) if any(c in n.choices for c in answered)]
+        weighed = {key for n in asked for c in n.choices for key in c.adds}
         possible = {k for n in (flow.nodes if flow else ()) for c in n.choices for k in c.adds}
         names = []
         for cause in self.understanding.entities(text).get("cause", []):
@@ -579,6 +603,18 @@ class Dialogue:
             said.append(msg("noted_cause", names=", ".join(noted)))
         turn.replies.append(self.answers.question(flow.id, node, " ".join(said)))
         return True
+
+    def _without_side_clauses(self, session: Session, node: Node, text: str) -> str:
+        """``text`` without its clauses that answer a later question and not this one."""
+        flow, later = session.flow or "", self._later(session)
+        rest = text
+        for clause in _CLAUSES.split(text):
+            side = not self.understanding.mentions(flow, node, clause) and any(
+                self._typed_choice(flow, other, clause, cue=True) for other in later
+            )
+            if side and clause.strip():
+                rest = rest.replace(clause, " ", 1)  # the rest keeps "pins and needles" whole
+        return rest if rest.strip(" ,.;!?") else ""
 
     def _answer_later(self, session: Session, text: str, turn: Turn) -> list[Choice]:
         """Keep what ``text`` answers of the later questions (each about its own words)."""
@@ -627,6 +663,7 @@ class Dialogue:
         *,
         typed: bool = False,
         noted: list[str] | None = None,
+        said: list[str] | None = None,
     ) -> None:
         if choice.action is not None:
             self._action(session, choice.action, turn)
@@ -642,7 +679,9 @@ class Dialogue:
                 return
             self._raise([hit], turn, resume=False)
         if choice.next is not None:
-            said = [self.bundle.message("got_it", label=choice.label)] if typed else []
+            said = ([self.bundle.message("got_it", label=choice.label)] if typed else []) + (
+                said or []
+            )
             if noted:
                 said.append(self.bundle.message("noted_cause", names=", ".join(noted)))
             self._enter(session, choice.next, turn, " ".join(said) or None)

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.content.loader import Bundle
-from bot.conversation.dialogue import MAX_SCAN, UNANSWERED, Dialogue
+from bot.conversation.dialogue import MAX_SCAN, UNANSWERED, Dialogue, Retention
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
@@ -45,9 +45,9 @@ class Engine:
         self._flood = flood or FloodGuard()
         self._writes_ok = True
         self._embedder = embedder
-        self._dialogue = Dialogue(content, embedder)
         self._store = store
         self._journal = journal
+        self._dialogue = Dialogue(content, embedder, self._retention())
         self._locks: dict[SessionKey, tuple[asyncio.Lock, int]] = {}
 
     @property
@@ -62,8 +62,13 @@ class Engine:
 
     def swap_content(self, content: Bundle) -> None:
         """Serve ``content`` from the next turn on (turns in progress finish on the old one)."""
-        self._dialogue = Dialogue(content, self._embedder)
+        self._dialogue = Dialogue(content, self._embedder, self._retention())
         _log.info("content version %s is live", content.version)
+
+    def _retention(self) -> Retention:
+        """How long sessions and unanswered questions are kept here, for /about."""
+        keep = self._journal.keep_days if self._journal is not None else 0.0
+        return Retention(self._store.ttl_seconds / 86400, keep)
 
     @asynccontextmanager
     async def _user_lock(self, key: SessionKey) -> AsyncIterator[None]:

@@ -63,6 +63,10 @@ class Understanding:
             + [(w, ("intent", name)) for name, ws in bundle.intents.items() for w in ws]
         )
         self._choices: dict[tuple[str, str], PhraseMatcher[int]] = {}
+        #: words that turn the next words of an answer around ("dont", "never")
+        self._negations = frozenset(
+            w for phrase in bundle.intents.get("negation", ()) for w in words(phrase)
+        )
 
     def choice(self, flow: str, node: Node, text: str) -> Choice | None:
         """The choice of ``node`` that ``text`` picks (by number, label or synonym), or None."""
@@ -77,7 +81,14 @@ class Understanding:
                 [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)]
             )
             self._choices[(flow, node.id)] = matcher
-        found = matcher.find(toks)
+        # "i don't eat meat" does not pick "meat": a match right after a negation word is not
+        # an answer, unless the phrase itself carries it ("no meat", "dont drink")
+        negations = self._negations
+        found = [
+            m
+            for m in matcher.find(toks)
+            if not negations.intersection(toks[max(m.start - 2, 0) : m.start])
+        ]
         if not found:
             return None
         longest = max(m.length for m in found)

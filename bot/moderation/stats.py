@@ -47,7 +47,8 @@ def report(
 
 def as_table(data: dict[str, Any], days: int) -> str:
     """The report as plain text tables for the terminal."""
-    out = [f"nervebot usage, last {days} day(s) (anonymous counts)", ""]
+    span = "day" if days == 1 else f"{days} days"
+    out = [f"nervebot usage, last {span} (anonymous counts)", ""]
 
     def section(title: str, rows: list[tuple[str, Any]], empty: str = "(none)") -> None:
         out.append(title)

@@ -179,7 +179,7 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         self.schema = schema
         self.worker = worker or f"pid-{__import__('os').getpid()}"
         self.read_only = False
-        self._ttl = ttl_seconds
+        self._ttl = self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._max = max_connections
         self._pool: Any = None

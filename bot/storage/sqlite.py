@@ -133,7 +133,7 @@ class SQLiteStore(SessionStore, Mailbox):
         self._writing = _WriteTurns()
         self._blocked_until = 0.0
         self._reopen_at = 0.0
-        self._ttl = ttl_seconds
+        self._ttl = self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._busy_ms = busy_timeout_ms
         self._db: aiosqlite.Connection | None = None

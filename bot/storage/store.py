@@ -79,6 +79,9 @@ class Session:
 class SessionStore(AsyncResource, ABC):
     """Stores one `Session` per `SessionKey`; async context manager, closed on exit."""
 
+    #: idle time after which a session expires (what /about tells people)
+    ttl_seconds: float = DEFAULT_TTL_SECONDS
+
     @abstractmethod
     async def get(self, key: SessionKey) -> Session | None:
         """The live session of ``key``, or None if there is none or it has expired."""
@@ -101,7 +104,7 @@ class MemoryStore(SessionStore):
 
     def __init__(self, ttl_seconds: float = DEFAULT_TTL_SECONDS, clock: Clock = time.time) -> None:
         self._rows: dict[SessionKey, tuple[str, float]] = {}
-        self._ttl = ttl_seconds
+        self._ttl = self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._closed = False
 
