@@ -353,12 +353,28 @@ def _discord(
         content=content,
         guild_ids=dc.parse_guild_ids(settings.discord_guild_ids),
         moderator_role=settings.discord_moderator_role,
+        **_shard(settings),
     )
     if settings.discord_moderator_channel is not None:
         content.add_notifier(functools.partial(adapter.notify, settings.discord_moderator_channel))
     run: Runner = adapter.run
     healthy: Callable[[], bool] = adapter.healthy
     return run, healthy
+
+
+def _shard(settings: Settings) -> dict[str, int]:
+    """discord.py's shard options from DISCORD_SHARD_IDS and DISCORD_SHARD_COUNT (one shard per
+    process: several processes split a large bot's shards; Discord sends DMs to shard 0)."""
+    ids, count = settings.discord_shard_ids, settings.discord_shard_count
+    if ids is None and count is None:
+        return {}
+    parts = [p.strip() for p in (ids or "").split(",") if p.strip()]
+    if count is None or len(parts) != 1 or not parts[0].isdigit() or int(parts[0]) >= count:
+        raise ConfigError(
+            "set DISCORD_SHARD_IDS to this process's one shard (0 to DISCORD_SHARD_COUNT - 1) "
+            "and DISCORD_SHARD_COUNT to the number of shards, for example 0 and 2"
+        )
+    return {"shard_id": int(parts[0]), "shard_count": count}
 
 
 #: Platform name -> builder of its runner (an async callable that serves until a stop event).

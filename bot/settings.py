@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     discord_moderator_channel: int | None = None
     discord_api_base_url: str | None = None
     discord_gateway_url: str | None = None
+    #: this process's Discord shard ("2") of DISCORD_SHARD_COUNT; one shard per process
+    discord_shard_ids: str | None = None
+    discord_shard_count: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -14,6 +14,7 @@ import yaml
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
 
 
 def test_env_example_lists_every_setting() -> None:
@@ -176,3 +177,22 @@ def test_image_paths_survive_an_env_file_with_blank_lines() -> None:
     assert "ln -s /content content" in dockerfile  # ./content in WORKDIR is the volume
     unit = (ROOT / "deploy" / "nervebot.service").read_text()
     assert "StateDirectory=nervebot" in unit  # systemd's $STATE_DIRECTORY: /var/lib/nervebot
+
+
+def test_compose_scale_has_postgres_two_ingress_replicas_and_three_workers() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.scale.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert services["postgres"]["healthcheck"]["test"][1].startswith("pg_isready")
+    ingress, worker = services["ingress"], services["worker"]
+    assert ingress["command"] == ["run", "telegram"] and ingress["deploy"]["replicas"] == 2
+    assert worker["command"] == ["worker", "telegram"] and worker["deploy"]["replicas"] == 3
+    for name in ("ingress", "worker", "discord"):
+        service = services[name]
+        assert service["environment"]["NERVEBOT_DB"].startswith("postgresql://")
+        assert service["environment"]["NERVEBOT_WORKERS"]
+        assert service["healthcheck"]["test"] == ["CMD", "nervebot", "health"]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert ingress["environment"]["TELEGRAM_WEBHOOK_LISTEN"].endswith(":8443")
+    nginx = (DEPLOY / "scale" / "nginx.conf").read_text(encoding="utf-8")
+    assert "server ingress:8443" in nginx and "proxy_pass http://ingress;" in nginx
+    assert services["proxy"]["volumes"] == ["./scale/nginx.conf:/etc/nginx/nginx.conf:ro"]

@@ -112,6 +112,23 @@ async def test_commands_are_synced_to_the_listed_guild(
     assert {o["name"] for o in content["options"]} == {"status", "reload"}
 
 
+async def test_a_process_connects_as_its_own_shard(
+    fake: FakeDiscord, bundle: Bundle, store: SQLiteStore
+) -> None:
+    from bot.cli import _shard
+    from bot.settings import Settings
+
+    options = _shard(Settings(discord_shard_ids="1", discord_shard_count=2))
+    assert options == {"shard_id": 1, "shard_count": 2}
+    async with running(fake, bundle, store, **options):
+        pass
+    assert fake.identify_shards[-1] == [1, 2]
+    with pytest.raises(ConfigError):  # one shard per process, within the count
+        _shard(Settings(discord_shard_ids="0,1", discord_shard_count=2))
+    with pytest.raises(ConfigError):
+        _shard(Settings(discord_shard_ids="2", discord_shard_count=2))
+
+
 async def test_global_sync_without_guild_ids(
     fake: FakeDiscord, bundle: Bundle, store: SQLiteStore
 ) -> None:

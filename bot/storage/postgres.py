@@ -95,6 +95,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x6E657276_65626F74
 #: How long a claim holds an update or a reply before another worker may take it over.
 LEASE = 60.0
+#: How often a worker looks for claims whose lease ran out (their worker stopped).
+RECLAIM_EVERY = 5.0
 
 
 def is_postgres_url(value: str) -> bool:
@@ -183,6 +185,9 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         self._clock = clock
         self._max = max_connections
         self._pool: Any = None
+        self._next_reclaim = 0.0
+        #: sessions read with a claim, each served once to the turn that follows it
+        self._prefetched: dict[SessionKey, str | None] = {}
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact(self.url)!r}, schema={self.schema!r})"
@@ -216,6 +221,9 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
     # ------------------------------------------------------------------ sessions
 
     async def get(self, key: SessionKey) -> Session | None:
+        if key in self._prefetched:  # read with this worker's claim of the conversation
+            data = self._prefetched.pop(key)
+            return None if data is None else Session.from_json(data)
         data = await self._run(
             "fetchval",
             "SELECT data FROM sessions WHERE platform = $1 AND user_id = $2 AND updated_at >= $3",
@@ -226,11 +234,13 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         return None if data is None else Session.from_json(data)
 
     async def save(self, key: SessionKey, session: Session) -> None:
+        self._prefetched.pop(key, None)
         await self._run(
             "execute", _UPSERT, key.platform, key.user_id, session.to_json(), self._clock()
         )
 
     async def delete(self, key: SessionKey) -> None:
+        self._prefetched.pop(key, None)
         await self._run(
             "execute",
             "DELETE FROM sessions WHERE platform = $1 AND user_id = $2",
@@ -276,56 +286,35 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
     async def finish(
         self, receipt: Receipt, replies: Sequence[Reply], change: Change | None, now: float
     ) -> None:
-        import asyncpg
-
-        try:
-            async with self._p().acquire() as db, db.transaction():
-                # first: only the worker that holds the update (or anyone, if no one claimed
-                # it) finishes it; a worker whose lease ran out and was taken over does nothing
-                status = await db.execute(
-                    "UPDATE inbox SET state = 'done', payload = '', at = $1, worker = NULL, "
-                    "lease_until = NULL WHERE seq = $2 AND (state = 'waiting' OR "
-                    "(state = 'claimed' AND worker = $3))",
-                    now,
-                    receipt.seq,
-                    self.worker,
-                )
-                if _count(status) == 0:
-                    _log.info("update %d was already answered elsewhere", receipt.seq)
-                    return
-                if change is not None:
-                    key = change.key
-                    if change.session is None:
-                        await db.execute(
-                            "DELETE FROM sessions WHERE platform = $1 AND user_id = $2",
-                            key.platform,
-                            key.user_id,
-                        )
-                    else:
-                        await db.execute(
-                            _UPSERT,
-                            key.platform,
-                            key.user_id,
-                            change.session.to_json(),
-                            self._clock(),
-                        )
-                    if change.forget:
-                        await db.execute(
-                            "DELETE FROM outbox WHERE platform = $1 AND user_id = $2 "
-                            "AND state != 'sending'",
-                            key.platform,
-                            key.user_id,
-                        )
-                if replies:
-                    await db.executemany(
-                        "INSERT INTO outbox (platform, conversation, user_id, address, reply, "
-                        "next_at, deadline, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                        outbox_rows(receipt, replies, now),
-                    )
-        except (OSError, asyncpg.InterfaceError) as exc:
-            raise StoreUnavailable(f"database {redact(self.url)} is unavailable: {exc}") from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(f"database {redact(self.url)} failed: {exc}") from exc
+        """One statement, so one round trip and one transaction: the update is marked done
+        only by the worker that holds it (or by anyone, if no one claimed it), and the
+        session and replies are written only if it was; a worker whose lease ran out and was
+        taken over writes nothing."""
+        key = change.key if change is not None else SessionKey(receipt.platform, receipt.user_id)
+        self._prefetched.pop(key, None)
+        rows = outbox_rows(receipt, replies, now)
+        done = await self._run(
+            "fetchval",
+            _FINISH,
+            now,
+            receipt.seq,
+            self.worker,
+            key.platform,
+            key.user_id,
+            change.session.to_json() if change is not None and change.session else None,
+            self._clock(),
+            change is not None and change.session is not None,  # save the session
+            change is not None and change.session is None,  # delete it
+            change is not None and change.forget,  # drop the user's unsent replies
+            receipt.platform,
+            receipt.conversation,
+            receipt.user_id,
+            receipt.address,
+            [r[4] for r in rows],
+            [r[6] for r in rows],
+        )
+        if not done:
+            _log.info("update %d was already answered elsewhere", receipt.seq)
 
     async def set_aside(self, seq: int, reason: str) -> None:
         await self._run(
@@ -407,7 +396,7 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         import asyncpg
 
         now = self._clock()
-        await self.reclaim(now)
+        await self._reclaim_now_and_then(now)
         try:
             rows = await self._run(
                 "fetch",
@@ -416,11 +405,16 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
                 limit,
                 self.worker,
                 now + lease,
+                now - self._ttl,
             )
         except StoreError as exc:  # another worker claimed the conversation first: next time
             if isinstance(exc.__cause__, asyncpg.UniqueViolationError):
                 return []
             raise
+        for r in rows:  # the turn reads its session next: it came with the claim
+            self._prefetched[SessionKey(r[0], r[3])] = r[6]
+        while len(self._prefetched) > 10_000:
+            self._prefetched.pop(next(iter(self._prefetched)))
         return [
             Received(r[0], r[1], r[2], r[3], r[4], r[5]) for r in sorted(rows, key=lambda r: r[5])
         ]
@@ -431,7 +425,7 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         import asyncpg
 
         now = self._clock()
-        await self.reclaim(now)
+        await self._reclaim_now_and_then(now)
         try:
             rows = await self._run(
                 "fetch",
@@ -462,6 +456,12 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
             self.worker,
         )
         return _count(waiting) + _count(pending)
+
+    async def _reclaim_now_and_then(self, now: float) -> None:
+        """Take back expired claims every few seconds, not on every claim (2 round trips)."""
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + RECLAIM_EVERY
+            await self.reclaim(now)
 
     async def reclaim(self, now: float) -> int:
         waiting = await self._run(
@@ -628,6 +628,36 @@ _UPSERT = (
     "ON CONFLICT (platform, user_id) DO UPDATE SET data = excluded.data, "
     "updated_at = excluded.updated_at"
 )
+#: `PostgresStore.finish` in one statement (data-modifying CTEs share one snapshot: the
+#: forget deletes the replies queued before, never the ones this statement queues).
+_FINISH = """
+WITH done AS (
+    UPDATE inbox SET state = 'done', payload = '', at = $1, worker = NULL, lease_until = NULL
+    WHERE seq = $2 AND (state = 'waiting' OR (state = 'claimed' AND worker = $3))
+    RETURNING seq
+), saved AS (
+    INSERT INTO sessions (platform, user_id, data, updated_at)
+    SELECT $4, $5, $6, $7 FROM done WHERE $8
+    ON CONFLICT (platform, user_id) DO UPDATE SET data = excluded.data,
+        updated_at = excluded.updated_at
+    RETURNING 1
+), removed AS (
+    DELETE FROM sessions WHERE $9 AND platform = $4 AND user_id = $5
+        AND EXISTS (SELECT 1 FROM done)
+    RETURNING 1
+), forgot AS (
+    DELETE FROM outbox WHERE $10 AND platform = $4 AND user_id = $5 AND state != 'sending'
+        AND EXISTS (SELECT 1 FROM done)
+    RETURNING 1
+), queued AS (
+    INSERT INTO outbox (platform, conversation, user_id, address, reply, next_at, deadline, at)
+    SELECT $11, $12, $13, $14, r.reply, $1, r.deadline, $1
+    FROM done, unnest($15::text[], $16::float8[]) WITH ORDINALITY AS r(reply, deadline, n)
+    ORDER BY r.n
+    RETURNING 1
+)
+SELECT count(*) FROM done
+"""
 #: The oldest open row of each conversation that has none in progress, locked without waiting
 #: for rows another worker is claiming; then marked as this worker's until its lease ends.
 _CLAIM = """
@@ -648,7 +678,9 @@ WITH picked AS (
 )
 UPDATE {table} t SET state = {busy}, worker = $3, lease_until = $4
 FROM picked WHERE t.{key} = picked.{key}
-RETURNING t.platform, t.update_id, t.conversation, t.user_id, t.payload, t.seq
+RETURNING t.platform, t.update_id, t.conversation, t.user_id, t.payload, t.seq,
+    (SELECT s.data FROM sessions s WHERE s.platform = t.platform AND s.user_id = t.user_id
+        AND s.updated_at >= $5) AS session
 """
 _CLAIM_OUT = """
 WITH picked AS (

@@ -52,6 +52,7 @@ class FakeDiscord(Waitable):
     messages: list[dict[str, Any]] = field(default_factory=list)
     synced: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     identified: int = 0
+    identify_shards: list[Any] = field(default_factory=list)  # the shard each IDENTIFY asked for
     reject_login: bool = False
 
     def __post_init__(self) -> None:
@@ -128,6 +129,7 @@ class FakeDiscord(Waitable):
                     await self._send(ws, {"op": 11, "d": None, "s": None, "t": None})
                 elif op == 2:
                     self.identified += 1
+                    self.identify_shards.append(data.get("d", {}).get("shard"))
                     ready = {
                         "v": 10, "user": _user(BOT_ID, "nervebot", bot=True) | {"verified": True, "mfa_enabled": False,
                                                                               "flags": 0},
