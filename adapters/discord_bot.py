@@ -172,6 +172,11 @@ class NervebotClient(discord.Client):
         await self.adapter.on_message(message)
 
 
+#: What a process does: ``all`` (gateway and answers), ``ingress`` (gateway; stores
+#: interactions for workers) or ``worker`` (answers and sends through the REST API only).
+ROLES = ("all", "ingress", "worker")
+
+
 class DiscordAdapter:
     """Runs the engine as a Discord bot; construct it, then `run` until a stop event."""
 
@@ -183,8 +188,12 @@ class DiscordAdapter:
         content: ContentManager | None = None,
         guild_ids: list[int] | None = None,
         moderator_role: str | None = None,
+        role: str = "all",
         **client_options: Any,
     ) -> None:
+        if role not in ROLES:
+            raise ConfigError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        self.role = role
         mailbox = engine.mailbox
         if mailbox is None:
             raise ConfigError("the Discord adapter needs a store with an inbox (SQLiteStore)")
@@ -198,6 +207,7 @@ class DiscordAdapter:
         self._moderator_role = (moderator_role or "").strip()
         self._client_options = {"guild_ready_timeout": 0.5, **client_options}
         self.client = NervebotClient(self, **self._client_options)
+        self._worker_ready = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -208,9 +218,15 @@ class DiscordAdapter:
         connection is still open; interactions that arrive meanwhile wait in the inbox.
         """
         client = self.client
+        if self.role == "worker":
+            await self._work(stop)
+            return
         async with client:
             stop_courier = asyncio.Event()
-            courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
+            if self.role == "ingress":  # workers answer: this process only stores interactions
+                courier = asyncio.create_task(stop_courier.wait())
+            else:
+                courier = asyncio.create_task(self.courier.run(stop_courier, self._grace))
             runner = asyncio.create_task(client.start(self._token))
             stopper = asyncio.create_task(stop.wait())
             try:
@@ -232,8 +248,19 @@ class DiscordAdapter:
                     await runner
             _log.info("Discord adapter stopped")
 
+    async def _work(self, stop: asyncio.Event) -> None:
+        """A worker: no gateway, only the REST API to send; answers what ingress stored."""
+        async with self.client:
+            await self.client.login(self._token)
+            self._worker_ready = True
+            _log.info("Discord worker started as %s", self.client.user)
+            await self.courier.run(stop, self._grace)
+        _log.info("Discord worker stopped")
+
     def healthy(self) -> bool:
-        """True while the gateway connection is up and ready."""
+        """True while the gateway connection is up and ready (a worker: logged in)."""
+        if self.role == "worker":
+            return self._worker_ready and not self.client.is_closed()
         return self.client.is_ready() and not self.client.is_closed()
 
     async def notify(self, channel_id: int, text: str) -> None:

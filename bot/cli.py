@@ -341,8 +341,6 @@ def _telegram(
 def _discord(
     engine: Engine, settings: Settings, content: ContentManager, role: str = "all"
 ) -> Platform:
-    if role != "all":  # its gateway process answers too (by claims, when the database is shared)
-        raise ConfigError("Discord runs as one process ('nervebot run discord'), not as a worker")
     dc = _adapter_module(ADAPTERS["discord"], "discord")
     token = _token(settings, "discord")
     dc.check_token(token)
@@ -353,6 +351,7 @@ def _discord(
         content=content,
         guild_ids=dc.parse_guild_ids(settings.discord_guild_ids),
         moderator_role=settings.discord_moderator_role,
+        role=role,
         **_shard(settings),
     )
     if settings.discord_moderator_channel is not None:
@@ -659,21 +658,10 @@ def _role(args: argparse.Namespace, settings: Settings, db: Database) -> str:
     return role
 
 
-def _worker_platforms(choice: str, settings: Settings) -> list[str]:
-    """The platforms a worker answers: Telegram only (Discord's process answers itself)."""
-    names = [n for n in _platform_names(choice, settings) if n == "telegram"]
-    if not names:
-        raise ConfigError("'nervebot worker' answers Telegram: set TELEGRAM_BOT_TOKEN")
-    return names
-
-
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     db_path = Database.parse(args.db or settings.database)
     role = _role(args, settings, db_path)
-    if role == "worker":
-        names = _worker_platforms(args.platform, settings)
-    else:
-        names = _platform_names(args.platform, settings)
+    names = _platform_names(args.platform, settings)
     unknown = [n for n in names if n not in PLATFORMS]
     if unknown:
         raise ConfigError(f"'nervebot run {unknown[0]}' is not available in this version yet")
@@ -689,8 +677,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     engine = Engine(bundle, store, journal, load_embedder())
     content = ContentManager(engine, directory, journal)
     platforms = {
-        name: PLATFORMS[name](engine, settings, content, role if name == "telegram" else "all")
-        for name in names
+        name: PLATFORMS[name](engine, settings, content, role) for name in names
     }  # config errors first
     if role != "all":
         _log.info("%s %s: %s", role, worker_id, ", ".join(names))

@@ -185,7 +185,7 @@ def test_compose_scale_has_postgres_two_ingress_replicas_and_three_workers() -> 
     assert services["postgres"]["healthcheck"]["test"][1].startswith("pg_isready")
     ingress, worker = services["ingress"], services["worker"]
     assert ingress["command"] == ["run", "telegram"] and ingress["deploy"]["replicas"] == 2
-    assert worker["command"] == ["worker", "telegram"] and worker["deploy"]["replicas"] == 3
+    assert worker["command"] == ["worker", "all"] and worker["deploy"]["replicas"] == 3
     for name in ("ingress", "worker", "discord"):
         service = services[name]
         assert service["environment"]["NERVEBOT_DB"].startswith("postgresql://")
