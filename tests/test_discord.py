@@ -365,21 +365,24 @@ async def test_an_ingress_stores_and_a_worker_answers_on_a_shared_database(
 
     ingress_store = PostgresStore(postgres_url, schema=pg_schema, worker="ingress")
     worker_store = PostgresStore(postgres_url, schema=pg_schema, worker="worker")
-    async with ingress_store, worker_store:
-        async with running(fake, bundle, ingress_store, role="ingress"):
-            asked = await fake.slash("nutrient", ALICE, {"name": "magnesium"})
-            await fake.wait_for(lambda: fake.callback_for(asked) is not None)  # deferred at once
-            await asyncio.sleep(0.3)
-            assert fake.answers(asked) == []  # the ingress only stores it
-            assert (await ingress_store.delivery_counts("discord"))["waiting"] == 1
-            worker = DiscordAdapter(Engine(bundle, worker_store), TOKEN, role="worker")
-            stop = asyncio.Event()
-            task = asyncio.create_task(worker.run(stop))
-            try:
-                answers = await fake.wait_answers(asked)
-                assert worker.healthy()
-            finally:
-                stop.set()
-                await asyncio.wait_for(task, 20)
+    async with (
+        ingress_store,
+        worker_store,
+        running(fake, bundle, ingress_store, role="ingress"),
+    ):
+        asked = await fake.slash("nutrient", ALICE, {"name": "magnesium"})
+        await fake.wait_for(lambda: fake.callback_for(asked) is not None)  # deferred at once
+        await asyncio.sleep(0.3)
+        assert fake.answers(asked) == []  # the ingress only stores it
+        assert (await ingress_store.delivery_counts("discord"))["waiting"] == 1
+        worker = DiscordAdapter(Engine(bundle, worker_store), TOKEN, role="worker")
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            answers = await fake.wait_answers(asked)
+            assert worker.healthy()
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 20)
     assert answers[0]["content"].startswith("**Magnesium**")
     assert fake.identified == 1  # the worker never opened a gateway connection
