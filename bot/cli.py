@@ -707,6 +707,8 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         ),
         asyncio.create_task(content.watch(stop)),
     ]
+    if db_path.shared:  # other processes may load a new version first: follow them
+        chores.append(asyncio.create_task(content.follow(stop)))
     try:
         results = await asyncio.gather(
             *(_supervise(n, r, stop, servers.get(n)) for n, r in runners.items())

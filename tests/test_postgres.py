@@ -200,3 +200,35 @@ def test_nervebot_db_selects_postgres_and_never_shows_the_password(
     password = postgres_url.split("@")[0].rsplit(":", 1)[-1]
     assert f":{password}@" not in failed.stderr and ":***@" in failed.stderr
     assert redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+
+
+async def test_a_content_version_one_process_loads_reaches_the_others(
+    bundle: Bundle, postgres_url: str, pg_schema: str, content_copy: Path
+) -> None:
+    from bot.content.loader import load_content
+    from bot.moderation.content_manager import ContentManager
+
+    first = load_content(content_copy)
+    async with (
+        PostgresStore(postgres_url, schema=pg_schema) as store,
+        PostgresJournal(postgres_url, pg_schema, flush_every=3600) as journal_a,
+        PostgresJournal(postgres_url, pg_schema, flush_every=3600) as journal_b,
+    ):
+        a, b = Engine(first, store, journal_a), Engine(first, store, journal_b)
+        follower = ContentManager(a, content_copy, journal_a)
+        loader = ContentManager(b, content_copy, journal_b)
+        stop = asyncio.Event()
+        following = asyncio.create_task(follower.follow(stop, every=0.1))
+        try:
+            messages = content_copy / "messages.yaml"
+            text = messages.read_text(encoding="utf-8")
+            messages.write_text(text.replace("Start again", "Begin again", 1), encoding="utf-8")
+            assert (await loader.reload("file watch")).ok  # process b saw the edit
+            for _ in range(100):  # process a did not (a network volume): it follows the log
+                if a.content.version == b.content.version:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await following
+    assert a.content.version == b.content.version != first.version

@@ -8,6 +8,7 @@ rejected load goes to the audit log; rejections also go to the moderators' notif
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,10 @@ class ReloadResult:
     ok: bool
     version: str
     problems: tuple[Problem, ...]
+
+
+#: How often a process looks at the shared audit log for content another process loaded.
+FOLLOW_EVERY = 5.0
 
 
 def counts(bundle: Bundle) -> dict[str, int]:
@@ -167,6 +172,30 @@ class ContentManager:
             if now == before:
                 return
             before = now
+
+    async def follow(self, stop: asyncio.Event, every: float = FOLLOW_EVERY) -> None:
+        """With a database several processes share: when another process has made a newer
+        version live (the shared audit log says so), load the folder too, so every process
+        serves the same version within seconds even where file events do not arrive (a
+        network volume, a missed event)."""
+        if self._journal is None:
+            return
+        seen: float | None = None
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if stop.is_set():
+                return
+            try:
+                latest = next(iter(await self._journal.audit_log(1)), None)
+            except Exception as exc:  # the database is away: the next look tries again
+                _log.info("content audit log not readable: %s", exc)
+                continue
+            if latest is None or latest.at == seen:
+                continue
+            seen = latest.at
+            if latest.accepted and latest.version != self._engine.content.version:
+                await self.reload("another process")
 
     async def watch(self, stop: asyncio.Event, debounce_ms: int = 400) -> None:
         """Reload whenever the folder changes, until ``stop`` is set."""
