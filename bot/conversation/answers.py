@@ -27,6 +27,9 @@ BLOOD_TEST_SCORE = 3
 NOTED = "noted:"
 #: How much a contributor mentioned in passing weighs in the report.
 NOTED_WEIGHT = 2
+#: Answers kept under this prefix are red flags raised by what the person typed during the
+#: check: the report's "how soon" is never less urgent than they were.
+RAISED = "raised:"
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,16 @@ class Answers:
     def about(self, session_days: float, question_days: float) -> Reply:
         """What the bot is, and what this deployment keeps and for how long."""
         msg = self.bundle.message
+
+        def days(n: float) -> str:
+            return msg("one_day") if n == 1 else msg("days", n=f"{n:g}")
+
         questions = (
-            msg("about_questions", days=_days(question_days))
+            msg("about_questions", days=days(question_days))
             if question_days > 0
             else msg("about_no_questions")
         )
-        text = msg("about", session_days=_days(session_days), questions=questions)
+        text = msg("about", session_days=days(session_days), questions=questions)
         return Reply(text, self.menu_button())
 
     def help(self) -> Reply:
@@ -394,6 +401,11 @@ class Answers:
         noted: list[str] = []
         flags = {f.id: f for f in b.safety.red_flags}
         for node_id, choice_id in answers.items():
+            if node_id.startswith(RAISED):
+                flag = flags.get(node_id.removeprefix(RAISED))
+                if flag is not None and Urgency(flag.urgency).rank < urgency.rank:
+                    urgency = Urgency(flag.urgency)
+                continue
             if node_id.startswith(NOTED):
                 key = node_id.removeprefix(NOTED)
                 if key in b.nutrients or key in b.causes:
@@ -408,8 +420,9 @@ class Answers:
                 continue
             scores.update(choice.adds)
             cleared.update(choice.clears)
-            if answered is not None and answered.about:
-                specific.update(choice.adds)
+            if answered is not None:  # a question that can rule a contributor out asks about it
+                asks_about = {key for c in answered.choices for key in c.clears}
+                specific.update(key for key in choice.adds if key in asks_about)
             symptom = symptom or choice.symptom
             avoids.update(choice.avoids)
             taking.update(choice.taking)
@@ -459,11 +472,6 @@ class Answers:
 def _mid(name: str) -> str:
     """A name as it reads inside a sentence: "vitamin B12", "magnesium"."""
     return name[:1].lower() + name[1:]
-
-
-def _days(days: float) -> str:
-    """A number of days as people write it: 30, 0.5."""
-    return f"{days:g}"
 
 
 def _join(names: list[str], word: str = "and") -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from bot.content.loader import Bundle
 from bot.content.model import Choice, Node
-from bot.conversation.answers import NOTED, Answers
+from bot.conversation.answers import NOTED, RAISED, Answers
 from bot.events import Button, Incoming, Reply, Urgency
 from bot.language.recall import Embedder
 from bot.language.retrieval import SUGGEST, CardIndex, Decision
@@ -133,7 +133,7 @@ class Dialogue:
         nodes = self.bundle.nodes
         flow = session.flow
         for node_id, choice_id in list(session.answers.items()):
-            if node_id.startswith(NOTED):
+            if node_id.startswith((NOTED, RAISED)):
                 continue
             node = nodes.get((flow, node_id))
             if node is None or all(c.id != choice_id for c in node.choices):
@@ -211,7 +211,7 @@ class Dialogue:
                 return
         node = self._current_node(session)
         if node is not None and session.flow is not None:
-            if len(text.split()) <= 4 and self.understanding.has_intent(text, "back", exact=True):
+            if self.understanding.is_only(text, "back"):  # "go back"; not "spasms in my back"
                 self._back(session, turn)
                 return
             # a clause about a later question is that question's answer, not this one's:
@@ -562,14 +562,15 @@ class Dialogue:
         this question (a side remark answering a later one)."""
         if cue and not self.understanding.mentions(flow, node, text):
             return None
-        choice = self.understanding.choice(flow, node, text)
-        if choice is None and any(c.ages for c in node.choices):
+        if any(c.ages for c in node.choices):  # a number of years wins over words ("34 years old")
             age = self.understanding.age(text, bare=not cue)
             if age is not None:
-                choice = next(
+                by_age = next(
                     (c for c in node.choices if c.ages and c.ages[0] <= age <= c.ages[1]), None
                 )
-        return choice
+                if by_age is not None:
+                    return by_age
+        return self.understanding.choice(flow, node, text)
 
     def _note_in_passing(self, session: Session, text: str, answered: list[Choice]) -> list[str]:
         """Contributors a message in a check names ("I work out a lot"), kept for the report
@@ -577,11 +578,15 @@ class Dialogue:
         # what the answered questions ask about is theirs to weigh ("i don't drink" answers
         # the alcohol question; it is not a mention of alcohol)
         flow = self.bundle.flows.get(session.flow or "")
-        asked = [n for n in (flow.nodes if flow else ()) if any(c in n.choices for c in answered)]
-        weighed = {key for n in asked for c in n.choices for key in c.adds}
+        asked = [
+            n
+            for n in (flow.nodes if flow else ())
+            if n.about and any(c in n.choices for c in answered)
+        ]
+        weighed = {key for n in asked for c in n.choices for key in (*c.adds, *c.clears)}
         possible = {k for n in (flow.nodes if flow else ()) for c in n.choices for k in c.adds}
         names = []
-        for cause in self.understanding.entities(text).get("cause", []):
+        for cause in self.understanding.entities(text, affirmed=True).get("cause", []):
             key = NOTED + cause
             if cause in possible and cause not in weighed and key not in session.answers:
                 session.answers[key] = "mentioned"
@@ -642,7 +647,7 @@ class Dialogue:
         if node is None or session.flow is None:
             turn.replies.append(self.answers.menu(self.bundle.message("nothing_to_reset")))
             return
-        asked = [k for k in session.answers if not k.startswith(NOTED)]
+        asked = [k for k in session.answers if not k.startswith((NOTED, RAISED))]
         flow = self.bundle.flows[session.flow]
         order = [n.id for n in flow.nodes]
         before = [k for k in asked if k in order and order.index(k) < order.index(node.id)]
@@ -693,6 +698,9 @@ class Dialogue:
     ) -> None:
         resume = self._current_node(session) is not None
         session.pending = None  # the user's place in a flow is kept: once safe, they may carry on
+        if resume:  # the check's report will not be less urgent than this
+            for hit in hits:
+                session.answers[RAISED + hit.flag.id] = hit.urgency.value
         self._raise(hits, turn, resume=resume, someone_else=someone_else)
 
     def _raise(

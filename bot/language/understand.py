@@ -93,7 +93,11 @@ class Understanding:
             return None
         longest = max(m.length for m in found)
         picked = {m.payload for m in found if m.length == longest}
-        return node.choices[picked.pop()] if len(picked) == 1 else None
+        if len(picked) > 1:  # "cramps, and my legs feel weak": what was said first
+            start = min(m.start for m in found if m.length == longest)
+            first = {m.payload for m in found if m.length == longest and m.start == start}
+            return node.choices[first.pop()] if len(first) == 1 else None  # one word, two picks
+        return node.choices[picked.pop()]
 
     def mentions(self, flow: str, node: Node, text: str) -> bool:
         """True if ``text`` is about ``node``'s question (one of its ``about`` words)."""
@@ -116,10 +120,26 @@ class Understanding:
         age = int(found) if found else None
         return age if age is not None and 0 < age <= 120 else None
 
-    def entities(self, text: str) -> dict[str, list[str]]:
-        """The nutrients, diets and causes a text names, by kind, in order of appearance."""
+    def is_only(self, text: str, intent: str) -> bool:
+        """True if ``text`` is nothing but one of the words of ``intent`` ("go back")."""
+        said = " ".join(words(text))
+        return bool(said) and said in {
+            " ".join(words(w)) for w in self._bundle.intents.get(intent, ())
+        }
+
+    def entities(self, text: str, *, affirmed: bool = False) -> dict[str, list[str]]:
+        """The nutrients, diets and causes a text names, by kind, in order of appearance;
+        with ``affirmed``, not those right after a negation ("i don't drink coffee")."""
         found: dict[str, list[str]] = {}
-        for match in sorted(self._entities.find(words(text)), key=lambda m: (m.start, -m.length)):
+        toks = words(text)
+        matches = self._entities.find(toks)
+        if affirmed:
+            matches = [
+                m
+                for m in matches
+                if not self._negations.intersection(toks[max(m.start - 2, 0) : m.start])
+            ]
+        for match in sorted(matches, key=lambda m: (m.start, -m.length)):
             kind, value = match.payload
             if kind in ("nutrient", "diet", "cause") and value not in found.setdefault(kind, []):
                 found[kind].append(value)
