@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 #: Button ids that walk the whole symptom check (eyelid twitch, coffee, stress: self-care).
 TRIAGE = [
@@ -18,3 +19,12 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, old
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def unique_texts(api: Any, chat: int) -> list[str]:
+    """A chat's texts with immediate repeats (a reply sent again after a kill) collapsed."""
+    texts: list[str] = []
+    for message in api.sent_to(chat):
+        if not texts or texts[-1] != message["text"]:
+            texts.append(message["text"])
+    return texts

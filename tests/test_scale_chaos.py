@@ -18,6 +18,7 @@ import aiohttp
 import asyncpg
 
 from tests.fakes.telegram_api import FakeBotApi
+from tests.helpers import unique_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "chaos-secret"
@@ -121,7 +122,7 @@ async def test_ingress_and_workers_answer_every_update_once_in_order_through_kil
         expected = len(USERS) * len(BURST)
 
         def answered() -> bool:
-            return all(len(_unique(api, u)) >= len(BURST) for u in USERS)
+            return all(len(unique_texts(api, u)) >= len(BURST) for u in USERS)
 
         await api.wait_for(answered, timeout=240)
         await asyncio.sleep(2)  # late repeats, if any, show up
@@ -143,7 +144,7 @@ async def test_ingress_and_workers_answer_every_update_once_in_order_through_kil
     repeats = 0
     reference = None
     for user in USERS:
-        unique = _unique(api, user)
+        unique = unique_texts(api, user)
         repeats += len(api.sent_to(user)) - len(unique)
         assert len(unique) == len(BURST), (user, unique)
         reference = reference or unique
@@ -157,12 +158,3 @@ async def test_ingress_and_workers_answer_every_update_once_in_order_through_kil
     assert stuck == 0
     # a reply is repeated only when it was on the wire, unrecorded, as its worker died
     assert repeats <= kills * 64
-
-
-def _unique(api: FakeBotApi, chat: int) -> list[str]:
-    """A chat's texts with immediate repeats (a reply sent again after a kill) collapsed."""
-    texts: list[str] = []
-    for message in api.sent_to(chat):
-        if not texts or texts[-1] != message["text"]:
-            texts.append(message["text"])
-    return texts

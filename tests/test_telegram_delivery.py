@@ -16,7 +16,7 @@ from adapters.telegram_bot import WebhookConfig
 from bot import logs
 from bot.content.loader import Bundle
 from tests.fakes.telegram_api import FakeBotApi, Fault
-from tests.helpers import TRIAGE
+from tests.helpers import TRIAGE, unique_texts
 from tests.test_telegram import _free_port, _start_run, _wait_listening, running
 
 ALICE, BOB = 1001, 1002
@@ -156,7 +156,7 @@ async def test_kill_9_during_a_burst_loses_nothing(api: FakeBotApi, tmp_path: Pa
         kills += 1
     proc = await _start_run(api, tmp_path, api.token)
     try:
-        done = lambda: all(len(_unique(api, c)) >= expected for c in chats)  # noqa: E731
+        done = lambda: all(len(unique_texts(api, c)) >= expected for c in chats)  # noqa: E731
         await api.wait_for(done, timeout=120)
     finally:
         await _settle_and_stop(proc)
@@ -164,7 +164,7 @@ async def test_kill_9_during_a_burst_loses_nothing(api: FakeBotApi, tmp_path: Pa
     reference: list[str] | None = None
     for chat in chats:
         texts = [m["text"] for m in api.sent_to(chat)]
-        unique = _unique(api, chat)
+        unique = unique_texts(api, chat)
         repeats += len(texts) - len(unique)
         most = max(most, *(texts.count(t) for t in texts))
         assert not any("earlier message" in t for t in texts), texts
@@ -187,12 +187,3 @@ async def _settle_and_stop(proc: asyncio.subprocess.Process) -> None:
     finally:
         if proc.returncode is None:
             proc.kill()
-
-
-def _unique(api: FakeBotApi, chat: int) -> list[str]:
-    """A chat's texts with immediate repeats (a reply sent again after a kill) collapsed."""
-    texts: list[str] = []
-    for message in api.sent_to(chat):
-        if not texts or texts[-1] != message["text"]:
-            texts.append(message["text"])
-    return texts
