@@ -28,8 +28,6 @@ MAX_TEXT = 2000
 #: Longest message scanned for red flags (so an emergency late in a long message is not missed).
 MAX_SCAN = 20_000
 
-#: Where a message's clauses part: punctuation, and words that join a second remark.
-_CLAUSES = re.compile(r"[,.;!?]+|\b(?:and|but|though|also|plus|btw)\b", re.IGNORECASE)
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@\S+)?\s*(.*)$", re.DOTALL)
 _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes")
 #: The turn event that carries a question the bot could not answer.
@@ -67,6 +65,11 @@ class Dialogue:
         self.bundle = bundle
         self.answers = Answers(bundle)
         self.retention = retention or Retention()
+        # where a message's clauses part: punctuation, and content's words that join a remark
+        joiners = "|".join(re.escape(w) for w in bundle.intents.get("joiner", ()))
+        self._clauses = re.compile(
+            r"[,.;!?]+" + (rf"|\b(?:{joiners})\b" if joiners else ""), re.IGNORECASE
+        )
         self.scanner = RedFlagScanner(bundle.safety, embedder)
         self.understanding = Understanding(bundle)
         self.cards = CardIndex.for_bundle(bundle, embedder)
@@ -613,7 +616,7 @@ class Dialogue:
         """``text`` without its clauses that answer a later question and not this one."""
         flow, later = session.flow or "", self._later(session)
         rest = text
-        for clause in _CLAUSES.split(text):
+        for clause in self._clauses.split(text):
             side = not self.understanding.mentions(flow, node, clause) and any(
                 self._typed_choice(flow, other, clause, cue=True) for other in later
             )
