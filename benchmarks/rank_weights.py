@@ -89,12 +89,12 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bot.content.loader import load_content
     from bot.language.recall import load_embedder
-    from bot.language.retrieval import CardIndex, _kind, candidates
+    from bot.language.retrieval import CardIndex, candidates, kind_of
 
     bundle = load_content(ROOT / "content")
     index = CardIndex(bundle, load_embedder())
     texts = {c.ref: c.text.casefold() for c in candidates(bundle)}
-    train = [row for p in args.train for row in describe(p, index, _kind, texts)]
+    train = [row for p in args.train for row in describe(p, index, kind_of, texts)]
     w = fit(train)
     scale = 1.59 / w[: len(SIGNALS)].sum()
     shown = " ".join(str(p.relative_to(ROOT)) for p in args.train)
@@ -111,7 +111,7 @@ def main() -> None:
     print(f"\n{'set':<40} {'current':>8} {'fitted':>7}")
     print(f"{'training':<40} {top1(train):>8.0%} {top1(train, w):>7.0%}")
     for path in args.check:
-        data = describe(path, index, _kind, texts)
+        data = describe(path, index, kind_of, texts)
         print(f"{path.relative_to(ROOT)!s:<40} {top1(data):>8.0%} {top1(data, w):>7.0%}")
 
 

@@ -33,15 +33,19 @@ async def test_user_mid_triage_continues_after_restart(bundle: Bundle, tmp_path:
     assert replies[-1].node == "q_duration"
 
 
+async def _leave_a_check_unfinished(bundle: Bundle, path: Path, *texts: str) -> None:
+    """Alice starts the check, answers with ``texts``, and the process stops."""
+    async with SQLiteStore(path) as store:
+        engine = Engine(bundle, store)
+        for text in ("/triage", *texts):
+            await engine.handle(Incoming(ALICE, text=text))
+
+
 async def test_after_a_restart_asking_for_the_check_offers_to_carry_on(
     bundle: Bundle, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    async with SQLiteStore(path) as store:
-        engine = Engine(bundle, store)
-        await engine.handle(Incoming(ALICE, text="/triage"))
-        await engine.handle(Incoming(ALICE, text="cramps"))
-        await engine.handle(Incoming(ALICE, text="i drink like 4 coffees a day"))  # kept
+    await _leave_a_check_unfinished(bundle, path, "cramps", "i drink like 4 coffees a day")
     async with SQLiteStore(path) as store:  # a restart, or /quit and a new terminal chat
         engine = Engine(bundle, store)
         offer = (await engine.handle(Incoming(ALICE, text="/triage")))[-1]
@@ -59,10 +63,7 @@ async def test_start_in_a_new_chat_offers_to_carry_on_an_unfinished_check(
     bundle: Bundle, tmp_path: Path
 ) -> None:
     path = tmp_path / "s.sqlite3"
-    async with SQLiteStore(path) as store:
-        engine = Engine(bundle, store)
-        await engine.handle(Incoming(ALICE, text="/triage"))
-        await engine.handle(Incoming(ALICE, text="cramps"))
+    await _leave_a_check_unfinished(bundle, path, "cramps")
     async with SQLiteStore(path) as store:  # the terminal chat says /start when it opens
         replies = await Engine(bundle, store).handle(Incoming(ALICE, text="/start"))
         assert [b.id for b in replies[-1].buttons] == ["resume", "restart:triage"]

@@ -21,7 +21,8 @@ from bot.language.retrieval import SUGGEST, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
-from bot.storage.store import Session
+from bot.storage.journal import KEEP_UNANSWERED_DAYS
+from bot.storage.store import DEFAULT_TTL_SECONDS, Session
 
 #: Longest message read for answering; longer ones are cut and the user is told.
 MAX_TEXT = 2000
@@ -52,8 +53,8 @@ class Turn:
 class Retention:
     """How long this deployment keeps sessions and unanswered questions, in days."""
 
-    session_days: float = 30.0
-    question_days: float = 14.0
+    session_days: float = DEFAULT_TTL_SECONDS / 86400
+    question_days: float = KEEP_UNANSWERED_DAYS
 
 
 class Dialogue:

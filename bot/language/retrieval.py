@@ -350,7 +350,7 @@ class CardIndex:
                     sentences.append(normalise(sentence))
             self._passages = embedder.embed(sentences)
             self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
-        self._prior = np.array([KIND_PRIOR.get(_kind(c.ref), 0.0) for c in self._candidates])
+        self._prior = np.array([KIND_PRIOR.get(kind_of(c.ref), 0.0) for c in self._candidates])
         # a question worded exactly like one of a card's examples is that card's question
         self._exact: dict[frozenset[str], set[int]] = {}
         for i, c in enumerate(self._candidates):
@@ -540,7 +540,7 @@ class CardIndex:
         return not takes_over
 
 
-def _kind(ref: str) -> str:
+def kind_of(ref: str) -> str:
     """The kind of answer a reference names: card, faq, nutrient_topic, nutrient (its
     overview), foods, cause or diet."""
     kind, _, rest = ref.partition(":")

@@ -13,7 +13,10 @@ update is answered once even then. Outgoing replies are claimed the same way.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -179,7 +182,7 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
     ) -> None:
         self.url = url
         self.schema = schema
-        self.worker = worker or f"pid-{__import__('os').getpid()}"
+        self.worker = worker or f"pid-{os.getpid()}"
         self.read_only = False
         self._ttl = self.ttl_seconds = ttl_seconds
         self._clock = clock
@@ -400,7 +403,7 @@ class PostgresStore(SessionStore, Mailbox, WorkQueue):
         try:
             rows = await self._run(
                 "fetch",
-                _CLAIM.format(table="inbox", key="seq", open="'waiting'", busy="'claimed'"),
+                _CLAIM,
                 platform,
                 limit,
                 self.worker,
@@ -505,8 +508,6 @@ class PostgresJournal(Journal):
 
     async def open(self) -> None:
         """Connect, migrate, and take the database's salt (one for every process)."""
-        import asyncio
-
         self._pool = await open_pool(self.url, self.schema, max_size=2)
         await self._pool.execute(
             "INSERT INTO meta (key, value) VALUES ('salt', $1) ON CONFLICT (key) DO NOTHING",
@@ -516,8 +517,6 @@ class PostgresJournal(Journal):
         self._flusher = asyncio.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        import asyncio
-
         while True:
             await asyncio.sleep(self._flush_every)
             try:
@@ -609,9 +608,6 @@ class PostgresJournal(Journal):
 
     async def close(self) -> None:
         """Flush what is buffered and close the connections."""
-        import asyncio
-        import contextlib
-
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -662,22 +658,22 @@ SELECT count(*) FROM done
 #: for rows another worker is claiming; then marked as this worker's until its lease ends.
 _CLAIM = """
 WITH picked AS (
-    SELECT i.{key} FROM {table} i
-    WHERE i.platform = $1 AND i.state = {open}
+    SELECT i.seq FROM inbox i
+    WHERE i.platform = $1 AND i.state = 'waiting'
       AND NOT EXISTS (
-          SELECT 1 FROM {table} o
+          SELECT 1 FROM inbox o
           WHERE o.platform = i.platform AND o.conversation = i.conversation
-            AND o.{key} < i.{key} AND o.state IN ({open}, {busy}))
+            AND o.seq < i.seq AND o.state IN ('waiting', 'claimed'))
       AND NOT EXISTS (
-          SELECT 1 FROM {table} b
+          SELECT 1 FROM inbox b
           WHERE b.platform = i.platform AND b.conversation = i.conversation
-            AND b.state = {busy})
-    ORDER BY i.{key}
+            AND b.state = 'claimed')
+    ORDER BY i.seq
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
-UPDATE {table} t SET state = {busy}, worker = $3, lease_until = $4
-FROM picked WHERE t.{key} = picked.{key}
+UPDATE inbox t SET state = 'claimed', worker = $3, lease_until = $4
+FROM picked WHERE t.seq = picked.seq
 RETURNING t.platform, t.update_id, t.conversation, t.user_id, t.payload, t.seq,
     (SELECT s.data FROM sessions s WHERE s.platform = t.platform AND s.user_id = t.user_id
         AND s.updated_at >= $5) AS session
