@@ -285,3 +285,22 @@ def test_report_fitting_fields_name_what_exists(content_copy: Path) -> None:
     messages = _messages(content_copy)
     assert any("why_for 'cramps': no flow choice names that symptom" in m for m in messages)
     assert any("taking 'vitamin_b66': no nutrient" in m for m in messages)
+
+
+def test_a_name_split_at_its_thousands_comma_is_reported(content_copy: Path) -> None:
+    # in a YAML [list], "20,000 iu" unquoted is two names, "20" and "000 iu"; a bare "20"
+    # would then name high-dose vitamin D in "I'm 20" or "20 minutes"
+    vocabulary = content_copy / "vocabulary.yaml"
+    edit(vocabulary, '"20,000 iu"', "20,000 iu")
+    line = _line_of(vocabulary, "20000 iu, 20,000 iu")
+    messages = _messages(content_copy)
+    assert any(f"vocabulary.yaml:{line}:" in m and "'20' is a bare number" in m for m in messages)
+    assert any("'000 iu' is a bare number" in m and 'quote it: "20,000 iu"' in m for m in messages)
+
+
+def test_no_name_in_the_bundled_vocabulary_is_a_bare_number() -> None:
+    from bot.content.loader import bundled_content_dir
+    from bot.language.retrieval import Vocabulary
+
+    vocabulary = Vocabulary(load_content(bundled_content_dir()))
+    assert vocabulary.find("I am 20, my mum is 60, 1 of us has had it for 25 days") == []

@@ -12,7 +12,22 @@ from bot.events import Urgency
 
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Phrases = Annotated[tuple[Text, ...], Field(min_length=1)]
+#: A lone number, or a leftover of one split at its comma ("000 iu").
+_NUMBER_ONLY = re.compile(r"^[\d\s.,]+$|^0\d\d\b")
+
+
+def _not_a_bare_number(phrase: str) -> str:
+    if _NUMBER_ONLY.search(phrase):
+        raise ValueError(
+            f"{phrase!r} is a bare number and would match that number in any message; "
+            'a name with a comma in a [list] is split there, so quote it: "20,000 iu"'
+        )
+    return phrase
+
+
+#: Words people write, as matched in messages: never a bare number.
+Phrase = Annotated[Text, AfterValidator(_not_a_bare_number)]
+Phrases = Annotated[tuple[Phrase, ...], Field(min_length=1)]
 
 #: What a menu choice may do instead of moving to another node.
 Action = Literal["triage", "nutrients", "foods", "redflags", "about", "help", "faq", "causes"]
@@ -50,7 +65,7 @@ class Topic(_Model):
     id: Id
     label: Text
     heading: Text
-    keywords: tuple[Text, ...] = ()
+    keywords: tuple[Phrase, ...] = ()
 
 
 class Nutrient(_Model):
@@ -362,7 +377,7 @@ class ContentFile(_Model):
     format: int | None = Field(default=None, ge=1)
     messages: dict[Id, Text] = Field(default_factory=dict)
     commands: tuple[Command, ...] = ()
-    intents: dict[Id, tuple[Text, ...]] = Field(default_factory=dict)
+    intents: dict[Id, tuple[Phrase, ...]] = Field(default_factory=dict)
     #: How people ask about a nutrient ("overview", "foods") or a diet ("diet"), with
     #: ``{name}``: the example questions of the answers that have none of their own.
     ask_templates: dict[Id, tuple[Text, ...]] = Field(default_factory=dict)
