@@ -192,3 +192,31 @@ def test_ask_templates_may_use_only_the_name(tmp_path: Path) -> None:
     )
     messages = [str(p) for p in read_content(folder).problems]
     assert any("extra.yaml:2:" in m and "may use only {name}" in m for m in messages), messages
+
+
+def test_chat_words_and_amounts_carry_no_meaning() -> None:
+    from bot.language.retrieval import question_words
+
+    assert question_words("tbh my mum takes 1000iu, 2 a day lol, is that ok tho") == (
+        "takes day ok"
+    )
+    assert question_words("is 3.3 potassium too much") == "potassium too"
+
+
+def test_chat_around_a_question_does_not_lower_its_words_score(bundle: Bundle) -> None:
+    # the small words of chat appear in no card; weighed as the rarest words of all, they
+    # used to pull a clear answer down into "Did you mean" (the meaning model still hears
+    # them, so this holds for the words' part of the score)
+    index = CardIndex(bundle, None)
+    plain = index.decide("can losec make my b12 drop")
+    chatty = index.decide("tbh my mum says can losec make my b12 drop?? she had 2 lol, idk")
+    assert plain.kind == chatty.kind == "answer"
+    assert chatty.ranked[0].candidate.ref == "card:ppi_b12"
+    assert chatty.ranked[0].score == pytest.approx(plain.ranked[0].score)
+
+
+def test_a_decision_says_why(bundle: Bundle, embedder: Embedder) -> None:
+    index = CardIndex(bundle, embedder)
+    assert index.decide("can i take b6 and magnesium together").reason == "worded as an example"
+    assert index.decide("can losec make my b12 drop").reason in ("clear", "score")
+    assert index.decide("zzz qqq").reason == "below suggest"

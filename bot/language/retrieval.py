@@ -35,11 +35,24 @@ from bot.content.loader import Bundle
 from bot.language.recall import Embedder
 from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, normalise, words
 
-#: Besides the shared stop words, question words: "how much magnesium" asks about magnesium.
+#: Besides the shared stop words, question words ("how much magnesium" asks about magnesium)
+#: and the small words of chat, which no answer contains and which would otherwise weigh as
+#: the rarest words of all ("my mum", "lol", "tho").
 QUESTION_WORDS = STOPWORDS | frozenset(
     "i'm what whats how why when which who there any some get getting got have has having "
-    "about if much many more".split()
+    "about if much many more "
+    "he she him her his they them their we us our mine yours ive id ill "
+    "u ur ya n r y k tho thru bc cos coz cuz lol lmao haha omg tbh idk btw pls plz thx "
+    "had were being also then than into onto from by as but "
+    "these those thats theres isnt arent wasnt dont doesnt didnt wont wouldnt shouldnt "
+    "anyone someone something anything everything thing things stuff bit lot lots "
+    "know think thought wondering wonder wondered asking says said told tells reckons heard "
+    "mum mom dad nan gran friend mate wife husband partner brother sister "
+    "ever even still yet already actually basically literally honestly probably maybe".split()
 )
+#: A number or an amount ("2", "3.3", "1000iu", "25mcg"): what a question counts, not what
+#: it is about.
+_AMOUNT = re.compile(r"^\d[\d.,]*(?:mg|mcg|ug|iu|g|ml|l|k|x|s)?$")
 
 #: Weights of the signals in a candidate's score: words shared with its example questions,
 #: meaning (of its example questions, and of the nearest sentence of its answer), named
@@ -119,11 +132,14 @@ class Decision:
     ranked: tuple[Ranked, ...]
     entities: tuple[str, ...]
     kinds: frozenset[str]
+    reason: str = ""
 
 
 def question_words(text: str) -> str:
     """The words of a question that carry meaning, for lexical comparison."""
-    return content_words(normalise(text), QUESTION_WORDS)
+    return " ".join(
+        w for w in content_words(normalise(text), QUESTION_WORDS).split() if not _AMOUNT.match(w)
+    )
 
 
 class Vocabulary:
@@ -473,14 +489,14 @@ class CardIndex:
         named = scores[4]
         kinds = frozenset(self.vocabulary.kind_of.get(e, "") for e in named)
         if not question_words(text) or not self._candidates:
-            return Decision("unknown", (), tuple(named), kinds)
+            return Decision("unknown", (), tuple(named), kinds, "no words")
         order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
         exact = sorted(self._exact.get(_stems(question_words(text)), ()))
         if exact:  # worded like a card's example: that card (or, if several, a choice)
             order = [*exact, *(i for i in order if i not in exact)][:5]
             ranked = [self._ranked(i, scores) for i in order]
             verdict = "answer" if len(exact) == 1 else "suggest"
-            return Decision(verdict, tuple(ranked), tuple(named), kinds)
+            return Decision(verdict, tuple(ranked), tuple(named), kinds, "worded as an example")
         ranked = [self._ranked(i, scores) for i in order]
         top = ranked[0]
         if prefer is not None and prefer.startswith("foods:") and not food_list:
@@ -492,22 +508,24 @@ class CardIndex:
                 # a request for the food list gets it, whatever else the question says
                 explicit = food_list and prefer.startswith("foods:")
                 if explicit or self.coverage(text, prefer) >= COVERAGE:
-                    return Decision("answer", (mine, *rest), tuple(named), kinds)
+                    return Decision("answer", (mine, *rest), tuple(named), kinds, "topic words")
                 if top.candidate.ref == prefer:
                     ranked = [mine, *rest]
         ranked = ranked[:5]
         medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
         if medicines and not any(medicines & r.candidate.about for r in ranked[:3]):
             # a question about a medicine no card covers: honest, and a pharmacist
-            return Decision("unknown", tuple(ranked), tuple(named), kinds)
+            return Decision("unknown", tuple(ranked), tuple(named), kinds, "medicine not covered")
         if top.score < SUGGEST:
-            return Decision("unknown", tuple(ranked), tuple(named), kinds)
+            return Decision("unknown", tuple(ranked), tuple(named), kinds, "below suggest")
         runner = ranked[1].score if len(ranked) > 1 else 0.0
         covered = top.entities >= 1.0 and top.score - runner >= CLEAR
         sure = (top.score >= ANSWER and top.score - runner >= MARGIN) or covered
         if sure and self.coverage(text, top.candidate.ref) >= COVERAGE:
-            return Decision("answer", tuple(ranked), tuple(named), kinds)
-        return Decision("suggest", tuple(ranked), tuple(named), kinds)
+            return Decision(
+                "answer", tuple(ranked), tuple(named), kinds, "clear" if covered else "score"
+            )
+        return Decision("suggest", tuple(ranked), tuple(named), kinds, "grey zone")
 
     def _router_stands(self, mine: Ranked, top: Ranked, named: list[str], food_list: bool) -> bool:
         """Whether the topic router's pick (``mine``) is the answer rather than ``top``.

@@ -57,6 +57,7 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
         "cards": (
             {
                 "decision": decision.kind,
+                "reason": decision.reason,
                 "top": [
                     {
                         "ref": r.candidate.ref,
@@ -110,7 +111,10 @@ def as_text(data: dict[str, Any]) -> str:
     cards = data.get("cards")
     if cards:
         lines.append(f"entities: {', '.join(data['entities']) or '(none)'}")
-        lines.append(f"answer cards ({cards['decision']}): score = lexical, semantic, entities")
+        why = f", {cards['reason']}" if cards.get("reason") else ""
+        lines.append(
+            f"answer cards ({cards['decision']}{why}): score = lexical, semantic, entities"
+        )
         lines += [
             f"  {c['score']:.2f} = {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f}"
             f"  {c['ref']}"
