@@ -41,7 +41,7 @@ from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, no
 QUESTION_WORDS = STOPWORDS | frozenset(
     "i'm what whats how why when which who there any some get getting got have has having "
     "about if much many more "
-    "he she him her his they them their we us our mine yours ive id ill "
+    "he she him her his they them their we us our mine yours ive id "
     "u ur ya n r y k tho thru bc cos coz cuz lol lmao haha omg tbh idk btw pls plz thx "
     "had were being also then than into onto from by as but "
     "these those thats theres isnt arent wasnt dont doesnt didnt wont wouldnt shouldnt "
