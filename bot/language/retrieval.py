@@ -126,7 +126,8 @@ class Signals:
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with a question: ``answer`` the first of ``ranked``, ``suggest`` the first
-    few, or ``unknown``; ``entities`` are the ids the question names."""
+    few, or ``unknown``; ``entities`` are the ids the question names; ``reason`` is the rule
+    that decided ("clear", "score", "topic words", "grey zone"...), shown by `nervebot explain`."""
 
     kind: str
     ranked: tuple[Ranked, ...]
