@@ -43,7 +43,9 @@ SETS = {
     "round 12 (blind; used for tuning after its first run)": "vignettes_round12.yaml",
     "round 13 (blind; used for tuning after its first run)": "vignettes_round13.yaml",
     "round 14 (blind, held out)": "heldout/vignettes_round14.yaml",
-    "round 15 (blind, held out)": "heldout/vignettes_round15.yaml",
+    "round 15 (blind; used for tuning after its second run)": "vignettes_round15.yaml",
+    "round 16 (blind; used for tuning after its second run)": "vignettes_round16.yaml",
+    "round 17 (blind, held out)": "heldout/vignettes_round17.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

@@ -38,6 +38,20 @@ KNOWN = {
     "I read it somewhere, mine doesn't": "the 'mine doesn't' that makes it hypothetical is in "
     "the next sentence; 'if my ...' cannot be read as hypothetical without missing real cases "
     "('not sure if my face is drooping')",
+    "on greys anatomy last night someone had a seizure from low sodium, is that actually a "
+    "thing?": "a show named only by its title; and 'is that a thing' cannot reach back past a "
+    "comma without missing 'my face dropped, is that a thing with low potassium?'",
+    "my flatmate keeps saying her throat is closing up about presenting her dissertation lol, "
+    "she just means she's nervous": "what someone near you keeps saying is an emergency when "
+    "it is literal ('my dad keeps saying his chest is crushing'); the explanation comes after",
+    "got a cramp in my hand after writing my essay for 3 hours lol, gone now": "the 3 hours "
+    "belong to the writing; and 'gone now' reaches only 3 words back, because stroke signs "
+    "that pass still need help",
+    "heart racing bc my crush texted back 😳 anyway are almonds good for magnesium": "a racing "
+    "heart asks for advice today; a cause in the same breath ('bc my crush') is not read",
+    "numb bum after a 4 hour gaming session lol, went back to normal as soon as i got up and "
+    "walked": "numbness that has passed is not ignored in general (stroke signs that pass "
+    "still need help)",
 }
 
 
