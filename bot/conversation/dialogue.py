@@ -260,11 +260,16 @@ class Dialogue:
                 elif intent.kind == "triage_offer":  # a symptom described: offer the check too
                     turn.replies.append(self.answers.triage_offer())
                 return
-            if decision.kind == "suggest" and intent.kind == "triage_offer" and node is None:
-                # a symptom with a question in it: the nearest cards, then the check
+            if decision.kind == "suggest" and node is None and (
+                intent.kind == "triage_offer" or decision.entities
+            ):
+                # a symptom with a question in it, or a question naming something ("can
+                # atorvastatin cause cramps" reads as the causes menu): the nearest cards
+                # rather than a menu, then the check where a symptom was described
                 turn.events.append((UNANSWERED, text))
                 self._suggest(text, decision, turn)
-                turn.replies.append(self.answers.triage_offer())
+                if intent.kind == "triage_offer":
+                    turn.replies.append(self.answers.triage_offer())
                 return
         turn.events.append(("intent", intent.kind))
         if node is not None and intent.kind in ("triage_offer", "greet", "menu"):
