@@ -52,6 +52,12 @@ KNOWN = {
     "numb bum after a 4 hour gaming session lol, went back to normal as soon as i got up and "
     "walked": "numbness that has passed is not ignored in general (stroke signs that pass "
     "still need help)",
+    "left arm and hand have been numb since this morning, like 5 hours now, hasnt gone away. "
+    "everything else feels ok i think": "numbness of one limb for hours is not read as urgent: "
+    "a rule for it would also alarm on months of numb feet from low B12",
+    "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
+    "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
+    "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
 }
 
 
