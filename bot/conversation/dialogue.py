@@ -260,8 +260,10 @@ class Dialogue:
                 elif intent.kind == "triage_offer":  # a symptom described: offer the check too
                     turn.replies.append(self.answers.triage_offer())
                 return
-            if decision.kind == "suggest" and node is None and (
-                intent.kind == "triage_offer" or decision.entities
+            if (
+                decision.kind == "suggest"
+                and node is None
+                and (intent.kind == "triage_offer" or decision.entities)
             ):
                 # a symptom with a question in it, or a question naming something ("can
                 # atorvastatin cause cramps" reads as the causes menu): the nearest cards
