@@ -55,6 +55,18 @@ KNOWN = {
     "left arm and hand have been numb since this morning, like 5 hours now, hasnt gone away. "
     "everything else feels ok i think": "numbness of one limb for hours is not read as urgent: "
     "a rule for it would also alarm on months of numb feet from low B12",
+    "when should you call 999 for a seizure? asking for a first aid course at work": "a "
+    "question form such as 'when should you call' also opens real emergencies ('when to call "
+    "999 for a seizure that's lasted 6 minutes'), so it is not read as hypothetical",
+    "we just bought gummy vitamins, if my kid ever swallowed a bunch what should i do? asking "
+    "ahead, nothing happened": "'if ... ever' also opens real swallowing ('cant tell if he "
+    "ever swallowed any of the paracetamol'), and 'nothing happened' is in the next sentence",
+    "jolted awake with that falling feeling again, heart raced for a sec then fine, anyone else "
+    "get this": "a racing heart is not read in the context of falling asleep: 'my heart is "
+    "racing so fast I cant fall asleep' must still ask for advice today",
+    "fever of 39.8 and my muscles are super stiff and aching all over, been like this since this "
+    "afternoon": "fever with stiff muscles alone is not escalated: the rule also fired on 'fever "
+    "and stiff from the gym' and on 'my temp job', and the stiffness words are too common",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
