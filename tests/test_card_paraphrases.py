@@ -56,3 +56,21 @@ def test_most_paraphrases_get_their_card() -> None:
     items = yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))
     missed = sum(1 for item in items if item.get("known_miss"))
     assert len(items) >= 140 and missed / len(items) <= 0.35  # the list may only shrink
+
+
+def test_a_question_naming_a_medicine_gets_cards_not_the_causes_menu(
+    dialogue: Dialogue,
+) -> None:
+    # "could X be causing" reads to the topic router as a request for the causes menu
+    turn = dialogue.respond(
+        Session(), Incoming(SessionKey("t", "1"), text="could lansoprazole be causing my twitching")
+    )
+    reply = "\n".join(r.text for r in turn.replies)
+    assert "Did you mean" in reply and "everyday causes" not in reply
+    assert "k:card:ppi_long_term" in [b.id for r in turn.replies for b in r.buttons]
+    menu = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), text="list the causes"))
+    assert "everyday causes" in "\n".join(r.text for r in menu.replies)
+    red_flags = dialogue.respond(
+        Session(), Incoming(SessionKey("t", "1"), text="warning signs on statins")
+    )
+    assert ("intent", "redflags") in red_flags.events

@@ -200,7 +200,8 @@ def test_chat_words_and_amounts_carry_no_meaning() -> None:
     assert question_words("tbh my mum takes 1000iu, 2 a day lol, is that ok tho") == (
         "takes day ok"
     )
-    assert question_words("is 3.3 potassium too much") == "potassium too"
+    assert question_words("is 3.3 potassium too much") == "3.3 potassium too"  # a lab value
+    assert question_words("i dont eat meat, my nan is in her 90s") == "dont eat meat nan 90s"
 
 
 def test_chat_around_a_question_does_not_lower_its_words_score(bundle: Bundle) -> None:

@@ -13,7 +13,7 @@ from bot.events import Urgency
 Id = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,40}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 #: A lone number, or a leftover of one split at its comma ("000 iu").
-_NUMBER_ONLY = re.compile(r"^[\d\s.,]+$|^0\d\d\b")
+_NUMBER_ONLY = re.compile(r"^[\d\s.,]+$|^0\d\d")
 
 
 def _not_a_bare_number(phrase: str) -> str:

@@ -35,6 +35,9 @@ _ACTIONS = ("triage", "nutrients", "foods", "redflags", "about", "help", "faq", 
 UNANSWERED = "unanswered"
 #: Intents that answer a question with knowledge (worth giving after an urgent escalation).
 _KNOWLEDGE = ("faq", "nutrient", "foods", "diet", "cause")
+#: Intents that ask for a menu of topics; a question naming something that reads as one gets
+#: the nearest cards instead (the red-flag list is never replaced).
+_MENUS_OF_TOPICS = ("causes", "nutrients")
 #: Intents that are conversation, not questions: never looked up among the answer cards.
 _CONVERSATIONAL = ("greet", "thanks", "menu", "help", "yes", "no", "about")
 
@@ -263,11 +266,14 @@ class Dialogue:
             if (
                 decision.kind == "suggest"
                 and node is None
-                and (intent.kind == "triage_offer" or decision.entities)
+                and (
+                    intent.kind == "triage_offer"
+                    or (intent.kind in _MENUS_OF_TOPICS and decision.entities)
+                )
             ):
-                # a symptom with a question in it, or a question naming something ("can
-                # atorvastatin cause cramps" reads as the causes menu): the nearest cards
-                # rather than a menu, then the check where a symptom was described
+                # a symptom with a question in it, or a question naming something that reads
+                # as a request for a menu of topics ("can atorvastatin cause cramps": the
+                # causes menu): the nearest cards, then the check where a symptom was described
                 turn.events.append((UNANSWERED, text))
                 self._suggest(text, decision, turn)
                 if intent.kind == "triage_offer":

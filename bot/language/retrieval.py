@@ -43,16 +43,15 @@ QUESTION_WORDS = STOPWORDS | frozenset(
     "about if much many more "
     "he she him her his they them their we us our mine yours ive id "
     "u ur ya n r y k tho thru bc cos coz cuz lol lmao haha omg tbh idk btw pls plz thx "
-    "had were being also then than into onto from by as but "
-    "these those thats theres isnt arent wasnt dont doesnt didnt wont wouldnt shouldnt "
-    "anyone someone something anything everything thing things stuff bit lot lots "
+    "had were also then than into onto from by as but these those thats theres "
+    "anyone someone something anything everything thing things stuff lot lots "
     "know think thought wondering wonder wondered asking says said told tells reckons heard "
-    "mum mom dad nan gran friend mate wife husband partner brother sister "
+    "mum mom dad friend mate partner brother sister "
     "ever even still yet already actually basically literally honestly probably maybe".split()
 )
-#: A number or an amount ("2", "3.3", "1000iu", "25mcg"): what a question counts, not what
-#: it is about.
-_AMOUNT = re.compile(r"^\d[\d.,]*(?:mg|mcg|ug|iu|g|ml|l|k|x|s)?$")
+#: A whole number or an amount ("2", "1,000", "1000iu", "25mcg"): what a question counts, not
+#: what it is about. A decimal stays: "is 3.4 potassium low" asks about a lab value.
+_AMOUNT = re.compile(r"^\d[\d,]*(?:mg|mcg|ug|iu|g|ml|x)?$")
 
 #: Weights of the signals in a candidate's score: words shared with its example questions,
 #: meaning (of its example questions, and of the nearest sentence of its answer), named
@@ -133,7 +132,7 @@ class Decision:
     ranked: tuple[Ranked, ...]
     entities: tuple[str, ...]
     kinds: frozenset[str]
-    reason: str = ""
+    reason: str
 
 
 def question_words(text: str) -> str:
