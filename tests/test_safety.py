@@ -120,6 +120,9 @@ def test_context_findings_count_across_sentences() -> None:
         ("my daughter is 3", "age", 3),
         ("my son (20 months)", "age", 20 / 12),
         ("started 20 mins ago and still locked", "duration", 20),
+        ("my pulse is like 35", "pulse", 35),
+        ("heart rate 160 and dizzy", "pulse", 160),
+        ("it says 42 bpm", "pulse", 42),
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
@@ -310,3 +313,9 @@ def test_reviewed_dangerous_messages_escalate(text: str) -> None:
 @pytest.mark.parametrize("text", REVIEW_BENIGN)
 def test_reviewed_everyday_messages_do_not(text: str) -> None:
     assert SCANNER.scan(text) == []
+
+
+@pytest.mark.parametrize("text", ["my pulse went up 5 points", "pulse oximeter says 98", "heart"])
+def test_numbers_that_are_not_heart_rates(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    assert all(f.concept != "pulse" for f in reader.read(text).findings)

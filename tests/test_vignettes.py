@@ -67,6 +67,15 @@ KNOWN = {
     "fever of 39.8 and my muscles are super stiff and aching all over, been like this since this "
     "afternoon": "fever with stiff muscles alone is not escalated: the rule also fired on 'fever "
     "and stiff from the gym' and on 'my temp job', and the stiffness words are too common",
+    "how do you help someone having a seizure? new flatmate has epilepsy and told me to look it "
+    "up": "'how do you help someone having a seizure' also opens a seizure happening now",
+    "watching greys anatomy and a guy got tingling then had a stroke, kinda paranoid now but my "
+    "arms are fine, just curious what the early signs are": "a show named only by its title",
+    "exam week, my heart beats fast when i walk into the exam hall then settles, twitchy eyelid, "
+    "sleeping bad. normal?": "a racing heart asks for advice today; a cause in the same breath "
+    "is not read",
+    "this cramp in my foot made me want to die for a sec lol 😅 gone now": "'want to die' is "
+    "never read as a figure of speech, even with 'lol': some people mean it",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",

@@ -51,6 +51,10 @@ _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligram
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
+#: Words before a heart rate ("pulse is like 35", "heart rate 150").
+_PULSE_WORDS = frozenset({"pulse", "rate", "hr", "heartrate"})
+#: ...but not an oxygen reading ("pulse oximeter says 98").
+_OXYGEN_WORDS = frozenset({"oximeter", "ox", "sats", "oxygen", "saturation", "o2"})
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
@@ -298,11 +302,12 @@ def _number(tok: str) -> float | None:
 def _measures(
     toks: list[str], sentence: list[int], concepts: list[Finding], counted: frozenset[str]
 ) -> list[Finding]:
-    """Durations (in minutes), ages (in years) and counts read from numbers.
+    """Durations (in minutes), ages (in years), counts and heart rates read from numbers.
 
     A number is a count only next to a finding of a ``counted`` concept ("took 20", "20 of
-    her tablets"), and someone's age only as "3 yr old", "2yo" or after a person ("my
-    daughter is 3", "he's 2").
+    her tablets"), someone's age only as "3 yr old", "2yo" or after a person ("my
+    daughter is 3", "he's 2"), and a heart rate (``pulse``, beats a minute) only within three
+    words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
     near = [f for f in concepts if f.concept in counted]
@@ -323,7 +328,14 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
-        if after in ("month", "months") and not article and (following == "old" or person_before):
+        window = toks[max(0, i - 3) : i]
+        pulse_word = after == "bpm" or (
+            _PULSE_WORDS.intersection(window) and not _OXYGEN_WORDS.intersection(window)
+        )
+        if not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
+            end = unit + 1 if after == "bpm" else i + 1
+            out.append(Finding("pulse", "measure", i, end, at, " ".join(toks[i:end]), value))
+        elif after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
         elif after in _MINUTES and not (
             blocked or since or attributive or (article and after == "m")
