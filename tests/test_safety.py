@@ -319,3 +319,11 @@ def test_reviewed_everyday_messages_do_not(text: str) -> None:
 def test_numbers_that_are_not_heart_rates(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     assert all(f.concept != "pulse" for f in reader.read(text).findings)
+
+
+@pytest.mark.parametrize(
+    "text", ["sleeping 5 hrs a night", "gaming for 4 hours straight", "worked a 12 hour shift"]
+)
+def test_an_activity_s_length_is_not_a_symptom_s(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    assert all(f.concept != "duration" for f in reader.read(text).findings)

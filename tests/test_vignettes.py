@@ -76,6 +76,19 @@ KNOWN = {
     "is not read",
     "this cramp in my foot made me want to die for a sec lol 😅 gone now": "'want to die' is "
     "never read as a figure of speech, even with 'lol': some people mean it",
+    "how do you help someone who's having a seizure? doing first aid training at work tomorrow "
+    "and wanna be ready": "'how do you help someone having a seizure' also opens a seizure "
+    "happening now",
+    "watching greys anatomy and someone had a thunderclap headache, what even is that": "a show "
+    "named only by its title",
+    "if i ever had an allergic reaction with throat swelling what should i do? i have an epipen "
+    "and never had to use it": "'if ... ever' also opens real swallowing of pills ('cant tell if "
+    "he ever swallowed any')",
+    "my heart is literally racing rn bc my exam results come out tomorrow 😭 also the twitch in my "
+    "eye is back": "a racing heart asks for advice today; a cause in the same breath is not read",
+    "someone at work collapsed last month and i did cpr till the ambulance came, hes fine now. how "
+    "often should i refresh my first aid course": "'last month' is not read as history: 'chest "
+    "pain last month and it's back' must still escalate",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",

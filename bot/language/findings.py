@@ -51,6 +51,12 @@ _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligram
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
+#: Activities whose own length a number right after them gives ("slept 5 hrs", "gaming for
+#: 4 hours"): not how long a symptom has lasted.
+_ACTIVITIES = frozenset(
+    "sleeping slept sleep sleeps working worked shift studying studied revising revised "
+    "gaming gamed driving drove drive sitting sat".split()
+)
 #: Words before a heart rate ("pulse is like 35", "heart rate 150").
 _PULSE_WORDS = frozenset({"pulse", "rate", "hr", "heartrate"})
 #: ...but not an oxygen reading ("pulse oximeter says 98").
@@ -328,6 +334,7 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
+        doing = _ACTIVITIES.intersection(toks[max(0, i - 3) : i])  # "sleeping 5 hrs a night"
         window = toks[max(0, i - 3) : i]
         pulse_word = after == "bpm" or (
             _PULSE_WORDS.intersection(window) and not _OXYGEN_WORDS.intersection(window)
@@ -338,7 +345,7 @@ def _measures(
         elif after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
         elif after in _MINUTES and not (
-            blocked or since or attributive or (article and after == "m")
+            blocked or since or attributive or doing or (article and after == "m")
         ):
             out.append(
                 Finding("duration", "measure", i, unit + 1, at, said, value * _MINUTES[after])
