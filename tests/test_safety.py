@@ -123,6 +123,8 @@ def test_context_findings_count_across_sentences() -> None:
         ("my pulse is like 35", "pulse", 35),
         ("heart rate 160 and dizzy", "pulse", 160),
         ("it says 42 bpm", "pulse", 42),
+        ("sats 88 pulse 40 dizzy", "pulse", 40),
+        ("started shaking while sleeping for 6 minutes now", "duration", 6),
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
@@ -315,14 +317,22 @@ def test_reviewed_everyday_messages_do_not(text: str) -> None:
     assert SCANNER.scan(text) == []
 
 
-@pytest.mark.parametrize("text", ["my pulse went up 5 points", "pulse oximeter says 98", "heart"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my pulse went up 5 points",
+        "pulse oximeter says 98",
+        "dizzy for 1 hr 30 mins",
+        "pulse ox 97",
+    ],
+)
 def test_numbers_that_are_not_heart_rates(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     assert all(f.concept != "pulse" for f in reader.read(text).findings)
 
 
 @pytest.mark.parametrize(
-    "text", ["sleeping 5 hrs a night", "gaming for 4 hours straight", "worked a 12 hour shift"]
+    "text", ["sleeping 5 hrs, stressed", "slept 4 hours", "worked a 12 hour shift"]
 )
 def test_an_activity_s_length_is_not_a_symptom_s(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))

@@ -89,6 +89,13 @@ KNOWN = {
     "someone at work collapsed last month and i did cpr till the ambulance came, hes fine now. how "
     "often should i refresh my first aid course": "'last month' is not read as history: 'chest "
     "pain last month and it's back' must still escalate",
+    "last year i went to A&E with chest pain and it turned out to be a panic attack. im fine "
+    "now, just get eyelid twitches. ok to take magnesium glycinate?": "'turned out to be' also "
+    "follows real emergencies ('crushing chest pain, last time it turned out to be nothing'), "
+    "and 'last year' is too far from the chest pain",
+    "my character in the game literally died of like 50 seizures lmaooo anyway real q does "
+    "potassium help cramps": "'in the game' also opens real events at a match; 'my character' "
+    "reaches only 8 words",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",

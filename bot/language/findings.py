@@ -51,14 +51,14 @@ _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligram
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
-#: Activities whose own length a number right after them gives ("slept 5 hrs", "gaming for
-#: 4 hours"): not how long a symptom has lasted.
+#: Activities whose own length a number right after them gives ("slept 5 hrs", "worked 12
+#: hours"): not how long a symptom has lasted.
 _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
     "gaming gamed driving drove drive sitting sat".split()
 )
 #: Words before a heart rate ("pulse is like 35", "heart rate 150").
-_PULSE_WORDS = frozenset({"pulse", "rate", "hr", "heartrate"})
+_PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
 _OXYGEN_WORDS = frozenset({"oximeter", "ox", "sats", "oxygen", "saturation", "o2"})
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
@@ -334,10 +334,14 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
-        doing = _ACTIVITIES.intersection(toks[max(0, i - 3) : i])  # "sleeping 5 hrs a night"
+        doing = (
+            before in _ACTIVITIES
+        )  # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         window = toks[max(0, i - 3) : i]
-        pulse_word = after == "bpm" or (
-            _PULSE_WORDS.intersection(window) and not _OXYGEN_WORDS.intersection(window)
+        named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
+        # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
+        pulse_word = after == "bpm" or bool(
+            named and not _OXYGEN_WORDS.intersection(window[named[-1] + 1 :])
         )
         if not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
             end = unit + 1 if after == "bpm" else i + 1
