@@ -334,9 +334,8 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
-        doing = (
-            before in _ACTIVITIES
-        )  # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
+        # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
+        doing = before in _ACTIVITIES
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
