@@ -96,6 +96,12 @@ KNOWN = {
     "my character in the game literally died of like 50 seizures lmaooo anyway real q does "
     "potassium help cramps": "'in the game' also opens real events at a match; 'my character' "
     "reaches only 8 words",
+    "in the murder mystery im reading the victim got too much potassium. can you actually "
+    "overdose on bananas lol": "a plot's scope stops at 'im', so that 'in a film and i "
+    "collapsed' stays current",
+    "my brother keeps saying my twitching thumb means im about to have a stroke. its been 4 "
+    "days, no other problems at all. is he right": "what someone else says stops at 'my', so "
+    "that 'he keeps saying my face feels numb' stays current",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
