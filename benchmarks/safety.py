@@ -49,7 +49,8 @@ SETS = {
     "round 18 (blind; used for tuning after its third run)": "vignettes_round18.yaml",
     "round 19 (blind; used for tuning after its second run)": "vignettes_round19.yaml",
     "round 20 (blind; used for tuning after its third run)": "vignettes_round20.yaml",
-    "round 21 (blind, held out)": "heldout/vignettes_round21.yaml",
+    "round 21 (blind; used for tuning after its second run)": "vignettes_round21.yaml",
+    "round 22 (blind, held out)": "heldout/vignettes_round22.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

@@ -102,6 +102,20 @@ KNOWN = {
     "my brother keeps saying my twitching thumb means im about to have a stroke. its been 4 "
     "days, no other problems at all. is he right": "what someone else says stops at 'my', so "
     "that 'he keeps saying my face feels numb' stays current",
+    "been standing on the bridge near my flat for a while now, its cold and my legs keep "
+    "twitching, why do they twitch like that": "a bridge alone is not a red flag ('standing on "
+    "the bridge taking photos'); it needs words of hopelessness",
+    "calf cramp started at 2am and its now past 5, still rock hard, stretching and walking it off "
+    "does nothing": "a length told as two clock times is not read",
+    "doing a first aid course next week, how are you supposed to help someone having a seizure": ""
+    "'how to help someone having a seizure' also opens a seizure happening now",
+    "had a seizure at 8 from a high fever, nothing since, im 30 now. is it fine for me to take "
+    "magnesium": "'at 8' is not read as an age, and 'nothing since' would also hide a first "
+    "seizure yesterday",
+    "watching greys anatomy and a guy had crushing chest pain and it was a heart attack, is it "
+    "always like that in real life": "a show named only by its title",
+    "our dog had a seizure last month, vet says epilepsy. got me wondering, do humans twitch from "
+    "low magnesium": "'my dog' would also hide 'my dog bit me and now my jaw is locked'",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
