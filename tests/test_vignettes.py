@@ -32,8 +32,27 @@ ALLOWED = {
 }
 
 
+#: Why plots are not read as hypothetical: a review found that every trigger tried ("in the
+#: show", "my campaign", "murder mystery", "a villain") also hid real emergencies told without
+#: punctuation ("was performing in the show sudden crushing chest pain").
+_PLOTS = "a plot on screen, in a book or in a game is not read as such: " + (
+    "the words that open one also open real events ('performing in the show', 'my campaign')"
+)
+
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 KNOWN = {
+    "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
+    "tetanus?": _PLOTS,
+    "on the show House a guy collapsed from hypokalemia. how low does potassium have to get for "
+    "that": _PLOTS,
+    "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
+    "even a thing nowadays?": _PLOTS,
+    "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "
+    "is that even a real thing?": _PLOTS,
+    "for my d&d campaign i want a villain curse that paralyses you from the feet upward, is there "
+    "a real condition like that for realism": _PLOTS,
+    "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
+    "do": _PLOTS,
     "if my heart races when I have a cramp is that something to worry about? asking because "
     "I read it somewhere, mine doesn't": "the 'mine doesn't' that makes it hypothetical is in "
     "the next sentence; 'if my ...' cannot be read as hypothetical without missing real cases "
@@ -97,8 +116,7 @@ KNOWN = {
     "potassium help cramps": "'in the game' also opens real events at a match; 'my character' "
     "reaches only 8 words",
     "in the murder mystery im reading the victim got too much potassium. can you actually "
-    "overdose on bananas lol": "a plot's scope stops at 'im', so that 'in a film and i "
-    "collapsed' stays current",
+    "overdose on bananas lol": _PLOTS,
     "my brother keeps saying my twitching thumb means im about to have a stroke. its been 4 "
     "days, no other problems at all. is he right": "what someone else says stops at 'my', so "
     "that 'he keeps saying my face feels numb' stays current",
