@@ -11,8 +11,11 @@ asked of a fresh session, with the packaged embedding model, and counted as:
 
 Goal on the first run of a fresh set: >= 90% correct, <= 3% wrong, the rest honest.
 ``--at COMMIT`` scores a set with the code and content of an earlier commit (a git worktree).
+Several sets give each one's figures, then all together, with how the answered cards were
+decided (the rule of `Decision.reason`: "clear", "score", "topic words"...) and how often each
+was right.
 
-Usage: python benchmarks/questions.py [--set FILE] [--at COMMIT] [--quiet] [--area AREA]
+Usage: python benchmarks/questions.py [--set FILE ...] [--at COMMIT] [--quiet] [--area AREA]
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
         missing = [g for g in item["must"] if not any(alt.casefold() in reply for alt in g)]
         alarm = any(r.urgency is not None and r.urgency.value in ("emergency", "urgent")
                     for r in turn.replies)  # fmt: skip
+        reason = ""
+        if ("intent", "card_answer") in turn.events and hasattr(dialogue, "lookup"):
+            decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
+            reason = getattr(decision, "reason", "")  # earlier commits give no reason
         if not missing and not alarm:
             verdict = "correct"
         elif not alarm and (UNANSWERED in kinds or "suggest" in kinds):
@@ -59,53 +66,80 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
             verdict = "wrong"
         results.append(
             {"id": item["id"], "area": item["area"], "text": item["text"], "verdict": verdict,
-             "missing": missing, "alarm": alarm, "first_line": reply.splitlines()[0] if reply else ""}
+             "missing": missing, "alarm": alarm, "reason": reason,
+             "first_line": reply.splitlines()[0] if reply else ""}
         )  # fmt: skip
     return results
 
 
+def run(path: Path, at: str | None) -> list[dict[str, Any]]:
+    """Score one set, at this tree or at commit ``at``."""
+    if not at:
+        return score(path, Path(os.environ.get("NERVEBOT_BENCH_ROOT", ROOT)))
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, at],
+                       check=True, capture_output=True)  # fmt: skip
+        try:
+            out = subprocess.run(
+                [sys.executable, str(Path(__file__).resolve()), "--set", str(path), "--json"],
+                check=True, capture_output=True, text=True,
+                env={**os.environ, "NERVEBOT_BENCH_ROOT": tmp},
+            )  # fmt: skip
+            return list(json.loads(out.stdout))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp],
+                           check=False, capture_output=True)  # fmt: skip
+
+
+def table(results: list[dict[str, Any]], by: str) -> None:
+    """Correct / honest / wrong per value of ``by`` (an area, or a set), then in all."""
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in results:
+        groups[r[by]][r["verdict"]] += 1
+        groups["ALL"][r["verdict"]] += 1
+    print(f"\n{by:<18} {'n':>4} {'correct':>8} {'honest':>7} {'wrong':>6}")
+    for name in sorted(groups, key=lambda a: (a == "ALL", a)):
+        c = groups[name]
+        n = sum(c.values())
+        print(
+            f"{name:<18} {n:>4} {c['correct'] / n:>8.1%} {c['honest'] / n:>7.1%} {c['wrong'] / n:>6.1%}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--set", type=Path, default=DEFAULT_SET)
+    parser.add_argument("--set", type=Path, nargs="+", default=[DEFAULT_SET])
     parser.add_argument("--at", help="score with the code and content of this commit")
     parser.add_argument("--quiet", action="store_true", help="figures only, no question texts")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--area", help="list the misses of one area")
     args = parser.parse_args()
-    path = args.set.resolve()
-    if args.at:
-        with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, args.at],
-                           check=True, capture_output=True)  # fmt: skip
-            try:
-                out = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--set", str(path), "--json"],
-                    check=True, capture_output=True, text=True,
-                    env={**os.environ, "NERVEBOT_BENCH_ROOT": tmp},
-                )  # fmt: skip
-                results = json.loads(out.stdout)
-            finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", tmp],
-                               check=False, capture_output=True)  # fmt: skip
-    else:
-        results = score(path, Path(os.environ.get("NERVEBOT_BENCH_ROOT", ROOT)))
+    results = []
+    for path in (p.resolve() for p in args.set):
+        for r in run(path, args.at):
+            r["set"] = path.stem.removeprefix("questions_")
+            results.append(r)
     if args.json:
         print(json.dumps(results))
         return
     at = f" --at {args.at}" if args.at else ""
-    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    shown = " ".join(
+        str(p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p)
+        for p in args.set
+    )
     print(f"command: python benchmarks/questions.py --set {shown}{at}")
-    by_area: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in results:
-        by_area[r["area"]][r["verdict"]] += 1
-        by_area["ALL"][r["verdict"]] += 1
-    print(f"\n{'area':<18} {'n':>4} {'correct':>8} {'honest':>7} {'wrong':>6}")
-    for area in sorted(by_area, key=lambda a: (a == "ALL", a)):
-        c = by_area[area]
-        n = sum(c.values())
-        print(
-            f"{area:<18} {n:>4} {c['correct'] / n:>8.0%} {c['honest'] / n:>7.0%} {c['wrong'] / n:>6.0%}"
-        )
+    table(results, "area")
+    if len(args.set) > 1:
+        table(results, "set")
+        decided: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in results:
+            if r.get("reason"):
+                decided[r["reason"]][r["verdict"]] += 1
+        if decided:
+            print(f"\n{'answered by rule':<22} {'n':>4} {'right':>6}")
+            for reason, c in sorted(decided.items()):
+                n = sum(c.values())
+                print(f"{reason:<22} {n:>4} {c['correct'] / n:>6.0%}")
     if not args.quiet:
         for r in results:
             if r["verdict"] != "correct" and (args.area in (None, r["area"])):
