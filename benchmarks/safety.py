@@ -6,6 +6,9 @@ emergencies escalated as emergencies, urgent cases escalated at least as urgent 
 and over-triage: benign messages that raised an alarm.
 
 Each round of vignettes was first run as a held-out set and then used to improve the rules.
+The check is scored as the bot runs it: rules, then the triage model, then the recall net; the
+report says how often the model raised a flag no rule raised and how often the one-tap
+question was asked.
 ``--at COMMIT`` scores a vignette file with the code and content of an earlier commit (in a
 temporary git worktree), which reproduces a round's first run where that state was committed.
 
@@ -66,7 +69,11 @@ except ImportError:
     from bot.safety import RedFlagScanner
 try:  # with the recall net, as the running bot builds it (since issue 9)
     from bot.language.recall import load_embedder
-    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+    bundle = load_content(bundled_content_dir())
+    if hasattr(RedFlagScanner, "for_bundle"):  # with the triage model (since round 23)
+        scanner = RedFlagScanner.for_bundle(bundle, load_embedder())
+    else:
+        scanner = RedFlagScanner(bundle.safety, load_embedder())
 except ImportError:
     scanner = RedFlagScanner(load_content(bundled_content_dir()).safety)
 rows = []
@@ -75,7 +82,8 @@ for group, texts in yaml.safe_load(open(sys.argv[1], encoding="utf-8")).items():
         if hasattr(scanner, "assess"):
             a = scanner.assess(text)
             hits = list(a.hits)
-            how = ("net" if hits[0].rule == "recall net" else "rule") if hits else (
+            how = ("net" if hits[0].rule == "recall net" else
+                   "model" if hits[0].rule.startswith("triage model") else "rule") if hits else (
                 "ask" if getattr(a, "clarify", None) else None)
         else:
             hits, how = scanner.scan(text), None
@@ -114,7 +122,13 @@ def report(results: dict[str, list[Row]], quiet: bool = False) -> None:
     print(f"benign messages with a needless alarm (over-triage): {len(alarms)}/{len(benign)}")
     asked = sum(1 for r in rows if r[3] == "ask")
     netted = sum(1 for r in rows if r[3] == "net")
-    print(f"recall net: raised {netted}, asked its question {asked}, of {len(rows)} messages")
+    print(f"recall net raised {netted}; the one-tap question (is it happening now?) was asked "
+          f"{asked} times, of {len(rows)} messages")  # fmt: skip
+    modelled = [(g, r[1]) for g, group in results.items() for r in group if r[3] == "model"]
+    if modelled:
+        by_group = {g: sum(1 for gg, _ in modelled if gg == g) for g in results}
+        print("triage model raised (no rule raised as much): "
+              + ", ".join(f"{g} {n}" for g, n in by_group.items()))  # fmt: skip
     caught_by: dict[str, int] = {}
     for _text, _urgency, flag, _how in results["emergency"] + results["emergency_or_urgent"]:
         if flag is not None:

@@ -1,7 +1,8 @@
-"""Regression guard: every vignette used to tune the red-flag check still triages as labelled.
+"""Regression guard: every vignette used to tune the red-flag rules still triages as labelled.
 
-(The held-out measurement lives in benchmarks/safety.py and is never a test: it must not be
-tuned on.)
+The rules alone, without the triage model: the model is trained on these same vignettes, so
+through it they would pass by memory and hide a rule that broke. (The held-out measurement
+lives in benchmarks/safety.py and is never a test: it must not be tuned on.)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from bot.language.recall import load_embedder
 from bot.language.safety import RedFlagScanner
 
 DATA = Path(__file__).parent / "data"
-SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())  # no model
 CASES = [
     (group, text)
     for path in sorted(DATA.glob("vignettes*.yaml"))

@@ -9,7 +9,9 @@ Loading checks the format and the references only; the warnings a moderator also
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import json
 import logging
 import re
 import string
@@ -35,6 +37,7 @@ from bot.content.model import (
     Safety,
     Topic,
     Transcript,
+    TriageWeights,
     parse_rule,
 )
 from bot.errors import ContentError, Problem
@@ -217,6 +220,7 @@ class Bundle:
     entities: dict[str, Entity] = field(default_factory=dict, repr=False)
     ask_templates: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     cards: dict[str, Card] = field(default_factory=dict, repr=False)
+    triage: TriageWeights | None = field(default=None, repr=False)
 
     def message(self, key: str, **values: str) -> str:
         """The text of a message, with ``{name}`` placeholders filled in."""
@@ -524,9 +528,42 @@ def read_content(root: Path) -> ContentRead:
     _, trans_problems = load_transcripts(root)
     complete = not problems  # with a broken file, skip checks that would only echo it
     problems += trans_problems
-    bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
+    bundle, sem = _assemble(parsed, "", complete)
     problems += sem
+    if bundle is not None and bundle.safety.model is not None:
+        weights_file = (root / bundle.safety.model.file).resolve()
+        if weights_file.is_relative_to(root.resolve()):
+            with contextlib.suppress(OSError):
+                digest.update(weights_file.read_bytes())
+            weights, weight_problems = read_triage_weights(weights_file, _shown(weights_file, root))
+        else:
+            pf = next(p for p in parsed if p.data.safety is not None)
+            line, col = pf.at("safety", "model", "file")
+            message = f"model: file '{bundle.safety.model.file}' must be inside the content folder"
+            weights, weight_problems = None, [Problem(pf.shown, line, col, message)]
+        problems += weight_problems
+        bundle = dataclasses.replace(bundle, triage=weights)
+    if bundle is not None:
+        bundle = dataclasses.replace(bundle, version=digest.hexdigest()[:12])
     return ContentRead(bundle if not problems else None, sorted(set(problems)), parsed)
+
+
+def read_triage_weights(path: Path, shown: str) -> tuple[TriageWeights | None, list[Problem]]:
+    """Read and check a triage model's weights file (JSON), or say what is wrong with it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return None, [Problem(shown, 1, 1, f"the triage model's weights cannot be read: {exc}")]
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        where = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (1, 1)
+        return None, [Problem(shown, *where, f"the triage model's weights are not JSON: {exc}")]
+    try:
+        return TriageWeights.model_validate(data), []
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        at = ".".join(str(part) for part in first["loc"]) or "the file"
+        message = f"the triage model's weights are malformed at {at}: {first['msg']}"
+        return None, [Problem(shown, 1, 1, message)]
 
 
 def load_content(root: Path) -> Bundle:
@@ -695,6 +732,24 @@ def _assemble(
                         Problem(pf.shown, line, col, f"no escalation text for '{level}'")
                     )
     flag_ids = {f.id for f in safety.red_flags} if safety else set()
+    if safety is not None and safety.model is not None:
+        urgency_of = {f.id: f.urgency.value for f in safety.red_flags}
+        model = safety.model
+        for key, flag_id, level in (
+            ("emergency_flag", model.emergency_flag, "emergency"),
+            ("urgent_flag", model.urgent_flag, "urgent"),
+        ):
+            if urgency_of.get(flag_id) != level:
+                pf = next(p for p in parsed if p.data.safety is not None)
+                line, col = pf.at("safety", "model", key)
+                refs.append(
+                    Problem(
+                        pf.shown,
+                        line,
+                        col,
+                        f"model: {key} must name a red flag of urgency '{level}'",
+                    )
+                )
 
     nodes: dict[tuple[str, str], Node] = {}
     for pf, fi, flow in _iter_flows(parsed):
@@ -831,8 +886,11 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
             line, col = pf.at("safety", "concepts", ci, "id")
             problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
         known.add(concept.id)
+    raised_by_model = (
+        {safety.model.emergency_flag, safety.model.urgent_flag} if safety.model else set()
+    )
     for fi, flag in enumerate(safety.red_flags):
-        if not flag.phrases and not flag.when:
+        if not flag.phrases and not flag.when and flag.id not in raised_by_model:
             line, col = pf.at("safety", "red_flags", fi, "id")
             problems.append(
                 Problem(pf.shown, line, col, f"red flag '{flag.id}' has no phrases and no rules")

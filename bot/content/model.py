@@ -298,6 +298,33 @@ class Net(_Model):
     ask: Annotated[float, Field(gt=0, le=1)]
 
 
+class TriageModelSettings(_Model):
+    """The triage model: its weights file (JSON, under the content folder), the red flags it
+    raises, the probability at which it raises each (from ``ask`` up to ``emergency`` it asks
+    the one-tap question instead), and the fewest words it reads."""
+
+    file: Text
+    emergency: Annotated[float, Field(gt=0, lt=1)]
+    ask: Annotated[float, Field(gt=0, lt=1)] | None = None
+    urgent: Annotated[float, Field(gt=0, lt=1)]
+    min_words: Annotated[int, Field(ge=1)] = 1
+    emergency_flag: Id
+    urgent_flag: Id
+
+
+class TriageWeights(BaseModel):
+    """A trained triage model as stored in content: for every word or word pair, its inverse
+    document frequency and one weight per head; a bias per head; what it was trained on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    about: str = ""
+    heads: tuple[Literal["emergency", "urgent"], Literal["emergency", "urgent"]]
+    bias: tuple[float, float]
+    trained_on: dict[str, str] = Field(default_factory=dict)
+    terms: Annotated[dict[str, tuple[float, float, float]], Field(min_length=1)]
+
+
 class Safety(_Model):
     """Red flags, the concepts their rules combine, and the ConText rules for reading them."""
 
@@ -305,6 +332,7 @@ class Safety(_Model):
     spellings: dict[str, Text] = Field(default_factory=dict)
     counted: tuple[Id, ...] = ()
     net: Net | None = None
+    model: TriageModelSettings | None = None
     concepts: tuple[Concept, ...] = ()
     never_fuzzy: tuple[Text, ...] = ()
     escalation: dict[Urgency, Text]

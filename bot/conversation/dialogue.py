@@ -74,7 +74,7 @@ class Dialogue:
         self._clauses = re.compile(
             r"[,.;!?]+" + (rf"|\b(?:{joiners})\b" if joiners else ""), re.IGNORECASE
         )
-        self.scanner = RedFlagScanner(bundle.safety, embedder)
+        self.scanner = RedFlagScanner.for_bundle(bundle, embedder)
         self.understanding = Understanding(bundle)
         self.cards = CardIndex.for_bundle(bundle, embedder)
 

@@ -1,23 +1,29 @@
 """The red-flag check: free text -> findings in context -> triage rules -> red flags.
 
 `RedFlagScanner` puts the pieces together for one content bundle: the `Reader` (findings and
-their ConText reading), the rules of every red flag (`bot.language.triage`) and, where no rule
-fired, the semantic recall net (`bot.language.recall`) when an embedder is given. `assess`
-keeps every step for ``nervebot explain``; `scan` returns just the red flags.
+their ConText reading), the rules of every red flag (`bot.language.triage`), then the triage
+model (`bot.language.classifier`), which reads the whole message and raises the content's
+general emergency or urgent flag when no rule raised as much, and, where nothing was raised,
+the semantic recall net (`bot.language.recall`) when an embedder is given. `assess` keeps
+every step for ``nervebot explain``; `scan` returns just the red flags.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.content.model import RedFlag, Safety
+from bot.content.loader import Bundle
+from bot.content.model import RedFlag, Safety, TriageWeights
 from bot.events import Urgency
+from bot.language.classifier import TriageModel, TriageScore, words_of
 from bot.language.findings import Reader, Reading
 from bot.language.recall import Embedder, Nearest, RecallNet
 from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
 NET_RULE = "recall net"
+#: What a hit raised by the triage model names as its rule (with the probability).
+MODEL_RULE = "triage model {:.2f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,7 @@ class Assessment:
     hits: tuple[RedFlagHit, ...]
     net: tuple[Nearest, ...] = field(default=())
     clarify: RedFlag | None = None
+    model: TriageScore | None = None
 
     @property
     def urgency(self) -> Urgency | None:
@@ -57,8 +64,15 @@ class Assessment:
 class RedFlagScanner:
     """Finds the red flags of a content bundle in free text; build once per bundle."""
 
-    def __init__(self, safety: Safety, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        safety: Safety,
+        embedder: Embedder | None = None,
+        triage: TriageWeights | None = None,
+    ) -> None:
         self._flags = safety.red_flags
+        self._model = TriageModel(triage) if triage is not None and safety.model else None
+        self._settings = safety.model
         self._thresholds = safety.net
         self._net = RecallNet(safety.red_flags, embedder) if embedder and safety.net else None
         extra = [
@@ -76,6 +90,12 @@ class RedFlagScanner:
         )
         self._rules = RuleBook(rules_of(safety.red_flags))
         self._order = {flag.id: i for i, flag in enumerate(safety.red_flags)}
+        self._by_id = {flag.id: flag for flag in safety.red_flags}
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, embedder: Embedder | None = None) -> RedFlagScanner:
+        """The scanner of a content bundle: its rules, its triage model, the net if given."""
+        return cls(bundle.safety, embedder, bundle.triage)
 
     def assess(self, text: str) -> Assessment:
         """Read ``text``, apply the rules, and say which red flags it raises."""
@@ -85,12 +105,19 @@ class RedFlagScanner:
         for f in fired:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
-        if ordered or self._net is None or self._thresholds is None:
-            return Assessment(reading, tuple(fired), tuple(ordered))
+        score = self._model_score(text)
+        raised = self._model_hit(score, ordered[0].urgency if ordered else None)
+        if raised is not None:
+            ordered.insert(0, raised)
+        if ordered:
+            return Assessment(reading, tuple(fired), tuple(ordered), model=score)
+        asked = self._model_question(score)
+        if asked is not None or self._net is None or self._thresholds is None:
+            return Assessment(reading, tuple(fired), (), clarify=asked, model=score)
         # no rule fired: ask the net about the sentences where a symptom is said to be current
         sentences = {f.sentence for f in reading.current() if f.kind == "symptom"}
         if not sentences:
-            return Assessment(reading, (), ())
+            return Assessment(reading, (), (), model=score)
         words = [
             t for t, n in zip(reading.tokens, reading.sentences, strict=True) if n in sentences
         ]
@@ -101,9 +128,38 @@ class RedFlagScanner:
         # after drinking lots of water"; with one finding the net asks its question instead
         found = {f.concept for f in reading.current() if f.sentence in sentences}
         if top is not None and top.score >= self._thresholds.escalate and len(found) >= 2:
-            return Assessment(reading, (), (RedFlagHit(top.flag, NET_RULE),), nearest)
+            return Assessment(reading, (), (RedFlagHit(top.flag, NET_RULE),), nearest, model=score)
         clarify = top.flag if top is not None and top.score >= self._thresholds.ask else None
-        return Assessment(reading, (), (), nearest, clarify)
+        return Assessment(reading, (), (), nearest, clarify, score)
+
+    def _model_score(self, text: str) -> TriageScore | None:
+        """The model's reading of a description; None for short replies ("since yesterday"),
+        which it was not trained on and where a single word would weigh as the whole message."""
+        if self._model is None or self._settings is None:
+            return None
+        if len(words_of(text)) < self._settings.min_words:
+            return None
+        return self._model.score(text)
+
+    def _model_question(self, score: TriageScore | None) -> RedFlag | None:
+        """The model's grey zone: the emergency flag to ask about, one tap from escalating."""
+        settings = self._settings
+        if score is None or settings is None or settings.ask is None:
+            return None
+        return self._by_id[settings.emergency_flag] if score.emergency >= settings.ask else None
+
+    def _model_hit(self, score: TriageScore | None, raised: Urgency | None) -> RedFlagHit | None:
+        """The general flag the model raises above what the rules raised, if any."""
+        if score is None or self._settings is None or raised is Urgency.EMERGENCY:
+            return None
+        settings = self._settings
+        if score.emergency >= settings.emergency:
+            flag, probability = settings.emergency_flag, score.emergency
+        elif raised is None and score.urgent >= settings.urgent:
+            flag, probability = settings.urgent_flag, score.urgent
+        else:
+            return None
+        return RedFlagHit(self._by_id[flag], MODEL_RULE.format(probability))
 
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""

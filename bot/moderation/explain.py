@@ -10,7 +10,8 @@ from bot.language.text import clean_text
 
 
 def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
-    """The findings and their context, the rules that fired, the recall net, and the urgency."""
+    """The findings and their context, the rules that fired, the triage model, the recall net,
+    and the urgency."""
     text = clean_text(text[:MAX_SCAN])  # as the dialogue reads a message
     assessment = dialogue.scanner.assess(text)
     reading = assessment.reading
@@ -45,8 +46,17 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             {"flag": n.flag.id, "example": n.example, "score": round(n.score, 3)}
             for n in assessment.net
         ],
+        "model": (
+            {
+                "emergency": round(assessment.model.emergency, 3),
+                "urgent": round(assessment.model.urgent, 3),
+            }
+            if assessment.model
+            else None
+        ),
         "clarify": assessment.clarify.id if assessment.clarify else None,
         "red_flags": [h.flag.id for h in assessment.hits],
+        "raised_by": {h.flag.id: h.rule for h in assessment.hits},
         "urgency": assessment.urgency.value if assessment.urgency else None,
         "answer": (
             {"kind": intent.kind, "target": intent.target, "topic": intent.topic}
@@ -97,6 +107,17 @@ def as_text(data: dict[str, Any]) -> str:
         f"  {r['flag']} ({r['urgency']}): {r['rule']}  <- {', '.join(r['findings'])}"
         for r in data["rules"]
     ] or ["  (none)"]
+    model = data.get("model")
+    if model:
+        lines += [
+            "",
+            f"triage model: emergency {model['emergency']:.2f}, urgent {model['urgent']:.2f}",
+        ]
+        lines += [
+            f"  raised {flag} ({rule})"
+            for flag, rule in data["raised_by"].items()
+            if rule.startswith("triage model")
+        ]
     if data["net"]:
         lines += ["", "recall net (nearest examples):"]
         lines += [f"  {n['flag']} {n['score']:.2f}: {n['example']}" for n in data["net"]]

@@ -1,0 +1,184 @@
+"""Train the triage model (`bot.language.classifier`) and write its weights into content.
+
+Trained on labelled messages that are not held out: the safety rounds that were read and used
+(tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), ordinary
+questions (question sets A-G and the card paraphrases: all benign), and every user turn of the
+content's transcript tests (content/tests) that expects an urgency (none, urgent, emergency).
+Held-out sets (tests/data/heldout/vignettes_*.yaml, questions H onwards) are never read here.
+After changing any of these files, train again: a test compares the files with the digests
+the weights were trained on.
+
+    python tools/train_triage.py             # write content/models/triage.json
+    python tools/train_triage.py --evaluate  # leave-one-file-out figures for the thresholds
+
+``--evaluate`` trains once per source file without it and scores that file, so each figure is
+for messages the model never saw; the thresholds in content/safety.yaml (``model:``) rest on
+it. Needs scikit-learn (the ``train`` extra); the bot itself scores with numpy alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.content.loader import load_content, load_transcripts, transcript_files  # noqa: E402
+from bot.language.classifier import words_of  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+CONTENT = ROOT / "content"
+OUT = ROOT / "content" / "models" / "triage.json"
+#: Regularisation (inverse strength) and the least number of messages a term must occur in.
+C, MIN_DF = 4.0, 2
+BENIGN_SOURCES = [
+    *(f"heldout/questions_{letter}.yaml" for letter in "abcdefg"),
+    "card_paraphrases.yaml",
+]
+LABELS = {"emergency": 2, "emergency_or_urgent": 1, "benign": 0}
+
+
+def sources() -> list[Path]:
+    """Every training file, in a fixed order (never a held-out round)."""
+    return [
+        *sorted(DATA.glob("vignettes*.yaml")),
+        *(DATA / name for name in BENIGN_SOURCES),
+        *transcript_files(CONTENT),
+    ]
+
+
+def examples(path: Path) -> list[tuple[str, int]]:
+    """(message, label) pairs of one file: 2 emergency, 1 urgent, 0 ordinary."""
+    if path.is_relative_to(CONTENT):
+        return transcript_examples(path)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        return [(text, LABELS[group]) for group, texts in data.items() for text in texts]
+    return [(item["text"], 0) for item in data]
+
+
+def transcript_examples(path: Path) -> list[tuple[str, int]]:
+    """The user turns of one transcript file that expect an urgency, labelled by it."""
+    transcripts, problems = load_transcripts(CONTENT)
+    if problems:
+        raise SystemExit(f"fix the transcript tests first: {problems[0]}")
+    rank = {"emergency": 2, "urgent": 1}
+    return [
+        (step.user, rank.get(getattr(step.expect.urgency, "value", ""), 0))
+        for shown, transcript in transcripts
+        if Path(shown).resolve() == path.resolve()
+        for step in transcript.steps
+        if step.user is not None and step.expect.urgency != "any"
+    ]
+
+
+def fit(texts: list[str], labels: Any) -> tuple[Any, Any, Any]:
+    """The vectorizer and the two heads (emergency; urgent or emergency) trained on ``texts``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True)
+    matrix = vectorizer.fit_transform(texts)
+    heads = []
+    for positive in (labels == 2, labels >= 1):
+        model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
+        heads.append(model.fit(matrix, positive))
+    return vectorizer, heads[0], heads[1]
+
+
+def weights_json(vectorizer: Any, emergency: Any, urgent: Any, trained_on: dict[str, str]) -> str:
+    """The weights file: for each term its IDF and the two heads' weights."""
+    idf = vectorizer.idf_
+    terms = {
+        term: [round(float(idf[i]), 6), round(float(emergency.coef_[0][i]), 6),
+               round(float(urgent.coef_[0][i]), 6)]
+        for term, i in sorted(vectorizer.vocabulary_.items())
+    }  # fmt: skip
+    head = {
+        "about": "written by python tools/train_triage.py; do not edit by hand",
+        "heads": ["emergency", "urgent"],
+        "bias": [float(emergency.intercept_[0]), float(urgent.intercept_[0])],
+        "trained_on": trained_on,
+    }
+    lines = [f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v)}" for k, v in terms.items()]
+    # one term a line, so a retrained model reads as a diff
+    return json.dumps(head, indent=1)[:-2] + ',\n "terms": {\n' + ",\n".join(lines) + "\n }\n}\n"
+
+
+def digests() -> dict[str, str]:
+    """Each training file (relative to the repository) and the SHA-256 of its bytes."""
+    return {
+        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sources()
+    }
+
+
+def evaluate(min_words: int) -> None:
+    """Leave one file out: train without it, score it, and print the figures per threshold."""
+    files = [(p, examples(p)) for p in sources()]
+    scored: list[tuple[float, float, int, bool]] = []  # emergency, urgent, label, a question
+    for held, held_examples in files:
+        train = [e for p, ex in files if p != held for e in ex]
+        vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))
+        matrix = vectorizer.transform([t for t, _ in held_examples])
+        pe = emergency.predict_proba(matrix)[:, 1]
+        pu = urgent.predict_proba(matrix)[:, 1]
+        kind = (
+            "v"
+            if held.name.startswith("vignettes")
+            else "t"
+            if held.is_relative_to(CONTENT)
+            else "q"
+        )
+        scored += [
+            (e, u, y, kind, len(words_of(text)))
+            for e, u, (text, y) in zip(pe, pu, held_examples, strict=True)
+        ]
+    pe, pu, y, kind, n = (np.array(column) for column in zip(*scored, strict=True))
+    print("command: python tools/train_triage.py --evaluate")
+    print(f"{len(files)} files, {len(y)} messages, each scored by a model trained without its file")
+    print(
+        f"only messages of at least {min_words} words are read (content/safety.yaml, model: min_words)"
+    )
+    print("columns: emergencies and urgent cases of the safety rounds, and ordinary messages of")
+    print("the safety rounds, of the question sets, and of the transcript tests, taken by the head")
+    read = n >= min_words
+    for name, p in (("emergency head", pe), ("urgent head", pu)):
+        print(
+            f"\n{name:<16} {'emergency':>9} {'urgent':>7} {'ordinary':>9} {'questions':>9} {'transcripts':>11}"
+        )
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
+            hit = (p >= threshold) & read
+            v, q, t = kind == "v", kind == "q", kind == "t"
+            print(
+                f"at {threshold:<13} {hit[v & (y == 2)].mean():>9.1%} {hit[v & (y == 1)].mean():>7.1%} "
+                f"{hit[v & (y == 0)].mean():>9.2%} {hit[q].mean():>9.2%} {hit[t & (y == 0)].mean():>11.2%}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--evaluate", action="store_true", help="leave-one-file-out figures")
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the weights")
+    args = parser.parse_args()
+    if args.evaluate:
+        model = load_content(CONTENT).safety.model
+        evaluate(model.min_words if model else 1)
+        return
+    train = [e for p in sources() for e in examples(p)]
+    vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(weights_json(vectorizer, emergency, urgent, digests()), encoding="utf-8")
+    print(f"wrote {args.out} ({len(vectorizer.vocabulary_)} terms, {len(train)} messages)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
