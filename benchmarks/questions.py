@@ -6,7 +6,8 @@ content: each question as people type it, its area, and what a correct answer mu
 asked of a fresh session, with the packaged embedding model, and counted as:
 
 - correct: the reply contains every group of ``must``;
-- honest: the bot said it does not know, or offered "Did you mean" choices;
+- honest: the bot said it does not know, or offered "Did you mean" choices (``offered``: the
+  share of all questions where one of those choices, tapped, gives a correct answer);
 - wrong: any other answer (a confident answer without what the question needed), or an alarm.
 
 Goal on the first run of a fresh set: >= 90% correct, <= 3% wrong, the rest honest.
@@ -58,6 +59,14 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
         if ("intent", "card_answer") in turn.events and hasattr(dialogue, "lookup"):
             decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
             reason = getattr(decision, "reason", "")  # earlier commits give no reason
+        offered = False  # "Did you mean" with a right card one tap away
+        if "suggest" in kinds and not alarm:
+            for button in (b for r in turn.replies for b in r.buttons if b.id.startswith("k:")):
+                tapped = dialogue.respond(
+                    Session(), Incoming(SessionKey("bench", "1"), button=button.id)
+                )
+                text = "\n".join(r.text for r in tapped.replies).casefold()
+                offered = offered or all(any(a.casefold() in text for a in g) for g in item["must"])
         if not missing and not alarm:
             verdict = "correct"
         elif not alarm and (UNANSWERED in kinds or "suggest" in kinds):
@@ -66,6 +75,7 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
             verdict = "wrong"
         results.append(
             {"id": item["id"], "area": item["area"], "text": item["text"], "verdict": verdict,
+             "offered": offered and verdict == "honest",
              "missing": missing, "alarm": alarm, "reason": reason,
              "first_line": reply.splitlines()[0] if reply else ""}
         )  # fmt: skip
@@ -95,14 +105,16 @@ def table(results: list[dict[str, Any]], by: str) -> None:
     """Correct / honest / wrong per value of ``by`` (an area, or a set), then in all."""
     groups: dict[str, Counter[str]] = defaultdict(Counter)
     for r in results:
-        groups[r[by]][r["verdict"]] += 1
-        groups["ALL"][r["verdict"]] += 1
-    print(f"\n{by:<18} {'n':>4} {'correct':>8} {'honest':>7} {'wrong':>6}")
+        for group in (r[by], "ALL"):
+            groups[group][r["verdict"]] += 1
+            groups[group]["offered"] += bool(r.get("offered"))
+    print(f"\n{by:<18} {'n':>4} {'correct':>8} {'honest':>7} {'wrong':>6}   {'offered':>7}")
     for name in sorted(groups, key=lambda a: (a == "ALL", a)):
         c = groups[name]
-        n = sum(c.values())
+        n = c["correct"] + c["honest"] + c["wrong"]
         print(
             f"{name:<18} {n:>4} {c['correct'] / n:>8.1%} {c['honest'] / n:>7.1%} {c['wrong'] / n:>6.1%}"
+            f"   {c['offered'] / n:>7.1%}"
         )
 
 
