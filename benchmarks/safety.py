@@ -110,6 +110,7 @@ def evaluate(vignettes: Path, tree: Path = ROOT) -> dict[str, list[Row]]:
 
 def report(results: dict[str, list[Row]], quiet: bool = False) -> None:
     """Print the three figures, the net's share, which flags caught what, misses and alarms."""
+    results = {"emergency": [], "emergency_or_urgent": [], "benign": [], **results}
     emergency = [(t, u) for t, u, _, _ in results["emergency"]]
     urgent = [(t, u) for t, u, _, _ in results["emergency_or_urgent"]]
     benign = [(t, u) for t, u, _, _ in results["benign"]]
