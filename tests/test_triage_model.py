@@ -106,7 +106,7 @@ def _model(**word_weights: tuple[float, float]) -> TriageWeights:
 def _scanner(bundle: Bundle, weights: TriageWeights, **settings: float) -> RedFlagScanner:
     model = TriageModelSettings.model_validate(
         {"file": "unused.json", "emergency": 0.8, "ask": 0.6, "urgent": 0.9,
-         "emergency_flag": "described_emergency", "urgent_flag": "described_urgent",
+         "emergency_flag": "described_emergency", "urgent_flag": "spreading_numbness",
          "min_words": 6, **settings}
     )  # fmt: skip
     return RedFlagScanner(bundle.safety.model_copy(update={"model": model}), None, weights)
@@ -132,7 +132,7 @@ def test_the_model_raises_an_urgent_rule_to_an_emergency(bundle: Bundle) -> None
 def test_the_urgent_head_speaks_only_where_no_rule_did(bundle: Bundle) -> None:
     quiet = "my feet have felt odd and heavy for a few weeks now"
     hits = _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(quiet)
-    assert [h.flag.id for h in hits] == ["described_urgent"]
+    assert [h.flag.id for h in hits] == ["spreading_numbness"]
     ruled = "my heart is beating really fast and my legs twitch, heavy feeling"
     rules = RedFlagScanner(bundle.safety).scan(ruled)
     assert _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(ruled) == rules
@@ -227,6 +227,19 @@ def test_weights_outside_the_content_folder_are_refused(content_copy: Path) -> N
     assert any("must be inside the content folder" in p.message for p in read.problems)
 
 
+def test_an_urgent_head_needs_its_flag() -> None:
+    with pytest.raises(ValueError, match="urgent_flag"):
+        TriageModelSettings.model_validate(
+            {"file": "m.json", "emergency": 0.9, "urgent": 0.9, "emergency_flag": "x"}
+        )
+
+
+def test_the_shipped_settings_use_the_emergency_head_alone(bundle: Bundle) -> None:
+    model = bundle.safety.model
+    assert model is not None and bundle.triage is not None
+    assert model.urgent is None and model.ask is None and model.min_words >= 6
+
+
 def test_the_model_flags_must_have_the_right_urgency(content_copy: Path) -> None:
     edit(_settings(content_copy), "emergency_flag: described_emergency", "emergency_flag: dvt")
     read = read_content(content_copy)
@@ -246,11 +259,6 @@ def test_content_without_a_model_has_rules_only(content_copy: Path) -> None:
         _settings(content_copy),
         "    - id: described_emergency",
         "    - id: described_emergency\n      phrases: [unlikely words here]",
-    )
-    edit(
-        _settings(content_copy),
-        "    - id: described_urgent",
-        "    - id: described_urgent\n      phrases: [other unlikely words]",
     )
     read = read_content(content_copy)
     assert read.bundle is not None, read.problems

@@ -1,7 +1,9 @@
 """Train the triage model (`bot.language.classifier`) and write its weights into content.
 
 Trained on labelled messages that are not held out: the safety rounds that were read and used
-(tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), ordinary
+(tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), everyday
+messages (tests/data/everyday*.yaml) and a reviewer's cases (tests/data/triage_review*.yaml)
+in the same format, ordinary
 questions (question sets A-G and the card paraphrases: all benign), and every user turn of the
 content's transcript tests (content/tests) that expects an urgency (none, urgent, emergency).
 Held-out sets (tests/data/heldout/vignettes_*.yaml, questions H onwards) are never read here.
@@ -39,17 +41,35 @@ CONTENT = ROOT / "content"
 OUT = ROOT / "content" / "models" / "triage.json"
 #: Regularisation (inverse strength) and the least number of messages a term must occur in.
 C, MIN_DF = 4.0, 2
+#: Words the model never reads: how a message is told ("and", "he", "the", "does"), which
+#: differs between the emergencies and the ordinary messages it learns from for reasons that
+#: are not danger; a story told with many "and"s is not an emergency. Negations stay.
+IGNORED = sorted(
+    set(
+        "a an the and or but so because cos coz if then than as also too "
+        "i me my mine myself im ive id you your yours u ur he him his hes she her hers shes "
+        "it its itself we us our they them their theyre this that these those there here "
+        "of in on at to for with into onto from by about up down out over off through "
+        "is are am was were be been being do does did doing have has had having "
+        "will would can could should shall may might must "
+        "what whats how hows why when which who where "
+        "just really very like lol ok okay please pls some any".split()
+    )
+)
 BENIGN_SOURCES = [
     *(f"heldout/questions_{letter}.yaml" for letter in "abcdefg"),
     "card_paraphrases.yaml",
 ]
 LABELS = {"emergency": 2, "emergency_or_urgent": 1, "benign": 0}
+QUESTION_FILES = {Path(name).name for name in BENIGN_SOURCES}
 
 
 def sources() -> list[Path]:
     """Every training file, in a fixed order (never a held-out round)."""
     return [
         *sorted(DATA.glob("vignettes*.yaml")),
+        *sorted(DATA.glob("everyday*.yaml")),
+        *sorted(DATA.glob("triage_review*.yaml")),
         *(DATA / name for name in BENIGN_SOURCES),
         *transcript_files(CONTENT),
     ]
@@ -85,7 +105,9 @@ def fit(texts: list[str], labels: Any) -> tuple[Any, Any, Any]:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True)
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True, stop_words=IGNORED
+    )
     matrix = vectorizer.fit_transform(texts)
     heads = []
     for positive in (labels == 2, labels >= 1):
@@ -107,6 +129,7 @@ def weights_json(vectorizer: Any, emergency: Any, urgent: Any, trained_on: dict[
         "heads": ["emergency", "urgent"],
         "bias": [float(emergency.intercept_[0]), float(urgent.intercept_[0])],
         "trained_on": trained_on,
+        "ignored": IGNORED,
     }
     lines = [f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v)}" for k, v in terms.items()]
     # one term a line, so a retrained model reads as a diff
@@ -124,20 +147,14 @@ def digests() -> dict[str, str]:
 def evaluate(min_words: int) -> None:
     """Leave one file out: train without it, score it, and print the figures per threshold."""
     files = [(p, examples(p)) for p in sources()]
-    scored: list[tuple[float, float, int, bool]] = []  # emergency, urgent, label, a question
+    scored: list[tuple[float, float, int, str, int]] = []  # emergency, urgent, label, kind, words
     for held, held_examples in files:
         train = [e for p, ex in files if p != held for e in ex]
         vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))
         matrix = vectorizer.transform([t for t, _ in held_examples])
         pe = emergency.predict_proba(matrix)[:, 1]
         pu = urgent.predict_proba(matrix)[:, 1]
-        kind = (
-            "v"
-            if held.name.startswith("vignettes")
-            else "t"
-            if held.is_relative_to(CONTENT)
-            else "q"
-        )
+        kind = _kind(held)
         scored += [
             (e, u, y, kind, len(words_of(text)))
             for e, u, (text, y) in zip(pe, pu, held_examples, strict=True)
@@ -148,20 +165,31 @@ def evaluate(min_words: int) -> None:
     print(
         f"only messages of at least {min_words} words are read (content/safety.yaml, model: min_words)"
     )
-    print("columns: emergencies and urgent cases of the safety rounds, and ordinary messages of")
-    print("the safety rounds, of the question sets, and of the transcript tests, taken by the head")
+    print("columns: emergencies and urgent cases of the safety rounds, and the ordinary messages")
+    print("of the safety rounds, the everyday sets, the question sets and the transcript tests")
     read = n >= min_words
     for name, p in (("emergency head", pe), ("urgent head", pu)):
         print(
-            f"\n{name:<16} {'emergency':>9} {'urgent':>7} {'ordinary':>9} {'questions':>9} {'transcripts':>11}"
+            f"\n{name:<14} {'emergency':>9} {'urgent':>7} {'ordinary':>9} {'everyday':>9}"
+            f" {'questions':>9} {'transcripts':>11}"
         )
-        for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
+        for threshold in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95):
             hit = (p >= threshold) & read
-            v, q, t = kind == "v", kind == "q", kind == "t"
+            v, e, q, t = (kind == k for k in "veqt")
             print(
-                f"at {threshold:<13} {hit[v & (y == 2)].mean():>9.1%} {hit[v & (y == 1)].mean():>7.1%} "
-                f"{hit[v & (y == 0)].mean():>9.2%} {hit[q].mean():>9.2%} {hit[t & (y == 0)].mean():>11.2%}"
+                f"at {threshold:<11} {hit[v & (y == 2)].mean():>9.1%} {hit[v & (y == 1)].mean():>7.1%} "
+                f"{hit[v & (y == 0)].mean():>9.2%} {hit[e & (y == 0)].mean():>9.2%} "
+                f"{hit[q].mean():>9.2%} {hit[t & (y == 0)].mean():>11.2%}"
             )
+
+
+def _kind(path: Path) -> str:
+    """Which column a training file counts in: v(ignettes), e(veryday), q(uestions), t(ranscripts)."""
+    if path.is_relative_to(CONTENT):
+        return "t"
+    if path.name in QUESTION_FILES:
+        return "q"
+    return "v" if path.name.startswith("vignettes") else "e"
 
 
 def main() -> None:

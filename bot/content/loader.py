@@ -739,7 +739,7 @@ def _assemble(
             ("emergency_flag", model.emergency_flag, "emergency"),
             ("urgent_flag", model.urgent_flag, "urgent"),
         ):
-            if urgency_of.get(flag_id) != level:
+            if flag_id is not None and urgency_of.get(flag_id) != level:
                 pf = next(p for p in parsed if p.data.safety is not None)
                 line, col = pf.at("safety", "model", key)
                 refs.append(
@@ -888,7 +888,7 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
         known.add(concept.id)
     raised_by_model = (
         {safety.model.emergency_flag, safety.model.urgent_flag} if safety.model else set()
-    )
+    ) - {None}
     for fi, flag in enumerate(safety.red_flags):
         if not flag.phrases and not flag.when and flag.id not in raised_by_model:
             line, col = pf.at("safety", "red_flags", fi, "id")

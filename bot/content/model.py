@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from bot.events import Urgency
 
@@ -300,21 +307,29 @@ class Net(_Model):
 
 class TriageModelSettings(_Model):
     """The triage model: its weights file (JSON, under the content folder), the red flags it
-    raises, the probability at which it raises each (from ``ask`` up to ``emergency`` it asks
-    the one-tap question instead), and the fewest words it reads."""
+    raises, the probability at which it raises each (optionally, from ``ask`` up to
+    ``emergency`` it asks the one-tap question instead; ``urgent`` is optional), and the
+    fewest words it reads."""
 
     file: Text
     emergency: Annotated[float, Field(gt=0, lt=1)]
     ask: Annotated[float, Field(gt=0, lt=1)] | None = None
-    urgent: Annotated[float, Field(gt=0, lt=1)]
+    urgent: Annotated[float, Field(gt=0, lt=1)] | None = None
     min_words: Annotated[int, Field(ge=1)] = 1
     emergency_flag: Id
-    urgent_flag: Id
+    urgent_flag: Id | None = None
+
+    @model_validator(mode="after")
+    def _urgent_needs_its_flag(self) -> TriageModelSettings:
+        if self.urgent is not None and self.urgent_flag is None:
+            raise ValueError("'urgent' needs an 'urgent_flag' to raise")
+        return self
 
 
 class TriageWeights(BaseModel):
     """A trained triage model as stored in content: for every word or word pair, its inverse
-    document frequency and one weight per head; a bias per head; what it was trained on."""
+    document frequency and one weight per head; a bias per head; the words it never reads;
+    what it was trained on."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -322,6 +337,7 @@ class TriageWeights(BaseModel):
     heads: tuple[Literal["emergency", "urgent"], Literal["emergency", "urgent"]]
     bias: tuple[float, float]
     trained_on: dict[str, str] = Field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
     terms: Annotated[dict[str, tuple[float, float, float]], Field(min_length=1)]
 
 

@@ -8,7 +8,8 @@ two heads: ``emergency`` (an emergency, against everything else) and ``urgent`` 
 emergency, against ordinary messages). The scanner raises the content's general red flags
 from the probabilities (`bot.language.safety`); the model never lowers what a rule raised.
 
-Features reproduce scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)``
+Features reproduce scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+stop_words=ignored)``
 so that training there and scoring here agree (tested); scoring needs only numpy.
 """
 
@@ -33,9 +34,10 @@ def words_of(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-def terms_of(text: str) -> list[str]:
-    """The words and adjacent word pairs of a text, as the model counts them."""
-    tokens = words_of(text)
+def terms_of(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """The words (less the ``ignored`` ones) and adjacent word pairs of what remains, as the
+    model counts them."""
+    tokens = [w for w in words_of(text) if w not in ignored]
     return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
 
 
@@ -52,6 +54,7 @@ class TriageModel:
 
     def __init__(self, weights: TriageWeights) -> None:
         self._index = {term: i for i, term in enumerate(weights.terms)}
+        self._ignored = frozenset(weights.ignored)
         table = np.array(list(weights.terms.values()), dtype=np.float64).reshape(-1, 3)
         self._idf = table[:, 0]
         order = {head: i for i, head in enumerate(weights.heads)}
@@ -60,7 +63,8 @@ class TriageModel:
 
     def score(self, text: str) -> TriageScore:
         """The probabilities that ``text`` describes an emergency, and something urgent."""
-        counts = Counter(i for t in terms_of(text) if (i := self._index.get(t)) is not None)
+        terms = terms_of(text, self._ignored)
+        counts = Counter(i for t in terms if (i := self._index.get(t)) is not None)
         logits = self._bias.copy()
         if counts:
             rows = np.fromiter(counts, dtype=np.intp, count=len(counts))

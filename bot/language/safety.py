@@ -155,7 +155,12 @@ class RedFlagScanner:
         settings = self._settings
         if score.emergency >= settings.emergency:
             flag, probability = settings.emergency_flag, score.emergency
-        elif raised is None and score.urgent >= settings.urgent:
+        elif (
+            raised is None
+            and settings.urgent is not None
+            and settings.urgent_flag is not None
+            and score.urgent >= settings.urgent
+        ):
             flag, probability = settings.urgent_flag, score.urgent
         else:
             return None
