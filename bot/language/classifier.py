@@ -21,8 +21,6 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 
-import numpy as np
-
 from bot.content.model import TriageWeights
 
 #: scikit-learn's default token: two or more word characters.
@@ -53,6 +51,9 @@ class TriageModel:
     """Scores messages with trained weights from content; build once per content bundle."""
 
     def __init__(self, weights: TriageWeights) -> None:
+        import numpy as np  # here, not at import: the bot's first answer waits for imports
+
+        self._np = np
         self._index = {term: i for i, term in enumerate(weights.terms)}
         self._ignored = frozenset(weights.ignored)
         table = np.array(list(weights.terms.values()), dtype=np.float64).reshape(-1, 3)
@@ -63,6 +64,7 @@ class TriageModel:
 
     def score(self, text: str) -> TriageScore:
         """The probabilities that ``text`` describes an emergency, and something urgent."""
+        np = self._np
         terms = terms_of(text, self._ignored)
         counts = Counter(i for t in terms if (i := self._index.get(t)) is not None)
         logits = self._bias.copy()
