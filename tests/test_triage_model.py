@@ -70,8 +70,19 @@ def test_scores_match_scikit_learn_on_seen_and_unseen_words(
 
 
 def test_terms_are_words_and_adjacent_pairs() -> None:
-    assert words_of("I can't BREATHE, a b") == ["can", "breathe"]
+    assert words_of("I can’t BREATHE, a b") == ["cant", "breathe"]  # the negation stays
     assert terms_of("chest pain now") == ["chest", "pain", "now", "chest pain", "pain now"]
+    assert terms_of("he and the dog", frozenset({"he", "and", "the"})) == ["dog"]
+
+
+def test_a_negation_is_not_read_as_its_opposite(bundle: Bundle) -> None:
+    assert bundle.triage is not None
+    model = TriageModel(bundle.triage)
+    assert words_of("my son can't wake up", frozenset(bundle.triage.ignored)) != words_of(
+        "my son can wake up", frozenset(bundle.triage.ignored)
+    )
+    assert "cant" not in bundle.triage.ignored and "if" not in bundle.triage.ignored
+    assert model.words("he is awake now and he is talking to us") < 6  # few words it reads
 
 
 def test_shipped_weights_were_trained_on_the_files_as_they_are() -> None:
@@ -166,6 +177,13 @@ def test_short_replies_are_not_read_by_the_model(bundle: Bundle) -> None:
     assessment = scanner.assess("since yesterday")
     assert assessment.model is None and assessment.hits == () and assessment.clarify is None
     assert scanner.scan("it all started since yesterday and it is awful")  # six words: read
+
+
+def test_ignored_words_do_not_count_towards_the_minimum(bundle: Bundle) -> None:
+    weights = _model(yesterday=(20.0, 20.0)).model_copy(update={"ignored": ("and", "it", "is")})
+    scanner = _scanner(bundle, weights)
+    assert scanner.assess("it is and it is yesterday").model is None  # one word it reads
+    assert scanner.scan("yesterday it started and it is awful, worse than ever")
 
 
 def test_the_dialogue_escalates_what_the_model_raised(bundle: Bundle) -> None:

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.content.loader import load_content, load_transcripts, transcript_files  # noqa: E402
-from bot.language.classifier import words_of  # noqa: E402
+from bot.language.classifier import prepare, words_of  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 CONTENT = ROOT / "content"
@@ -43,15 +43,15 @@ OUT = ROOT / "content" / "models" / "triage.json"
 C, MIN_DF = 4.0, 2
 #: Words the model never reads: how a message is told ("and", "he", "the", "does"), which
 #: differs between the emergencies and the ordinary messages it learns from for reasons that
-#: are not danger; a story told with many "and"s is not an emergency. Negations stay.
+#: are not danger; a story told with many "and"s is not an emergency. Negations ("cant",
+#: "no", "not"), time ("was", "had", "been", "will") and "if", "would", "could" stay.
 IGNORED = sorted(
     set(
-        "a an the and or but so because cos coz if then than as also too "
+        "a an the and or but so because cos coz then than as also too "
         "i me my mine myself im ive id you your yours u ur he him his hes she her hers shes "
         "it its itself we us our they them their theyre this that these those there here "
         "of in on at to for with into onto from by about up down out over off through "
-        "is are am was were be been being do does did doing have has had having "
-        "will would can could should shall may might must "
+        "is are am be being do does doing have has having can shall may must "
         "what whats how hows why when which who where "
         "just really very like lol ok okay please pls some any".split()
     )
@@ -106,7 +106,11 @@ def fit(texts: list[str], labels: Any) -> tuple[Any, Any, Any]:
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), min_df=MIN_DF, sublinear_tf=True, stop_words=IGNORED
+        ngram_range=(1, 2),
+        min_df=MIN_DF,
+        sublinear_tf=True,
+        stop_words=IGNORED,
+        preprocessor=prepare,
     )
     matrix = vectorizer.fit_transform(texts)
     heads = []
@@ -156,14 +160,15 @@ def evaluate(min_words: int) -> None:
         pu = urgent.predict_proba(matrix)[:, 1]
         kind = _kind(held)
         scored += [
-            (e, u, y, kind, len(words_of(text)))
+            (e, u, y, kind, len(words_of(text, frozenset(IGNORED))))
             for e, u, (text, y) in zip(pe, pu, held_examples, strict=True)
         ]
     pe, pu, y, kind, n = (np.array(column) for column in zip(*scored, strict=True))
     print("command: python tools/train_triage.py --evaluate")
     print(f"{len(files)} files, {len(y)} messages, each scored by a model trained without its file")
     print(
-        f"only messages of at least {min_words} words are read (content/safety.yaml, model: min_words)"
+        f"only messages of at least {min_words} words it reads are read"
+        " (content/safety.yaml, model: min_words; ignored words do not count)"
     )
     print("columns: emergencies and urgent cases of the safety rounds, and the ordinary messages")
     print("of the safety rounds, the everyday sets, the question sets and the transcript tests")

@@ -9,7 +9,7 @@ emergency, against ordinary messages). The scanner raises the content's general 
 from the probabilities (`bot.language.safety`); the model never lowers what a rule raised.
 
 Features reproduce scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
-stop_words=ignored)``
+stop_words=ignored, preprocessor=prepare)``
 so that training there and scoring here agree (tested); scoring needs only numpy.
 """
 
@@ -25,17 +25,25 @@ from bot.content.model import TriageWeights
 
 #: scikit-learn's default token: two or more word characters.
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
+#: Apostrophes, dropped before reading: "can't" is read as "cant", not as "can" and "t".
+_APOSTROPHES = re.compile(r"[’‘`´']")
 
 
-def words_of(text: str) -> list[str]:
-    """The words of a text as the model reads them: lower-cased, two characters or more."""
-    return _TOKEN.findall(text.lower())
+def prepare(text: str) -> str:
+    """A text as the model reads it: lower-cased, without apostrophes (the vectorizer's
+    ``preprocessor`` in training)."""
+    return _APOSTROPHES.sub("", text.lower())
+
+
+def words_of(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """The words of a text the model reads: two characters or more, less the ``ignored``."""
+    return [w for w in _TOKEN.findall(prepare(text)) if w not in ignored]
 
 
 def terms_of(text: str, ignored: frozenset[str] = frozenset()) -> list[str]:
     """The words (less the ``ignored`` ones) and adjacent word pairs of what remains, as the
     model counts them."""
-    tokens = [w for w in words_of(text) if w not in ignored]
+    tokens = words_of(text, ignored)
     return tokens + [f"{a} {b}" for a, b in pairwise(tokens)]
 
 
@@ -61,6 +69,10 @@ class TriageModel:
         order = {head: i for i, head in enumerate(weights.heads)}
         self._weights = table[:, [1 + order["emergency"], 1 + order["urgent"]]]
         self._bias = np.array([weights.bias[order["emergency"]], weights.bias[order["urgent"]]])
+
+    def words(self, text: str) -> int:
+        """How many words of ``text`` the model reads (its ignored words left out)."""
+        return len(words_of(text, self._ignored))
 
     def score(self, text: str) -> TriageScore:
         """The probabilities that ``text`` describes an emergency, and something urgent."""

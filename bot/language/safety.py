@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from bot.content.loader import Bundle
 from bot.content.model import RedFlag, Safety, TriageWeights
 from bot.events import Urgency
-from bot.language.classifier import TriageModel, TriageScore, words_of
+from bot.language.classifier import TriageModel, TriageScore
 from bot.language.findings import Reader, Reading
 from bot.language.recall import Embedder, Nearest, RecallNet
 from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
@@ -134,10 +134,10 @@ class RedFlagScanner:
 
     def _model_score(self, text: str) -> TriageScore | None:
         """The model's reading of a description; None for short replies ("since yesterday"),
-        which it was not trained on and where a single word would weigh as the whole message."""
+        counted in the words it reads, where a single word would weigh as the whole message."""
         if self._model is None or self._settings is None:
             return None
-        if len(words_of(text)) < self._settings.min_words:
+        if self._model.words(text) < self._settings.min_words:
             return None
         return self._model.score(text)
 
