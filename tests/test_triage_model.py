@@ -140,6 +140,23 @@ def test_the_model_raises_an_urgent_rule_to_an_emergency(bundle: Bundle) -> None
     assert {h.flag.id for h in hits[1:]} == {h.flag.id for h in rules}  # the rule's text stays
 
 
+def test_the_model_speaks_only_where_a_symptom_is_current(bundle: Bundle) -> None:
+    scanner = _scanner(bundle, _model(closing=(20.0, 20.0)))
+    negated = "i can breathe fine and my throat is not closing, just a tickle"
+    assert scanner.assess(negated).model is not None  # read, scored high...
+    assert scanner.scan(negated) == []  # ...but nothing it says is happening now
+    assert scanner.scan("my throat is closing and my lips are swelling up fast right now")
+
+
+def test_the_shipped_model_reads_negations(bundle: Bundle) -> None:
+    scanner = RedFlagScanner.for_bundle(bundle)
+    for text in (
+        "i can breathe fine and my throat is not closing, just a tickle",
+        "my son can wake up and his lips are pink, he is fine now",
+    ):
+        assert scanner.scan(text) == [], text
+
+
 def test_the_urgent_head_speaks_only_where_no_rule_did(bundle: Bundle) -> None:
     quiet = "my feet have felt odd and heavy for a few weeks now"
     hits = _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(quiet)
@@ -176,14 +193,14 @@ def test_short_replies_are_not_read_by_the_model(bundle: Bundle) -> None:
     scanner = _scanner(bundle, _model(yesterday=(20.0, 20.0)))
     assessment = scanner.assess("since yesterday")
     assert assessment.model is None and assessment.hits == () and assessment.clarify is None
-    assert scanner.scan("it all started since yesterday and it is awful")  # six words: read
+    assert scanner.scan("it all started since yesterday and the cramp is awful")  # read
 
 
 def test_ignored_words_do_not_count_towards_the_minimum(bundle: Bundle) -> None:
     weights = _model(yesterday=(20.0, 20.0)).model_copy(update={"ignored": ("and", "it", "is")})
     scanner = _scanner(bundle, weights)
     assert scanner.assess("it is and it is yesterday").model is None  # one word it reads
-    assert scanner.scan("yesterday it started and it is awful, worse than ever")
+    assert scanner.scan("yesterday it started and it is a cramp, worse than ever")
 
 
 def test_the_dialogue_escalates_what_the_model_raised(bundle: Bundle) -> None:

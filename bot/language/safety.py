@@ -106,7 +106,11 @@ class RedFlagScanner:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
         score = self._model_score(text)
-        raised = self._model_hit(score, ordered[0].urgency if ordered else None)
+        # like the net, the model speaks only where the reader found a symptom said to be
+        # happening now: it reads topic and telling, not negation, time or a figure of speech
+        current = any(f.kind == "symptom" for f in reading.current())
+        ruled = ordered[0].urgency if ordered else None
+        raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
             ordered.insert(0, raised)
         if ordered:
