@@ -115,7 +115,7 @@ class RedFlagScanner:
             ordered.insert(0, raised)
         if ordered:
             return Assessment(reading, tuple(fired), tuple(ordered), model=score)
-        asked = self._model_question(score)
+        asked = self._model_question(score) if current else None
         if asked is not None or self._net is None or self._thresholds is None:
             return Assessment(reading, tuple(fired), (), clarify=asked, model=score)
         # no rule fired: ask the net about the sentences where a symptom is said to be current
