@@ -10,6 +10,10 @@ asked of a fresh session, with the packaged embedding model, and counted as:
   share of all questions where one of those choices, tapped, gives a correct answer);
 - wrong: any other answer (a confident answer without what the question needed), or an alarm.
 
+Two more figures say where a miss comes from: ``reachable``, the share of questions for which
+some answer of the content holds every group of ``must`` (what better content could add), and
+``ranked first``, the share whose top-ranked card holds them (what a better decision could add).
+
 Goal on the first run of a fresh set: >= 90% correct, <= 3% wrong, the rest honest.
 ``--at COMMIT`` scores a set with the code and content of an earlier commit (a git worktree).
 Several sets give each one's figures, then all together, with how the answered cards were
@@ -46,9 +50,32 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
     from bot.language.recall import load_embedder
     from bot.storage.store import Session
 
-    dialogue = Dialogue(load_content(root / "content"), load_embedder())
+    bundle = load_content(root / "content")
+    dialogue = Dialogue(bundle, load_embedder())
+    texts: dict[str, str] = {}  # every answer the bot can give, by its reference
+    try:
+        from bot.language.retrieval import candidates
+
+        for c in candidates(bundle):
+            rendered = dialogue.answers.render(c.ref)
+            texts[c.ref] = rendered.text.casefold() if rendered is not None else ""
+    except (ImportError, AttributeError):  # earlier commits: no answer cards
+        pass
+
+    def right(ref: str | None, must: list[list[str]]) -> bool:
+        text = texts.get(ref or "", "")
+        return bool(text) and all(any(a.casefold() in text for a in g) for g in must)
+
     results = []
     for item in yaml.safe_load(path.read_text(encoding="utf-8")):
+        # reachable: some answer holds what is needed; ranked first: the top card does
+        reachable = any(right(ref, item["must"]) for ref in texts)
+        first = None
+        if hasattr(dialogue, "lookup"):
+            ranked = dialogue.lookup(
+                item["text"], dialogue.understanding.route(item["text"])
+            ).ranked
+            first = ranked[0].candidate.ref if ranked else None
         turn = dialogue.respond(Session(), Incoming(SessionKey("bench", "1"), text=item["text"]))
         reply = "\n".join(r.text for r in turn.replies).casefold()
         kinds = {kind for kind, _ in turn.events}
@@ -76,6 +103,7 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
         results.append(
             {"id": item["id"], "area": item["area"], "text": item["text"], "verdict": verdict,
              "offered": offered and verdict == "honest",
+             "reachable": reachable, "first": right(first, item["must"]),
              "missing": missing, "alarm": alarm, "reason": reason,
              "first_line": reply.splitlines()[0] if reply else ""}
         )  # fmt: skip
@@ -141,6 +169,14 @@ def main() -> None:
     )
     print(f"command: python benchmarks/questions.py --set {shown}{at}")
     table(results, "area")
+    print(f"\n{'set':<18} {'n':>4} {'reachable':>9} {'ranked first':>12}")
+    sets = sorted({r["set"] for r in results})
+    for name in [*sets, "ALL"] if len(sets) > 1 else sets:
+        rows = [r for r in results if name in ("ALL", r["set"])]
+        n = len(rows)
+        reach = sum(bool(r.get("reachable")) for r in rows) / n
+        first = sum(bool(r.get("first")) for r in rows) / n
+        print(f"{name:<18} {n:>4} {reach:>9.1%} {first:>12.1%}")
     if len(args.set) > 1:
         table(results, "set")
         decided: dict[str, Counter[str]] = defaultdict(Counter)
