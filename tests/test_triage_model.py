@@ -116,8 +116,7 @@ def _model(**word_weights: tuple[float, float]) -> TriageWeights:
 
 def _scanner(bundle: Bundle, weights: TriageWeights, **settings: float) -> RedFlagScanner:
     model = TriageModelSettings.model_validate(
-        {"file": "unused.json", "emergency": 0.8, "ask": 0.6, "urgent": 0.9,
-         "emergency_flag": "described_emergency", "urgent_flag": "spreading_numbness",
+        {"file": "unused.json", "emergency": 0.8, "emergency_flag": "described_emergency",
          "min_words": 6, **settings}
     )  # fmt: skip
     return RedFlagScanner(bundle.safety.model_copy(update={"model": model}), None, weights)
@@ -129,6 +128,13 @@ def test_the_model_raises_an_emergency_no_rule_names(bundle: Bundle) -> None:
     hits = _scanner(bundle, _model(floppy=(20.0, 20.0))).scan(text)
     assert [h.flag.id for h in hits] == ["described_emergency"]
     assert hits[0].urgency is Urgency.EMERGENCY and hits[0].rule.startswith("triage model 1.00")
+
+
+def test_the_model_is_silent_below_its_threshold(bundle: Bundle) -> None:
+    text = "he went grey and floppy on the sofa just now"
+    assessment = _scanner(bundle, _model(floppy=(6.7, 0.0))).assess(text)  # about 0.67
+    assert assessment.model is not None and 0.6 < assessment.model.emergency < 0.8
+    assert assessment.hits == () and assessment.clarify is None
 
 
 def test_the_model_raises_an_urgent_rule_to_an_emergency(bundle: Bundle) -> None:
@@ -157,36 +163,11 @@ def test_the_shipped_model_reads_negations(bundle: Bundle) -> None:
         assert scanner.scan(text) == [], text
 
 
-def test_the_urgent_head_speaks_only_where_no_rule_did(bundle: Bundle) -> None:
-    quiet = "my feet have felt odd and heavy for a few weeks now"
-    hits = _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(quiet)
-    assert [h.flag.id for h in hits] == ["spreading_numbness"]
-    ruled = "my heart is beating really fast and my legs twitch, heavy feeling"
-    rules = RedFlagScanner(bundle.safety).scan(ruled)
-    assert _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(ruled) == rules
-
-
 def test_the_model_never_lowers_what_a_rule_raised(bundle: Bundle) -> None:
     text = "I can't breathe and my lips are going blue right now"
     rules = RedFlagScanner(bundle.safety).scan(text)
     assert rules[0].urgency is Urgency.EMERGENCY
     assert _scanner(bundle, _model(breathe=(-20.0, -20.0))).scan(text) == rules
-
-
-def test_the_grey_zone_asks_and_yes_escalates(bundle: Bundle) -> None:
-    text = "he went grey and floppy on the sofa just now"
-    scanner = _scanner(bundle, _model(floppy=(6.7, 0.0)), emergency=0.99, ask=0.6)
-    assessment = scanner.assess(text)
-    assert assessment.hits == () and assessment.clarify is not None
-    assert assessment.clarify.id == "described_emergency"
-    assert assessment.model is not None and 0.6 <= assessment.model.emergency < 0.99
-    dialogue = Dialogue(bundle)
-    dialogue.scanner = scanner
-    session = Session()
-    question = dialogue.respond(session, Incoming(KEY, text=text)).replies[-1]
-    assert question.text == bundle.message("clarify_question")
-    escalated = dialogue.respond(session, Incoming(KEY, button=question.buttons[0].id))
-    assert escalated.replies[0].urgency is Urgency.EMERGENCY
 
 
 def test_short_replies_are_not_read_by_the_model(bundle: Bundle) -> None:
@@ -262,17 +243,10 @@ def test_weights_outside_the_content_folder_are_refused(content_copy: Path) -> N
     assert any("must be inside the content folder" in p.message for p in read.problems)
 
 
-def test_an_urgent_head_needs_its_flag() -> None:
-    with pytest.raises(ValueError, match="urgent_flag"):
-        TriageModelSettings.model_validate(
-            {"file": "m.json", "emergency": 0.9, "urgent": 0.9, "emergency_flag": "x"}
-        )
-
-
-def test_the_shipped_settings_use_the_emergency_head_alone(bundle: Bundle) -> None:
+def test_the_shipped_model_is_loaded_with_its_settings(bundle: Bundle) -> None:
     model = bundle.safety.model
     assert model is not None and bundle.triage is not None
-    assert model.urgent is None and model.ask is None and model.min_words >= 6
+    assert model.emergency >= 0.9 and model.min_words >= 6
 
 
 def test_the_model_flags_must_have_the_right_urgency(content_copy: Path) -> None:

@@ -734,22 +734,11 @@ def _assemble(
     flag_ids = {f.id for f in safety.red_flags} if safety else set()
     if safety is not None and safety.model is not None:
         urgency_of = {f.id: f.urgency.value for f in safety.red_flags}
-        model = safety.model
-        for key, flag_id, level in (
-            ("emergency_flag", model.emergency_flag, "emergency"),
-            ("urgent_flag", model.urgent_flag, "urgent"),
-        ):
-            if flag_id is not None and urgency_of.get(flag_id) != level:
-                pf = next(p for p in parsed if p.data.safety is not None)
-                line, col = pf.at("safety", "model", key)
-                refs.append(
-                    Problem(
-                        pf.shown,
-                        line,
-                        col,
-                        f"model: {key} must name a red flag of urgency '{level}'",
-                    )
-                )
+        if urgency_of.get(safety.model.emergency_flag) != "emergency":
+            pf = next(p for p in parsed if p.data.safety is not None)
+            line, col = pf.at("safety", "model", "emergency_flag")
+            message = "model: emergency_flag must name a red flag of urgency 'emergency'"
+            refs.append(Problem(pf.shown, line, col, message))
 
     nodes: dict[tuple[str, str], Node] = {}
     for pf, fi, flow in _iter_flows(parsed):
@@ -886,9 +875,7 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
             line, col = pf.at("safety", "concepts", ci, "id")
             problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
         known.add(concept.id)
-    raised_by_model = (
-        {safety.model.emergency_flag, safety.model.urgent_flag} if safety.model else set()
-    ) - {None}
+    raised_by_model = {safety.model.emergency_flag} if safety.model else set()
     for fi, flag in enumerate(safety.red_flags):
         if not flag.phrases and not flag.when and flag.id not in raised_by_model:
             line, col = pf.at("safety", "red_flags", fi, "id")

@@ -6,14 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from bot.events import Urgency
 
@@ -306,24 +299,13 @@ class Net(_Model):
 
 
 class TriageModelSettings(_Model):
-    """The triage model: its weights file (JSON, under the content folder), the red flags it
-    raises, the probability at which it raises each (optionally, from ``ask`` up to
-    ``emergency`` it asks the one-tap question instead; ``urgent`` is optional), and the
-    fewest words it reads."""
+    """The triage model: its weights file (JSON, under the content folder), the red flag it
+    raises, the emergency probability at which it raises it, and the fewest words it reads."""
 
     file: Text
     emergency: Annotated[float, Field(gt=0, lt=1)]
-    ask: Annotated[float, Field(gt=0, lt=1)] | None = None
-    urgent: Annotated[float, Field(gt=0, lt=1)] | None = None
     min_words: Annotated[int, Field(ge=1)] = 1
     emergency_flag: Id
-    urgent_flag: Id | None = None
-
-    @model_validator(mode="after")
-    def _urgent_needs_its_flag(self) -> TriageModelSettings:
-        if self.urgent is not None and self.urgent_flag is None:
-            raise ValueError("'urgent' needs an 'urgent_flag' to raise")
-        return self
 
 
 class TriageWeights(BaseModel):

@@ -5,8 +5,9 @@ descriptions keep finding words nobody did. The triage model reads the message a
 logistic regression over its words and word pairs (TF-IDF, sublinear counts, unit length),
 trained on labelled messages (`tools/train_triage.py`) and stored in content as JSON. It has
 two heads: ``emergency`` (an emergency, against everything else) and ``urgent`` (urgent or an
-emergency, against ordinary messages). The scanner raises the content's general red flags
-from the probabilities (`bot.language.safety`); the model never lowers what a rule raised.
+emergency, against ordinary messages). The scanner raises the content's general emergency
+flag from the first (`bot.language.safety`); the second is scored for ``nervebot explain``
+and the training figures only. The model never lowers what a rule raised.
 
 Features reproduce scikit-learn's ``TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
 stop_words=ignored, preprocessor=prepare)``

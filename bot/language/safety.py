@@ -3,9 +3,9 @@
 `RedFlagScanner` puts the pieces together for one content bundle: the `Reader` (findings and
 their ConText reading), the rules of every red flag (`bot.language.triage`), then the triage
 model (`bot.language.classifier`), which reads the whole message and raises the content's
-general emergency or urgent flag when no rule raised as much, and, where nothing was raised,
-the semantic recall net (`bot.language.recall`) when an embedder is given. `assess` keeps
-every step for ``nervebot explain``; `scan` returns just the red flags.
+general emergency flag where it is sure and no rule raised an emergency, and, where nothing
+was raised, the semantic recall net (`bot.language.recall`) when an embedder is given.
+`assess` keeps every step for ``nervebot explain``; `scan` returns just the red flags.
 """
 
 from __future__ import annotations
@@ -113,11 +113,8 @@ class RedFlagScanner:
         raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
             ordered.insert(0, raised)
-        if ordered:
+        if ordered or self._net is None or self._thresholds is None:
             return Assessment(reading, tuple(fired), tuple(ordered), model=score)
-        asked = self._model_question(score) if current else None
-        if asked is not None or self._net is None or self._thresholds is None:
-            return Assessment(reading, tuple(fired), (), clarify=asked, model=score)
         # no rule fired: ask the net about the sentences where a symptom is said to be current
         sentences = {f.sentence for f in reading.current() if f.kind == "symptom"}
         if not sentences:
@@ -145,30 +142,15 @@ class RedFlagScanner:
             return None
         return self._model.score(text)
 
-    def _model_question(self, score: TriageScore | None) -> RedFlag | None:
-        """The model's grey zone: the emergency flag to ask about, one tap from escalating."""
-        settings = self._settings
-        if score is None or settings is None or settings.ask is None:
-            return None
-        return self._by_id[settings.emergency_flag] if score.emergency >= settings.ask else None
-
     def _model_hit(self, score: TriageScore | None, raised: Urgency | None) -> RedFlagHit | None:
-        """The general flag the model raises above what the rules raised, if any."""
-        if score is None or self._settings is None or raised is Urgency.EMERGENCY:
-            return None
+        """The general emergency flag, where the model is sure and no rule raised an emergency."""
         settings = self._settings
-        if score.emergency >= settings.emergency:
-            flag, probability = settings.emergency_flag, score.emergency
-        elif (
-            raised is None
-            and settings.urgent is not None
-            and settings.urgent_flag is not None
-            and score.urgent >= settings.urgent
-        ):
-            flag, probability = settings.urgent_flag, score.urgent
-        else:
+        if score is None or settings is None or raised is Urgency.EMERGENCY:
             return None
-        return RedFlagHit(self._by_id[flag], MODEL_RULE.format(probability))
+        if score.emergency < settings.emergency:
+            return None
+        flag = self._by_id[settings.emergency_flag]
+        return RedFlagHit(flag, MODEL_RULE.format(score.emergency))
 
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""
