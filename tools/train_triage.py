@@ -2,10 +2,10 @@
 
 Trained on labelled messages that are not held out: the safety rounds that were read and used
 (tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), everyday
-messages (tests/data/everyday*.yaml) and a reviewer's cases (tests/data/triage_review*.yaml)
-in the same format, ordinary
-questions (question sets A-G and the card paraphrases: all benign), and every user turn of the
-content's transcript tests (content/tests) that expects an urgency (none, urgent, emergency).
+messages (tests/data/everyday*.yaml) and a reviewer's cases and lay descriptions
+(tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-G and the
+card paraphrases: all benign), and every user turn of the content's transcript tests
+(content/tests) that expects an urgency (none, urgent, emergency).
 Held-out sets (tests/data/heldout/vignettes_*.yaml, questions H onwards) are never read here.
 After changing any of these files, train again: a test compares the files with the digests
 the weights were trained on.
@@ -69,7 +69,7 @@ def sources() -> list[Path]:
     return [
         *sorted(DATA.glob("vignettes*.yaml")),
         *sorted(DATA.glob("everyday*.yaml")),
-        *sorted(DATA.glob("triage_review*.yaml")),
+        *sorted(DATA.glob("triage_*.yaml")),
         *(DATA / name for name in BENIGN_SOURCES),
         *transcript_files(CONTENT),
     ]
@@ -189,12 +189,13 @@ def evaluate(min_words: int) -> None:
 
 
 def _kind(path: Path) -> str:
-    """Which column a training file counts in: v(ignettes), e(veryday), q(uestions), t(ranscripts)."""
+    """Which column a training file counts in: v(ignettes and other labelled sets), e(veryday),
+    q(uestions), t(ranscripts)."""
     if path.is_relative_to(CONTENT):
         return "t"
     if path.name in QUESTION_FILES:
         return "q"
-    return "v" if path.name.startswith("vignettes") else "e"
+    return "e" if path.name.startswith("everyday") else "v"
 
 
 def main() -> None:
