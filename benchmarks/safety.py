@@ -55,6 +55,7 @@ SETS = {
     "round 21 (blind; used for tuning after its second run)": "vignettes_round21.yaml",
     "round 22 (blind, held out)": "heldout/vignettes_round22.yaml",
     "round 23 (blind, held out)": "heldout/vignettes_round23.yaml",
+    "round 24 (blind, held out)": "heldout/vignettes_round24.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,
