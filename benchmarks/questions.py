@@ -62,29 +62,25 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
     except (ImportError, AttributeError):  # earlier commits: no answer cards
         pass
 
-    def right(ref: str | None, must: list[list[str]]) -> bool:
-        text = texts.get(ref or "", "")
+    def holds(text: str, must: list[list[str]]) -> bool:
+        """Whether ``text`` (case-folded) holds an alternative of every group of ``must``."""
         return bool(text) and all(any(a.casefold() in text for a in g) for g in must)
 
     results = []
     for item in yaml.safe_load(path.read_text(encoding="utf-8")):
-        # reachable: some answer holds what is needed; ranked first: the top card does
-        reachable = any(right(ref, item["must"]) for ref in texts)
-        first = None
+        must = item["must"]
+        decision = None
         if hasattr(dialogue, "lookup"):
-            ranked = dialogue.lookup(
-                item["text"], dialogue.understanding.route(item["text"])
-            ).ranked
-            first = ranked[0].candidate.ref if ranked else None
+            decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
+        first = decision.ranked[0].candidate.ref if decision and decision.ranked else ""
         turn = dialogue.respond(Session(), Incoming(SessionKey("bench", "1"), text=item["text"]))
         reply = "\n".join(r.text for r in turn.replies).casefold()
         kinds = {kind for kind, _ in turn.events}
-        missing = [g for g in item["must"] if not any(alt.casefold() in reply for alt in g)]
+        missing = [g for g in must if not holds(reply, [g])]
         alarm = any(r.urgency is not None and r.urgency.value in ("emergency", "urgent")
                     for r in turn.replies)  # fmt: skip
         reason = ""
-        if ("intent", "card_answer") in turn.events and hasattr(dialogue, "lookup"):
-            decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
+        if ("intent", "card_answer") in turn.events and decision is not None:
             reason = getattr(decision, "reason", "")  # earlier commits give no reason
         offered = False  # "Did you mean" with a right card one tap away
         if "suggest" in kinds and not alarm:
@@ -92,8 +88,9 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
                 tapped = dialogue.respond(
                     Session(), Incoming(SessionKey("bench", "1"), button=button.id)
                 )
-                text = "\n".join(r.text for r in tapped.replies).casefold()
-                offered = offered or all(any(a.casefold() in text for a in g) for g in item["must"])
+                offered = offered or holds(
+                    "\n".join(r.text for r in tapped.replies).casefold(), must
+                )
         if not missing and not alarm:
             verdict = "correct"
         elif not alarm and (UNANSWERED in kinds or "suggest" in kinds):
@@ -103,7 +100,9 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
         results.append(
             {"id": item["id"], "area": item["area"], "text": item["text"], "verdict": verdict,
              "offered": offered and verdict == "honest",
-             "reachable": reachable, "first": right(first, item["must"]),
+             # reachable: some answer holds what is needed; ranked first: the top card does
+             "reachable": any(holds(t, must) for t in texts.values()),
+             "first": holds(texts.get(first, ""), must),
              "missing": missing, "alarm": alarm, "reason": reason,
              "first_line": reply.splitlines()[0] if reply else ""}
         )  # fmt: skip

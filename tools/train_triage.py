@@ -21,6 +21,7 @@ it. Needs scikit-learn (the ``train`` extra); the bot itself scores with numpy a
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -85,16 +86,22 @@ def examples(path: Path) -> list[tuple[str, int]]:
     return [(item["text"], 0) for item in data]
 
 
-def transcript_examples(path: Path) -> list[tuple[str, int]]:
-    """The user turns of one transcript file that expect an urgency, labelled by it."""
+@functools.cache
+def _transcripts() -> tuple[tuple[Path, Any], ...]:
+    """Every transcript test of the content, with the file it is in (read once)."""
     transcripts, problems = load_transcripts(CONTENT)
     if problems:
         raise SystemExit(f"fix the transcript tests first: {problems[0]}")
+    return tuple((Path(shown).resolve(), transcript) for shown, transcript in transcripts)
+
+
+def transcript_examples(path: Path) -> list[tuple[str, int]]:
+    """The user turns of one transcript file that expect an urgency, labelled by it."""
     rank = {"emergency": 2, "urgent": 1}
     return [
         (step.user, rank.get(getattr(step.expect.urgency, "value", ""), 0))
-        for shown, transcript in transcripts
-        if Path(shown).resolve() == path.resolve()
+        for file, transcript in _transcripts()
+        if file == path.resolve()
         for step in transcript.steps
         if step.user is not None and step.expect.urgency != "any"
     ]

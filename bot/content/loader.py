@@ -528,24 +528,32 @@ def read_content(root: Path) -> ContentRead:
     _, trans_problems = load_transcripts(root)
     complete = not problems  # with a broken file, skip checks that would only echo it
     problems += trans_problems
-    bundle, sem = _assemble(parsed, "", complete)
+    weights, weight_problems = _triage_of(root, parsed, digest)
+    problems += weight_problems
+    bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
-    if bundle is not None and bundle.safety.model is not None:
-        weights_file = (root / bundle.safety.model.file).resolve()
-        if weights_file.is_relative_to(root.resolve()):
-            with contextlib.suppress(OSError):
-                digest.update(weights_file.read_bytes())
-            weights, weight_problems = read_triage_weights(weights_file, _shown(weights_file, root))
-        else:
-            pf = next(p for p in parsed if p.data.safety is not None)
-            line, col = pf.at("safety", "model", "file")
-            message = f"model: file '{bundle.safety.model.file}' must be inside the content folder"
-            weights, weight_problems = None, [Problem(pf.shown, line, col, message)]
-        problems += weight_problems
+    if bundle is not None and weights is not None:
         bundle = dataclasses.replace(bundle, triage=weights)
-    if bundle is not None:
-        bundle = dataclasses.replace(bundle, version=digest.hexdigest()[:12])
     return ContentRead(bundle if not problems else None, sorted(set(problems)), parsed)
+
+
+def _triage_of(
+    root: Path, parsed: list[ParsedFile], digest: Any
+) -> tuple[TriageWeights | None, list[Problem]]:
+    """The triage model's weights named by the safety section (their bytes go into the
+    content's version ``digest``), or the problems with them; None when no model is named."""
+    pf = next((p for p in parsed if p.data.safety is not None), None)
+    if pf is None or pf.data.safety is None or pf.data.safety.model is None:
+        return None, []
+    named = pf.data.safety.model.file
+    path = (root / named).resolve()
+    if not path.is_relative_to(root.resolve()):
+        line, col = pf.at("safety", "model", "file")
+        message = f"model: file '{named}' must be inside the content folder"
+        return None, [Problem(pf.shown, line, col, message)]
+    with contextlib.suppress(OSError):
+        digest.update(path.read_bytes())
+    return read_triage_weights(path, _shown(path, root))
 
 
 def read_triage_weights(path: Path, shown: str) -> tuple[TriageWeights | None, list[Problem]]:

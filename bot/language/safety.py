@@ -22,8 +22,8 @@ from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
 NET_RULE = "recall net"
-#: What a hit raised by the triage model names as its rule (with the probability).
-MODEL_RULE = "triage model {:.2f}"
+#: What a hit raised by the triage model names as its rule, then its probability.
+MODEL_RULE = "triage model"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ class RedFlagScanner:
         if score.emergency < settings.emergency:
             return None
         flag = self._by_id[settings.emergency_flag]
-        return RedFlagHit(flag, MODEL_RULE.format(score.emergency))
+        return RedFlagHit(flag, f"{MODEL_RULE} {score.emergency:.2f}")
 
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""

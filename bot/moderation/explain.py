@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
 from bot.events import Urgency
+from bot.language.safety import MODEL_RULE
 from bot.language.text import clean_text
 
 
@@ -116,7 +117,7 @@ def as_text(data: dict[str, Any]) -> str:
         lines += [
             f"  raised {flag} ({rule})"
             for flag, rule in data["raised_by"].items()
-            if rule.startswith("triage model")
+            if rule.startswith(MODEL_RULE)
         ]
     if data["net"]:
         lines += ["", "recall net (nearest examples):"]
