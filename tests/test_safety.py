@@ -96,6 +96,23 @@ def test_idioms_are_not_findings() -> None:
     assert [f.concept for f in reader.read("my heart skipped a beat").findings] == []
 
 
+@pytest.mark.parametrize(
+    ("text", "raised"),
+    [
+        ("my head is in the worst pain", True),  # "worst" sits in the gap of "head ... pain"
+        ("my head pain is the worst", True),
+        ("my head is in pain", False),  # nothing but the gap phrase
+        ("worst head pain", True),
+    ],
+)
+def test_a_gap_s_words_belong_to_no_phrase(text: str, raised: bool) -> None:
+    safety = _safety(
+        when=("headache + worst",),
+        concepts=[("headache", "symptom", ["head ... pain"]), ("worst", "severity", ["worst"])],
+    )
+    assert bool(RedFlagScanner(safety).scan(text)) is raised
+
+
 def test_context_findings_count_across_sentences() -> None:
     safety = _safety(
         when=("surgery + tingling",),

@@ -84,6 +84,13 @@ class Finding:
     words: str
     value: float | None = None
     context: frozenset[ContextCategory] = frozenset()
+    #: words inside the finding that a phrase's "..." skipped: they are not its words
+    gaps: frozenset[int] = frozenset()
+
+    @property
+    def positions(self) -> frozenset[int]:
+        """The token positions that are the finding's own words (a gap's words are not)."""
+        return frozenset(range(self.start, self.end)) - self.gaps
 
     @property
     def current(self) -> bool:
@@ -191,7 +198,8 @@ class Reader:
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
         found = [
-            Finding(concept, m.payload[1], m.start, m.end, sentence[m.start], " ".join(toks[m.start : m.end]))
+            Finding(concept, m.payload[1], m.start, m.end, sentence[m.start], " ".join(toks[m.start : m.end]),
+                    gaps=m.gaps)
             for (concept, _, _), m in unique.items()
         ]  # fmt: skip
         found += _measures(toks, sentence, found, self._counted)

@@ -62,6 +62,8 @@ class Match(Generic[T]):
     end: int
     payload: T
     exact: bool = True
+    #: positions inside the match that a phrase's "..." skipped: words of no phrase
+    gaps: frozenset[int] = frozenset()
 
     @property
     def length(self) -> int:
@@ -174,19 +176,27 @@ class PhraseMatcher(Generic[T]):
         for i in range(len(toks)):
             for first in equivalents[i]:
                 for phrase, payload in self._by_first.get(first, ()):
-                    end = self._match_rest(toks, equivalents, phrase, i + 1, 1)
+                    skipped: list[int] = []
+                    end = self._match_rest(toks, equivalents, phrase, i + 1, 1, skipped)
                     if end is not None:
                         exact = (
                             all(t in toks[i:end] for t in phrase if t != GAP)
                             and toks[i] == phrase[0]
                         )
-                        out.append(Match(i, end, payload, exact))
+                        out.append(Match(i, end, payload, exact, frozenset(skipped)))
         return out
 
     def _match_rest(
-        self, toks: list[str], eq: list[frozenset[str]], phrase: tuple[str, ...], j: int, k: int
+        self,
+        toks: list[str],
+        eq: list[frozenset[str]],
+        phrase: tuple[str, ...],
+        j: int,
+        k: int,
+        skipped: list[int],
     ) -> int | None:
-        """Where the phrase ends if its tokens from ``k`` on match ``toks`` from ``j``, else None."""
+        """Where the phrase ends if its tokens from ``k`` on match ``toks`` from ``j``, else
+        None; the positions a gap skipped are added to ``skipped``."""
         while k < len(phrase):
             if phrase[k] == GAP:
                 wanted = phrase[k + 1]
@@ -195,6 +205,7 @@ class PhraseMatcher(Generic[T]):
                     if at >= len(toks) or toks[at] in SENTENCE_END:
                         return None
                     if wanted in eq[at]:
+                        skipped.extend(range(j, at))
                         j, k = at + 1, k + 2
                         break
                 else:

@@ -154,4 +154,7 @@ def _measured(term: Term, value: float | None) -> bool:
 
 
 def _overlap(a: Finding, b: Finding) -> bool:
-    return a.start < b.end and b.start < a.end
+    """Whether two findings share a word ("head ... pain" does not own the "worst" it skips)."""
+    if not (a.start < b.end and b.start < a.end):
+        return False
+    return not (a.gaps or b.gaps) or bool(a.positions & b.positions)
