@@ -88,7 +88,7 @@ async def test_stats_from_real_conversations(bundle: Bundle, tmp_path: Path) -> 
         await say(
             "44444",
             "I can't breathe",
-            "my heart is racing",
+            "my heart is racing and my legs feel weak",
             "purple monkey dishwasher jo@example.org",
         )
         # the delivery figures: one update set aside, one waiting, one reply failed

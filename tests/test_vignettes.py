@@ -67,8 +67,6 @@ KNOWN = {
     "got a cramp in my hand after writing my essay for 3 hours lol, gone now": "the 3 hours "
     "belong to the writing; and 'gone now' reaches only 3 words back, because stroke signs "
     "that pass still need help",
-    "heart racing bc my crush texted back 😳 anyway are almonds good for magnesium": "a racing "
-    "heart asks for advice today; a cause in the same breath ('bc my crush') is not read",
     "numb bum after a 4 hour gaming session lol, went back to normal as soon as i got up and "
     "walked": "numbness that has passed is not ignored in general (stroke signs that pass "
     "still need help)",
@@ -81,9 +79,6 @@ KNOWN = {
     "we just bought gummy vitamins, if my kid ever swallowed a bunch what should i do? asking "
     "ahead, nothing happened": "'if ... ever' also opens real swallowing ('cant tell if he "
     "ever swallowed any of the paracetamol'), and 'nothing happened' is in the next sentence",
-    "jolted awake with that falling feeling again, heart raced for a sec then fine, anyone else "
-    "get this": "a racing heart is not read in the context of falling asleep: 'my heart is "
-    "racing so fast I cant fall asleep' must still ask for advice today",
     "fever of 39.8 and my muscles are super stiff and aching all over, been like this since this "
     "afternoon": "fever with stiff muscles alone is not escalated: the rule also fired on 'fever "
     "and stiff from the gym' and on 'my temp job', and the stiffness words are too common",
