@@ -17,6 +17,7 @@ Usage: python benchmarks/rank_weights.py [--train A.yaml ...] [--check C.yaml ..
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,8 @@ def main() -> None:
     from bot.language.recall import load_embedder
     from bot.language.retrieval import CardIndex, candidates, kind_of
 
-    bundle = load_content(ROOT / "content")
+    # the content's own signals: the question bank holds these sets (tools/train_questions.py)
+    bundle = dataclasses.replace(load_content(ROOT / "content"), questions=None)
     index = CardIndex(bundle, load_embedder())
     texts = {c.ref: c.text.casefold() for c in candidates(bundle)}
     train = [row for p in args.train for row in describe(p, index, kind_of, texts)]

@@ -9,6 +9,7 @@ shows up as a failure to update the list, and a regression as a plain failure.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +41,26 @@ def _cases() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def dialogue(bundle: Bundle, embedder: Embedder) -> Dialogue:
+    """The bot as it meets a new question: the question model's bank holds the paraphrases
+    (tools/train_questions.py reads them), so they are left out of it here."""
+    texts = {item["text"] for item in yaml.safe_load(PARAPHRASES.read_text(encoding="utf-8"))}
+    model = bundle.questions
+    if model is not None:
+        bank = tuple((q, refs) for q, refs in model.bank if q not in texts)
+        bundle = dataclasses.replace(bundle, questions=model.model_copy(update={"bank": bank}))
     return Dialogue(bundle, embedder)
 
 
 @pytest.mark.parametrize("item", _cases())
 def test_a_paraphrase_gets_its_card(dialogue: Dialogue, item: dict[str, Any]) -> None:
+    """Its card is the answer, or, where the bot is not sure enough to answer, the first
+    choice it offers ("Did you mean"), one tap away."""
     turn = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), text=item["text"]))
-    reply = "\n".join(r.text for r in turn.replies).casefold()
     assert not any(r.urgency in (Urgency.EMERGENCY, Urgency.URGENT) for r in turn.replies)
+    offered = [b.id for r in turn.replies for b in r.buttons if b.id.startswith("k:")]
+    if any(kind == "suggest" for kind, _ in turn.events) and offered:
+        turn = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), button=offered[0]))
+    reply = "\n".join(r.text for r in turn.replies).casefold()
     for group in item["must"]:
         assert any(alt.casefold() in reply for alt in group), (group, reply[:300])
 
@@ -66,8 +79,10 @@ def test_a_question_naming_a_medicine_gets_cards_not_the_causes_menu(
         Session(), Incoming(SessionKey("t", "1"), text="could lansoprazole be causing my twitching")
     )
     reply = "\n".join(r.text for r in turn.replies)
-    assert "Did you mean" in reply and "everyday causes" not in reply
-    assert "k:card:ppi_long_term" in [b.id for r in turn.replies for b in r.buttons]
+    assert "everyday causes" not in reply
+    offered = "k:card:ppi_long_term" in [b.id for r in turn.replies for b in r.buttons]
+    assert offered or ("intent", "card_answer") in turn.events
+    assert offered or dialogue.bundle.cards["ppi_long_term"].answer[:60] in reply
     menu = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), text="list the causes"))
     assert "everyday causes" in "\n".join(r.text for r in menu.replies)
     red_flags = dialogue.respond(

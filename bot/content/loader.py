@@ -18,10 +18,10 @@ import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.content.model import (
     Card,
@@ -34,6 +34,7 @@ from bot.content.model import (
     Flow,
     Node,
     Nutrient,
+    QuestionModel,
     Safety,
     Topic,
     Transcript,
@@ -167,6 +168,9 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "mod_watch_rejected": frozenset({"count", "version", "problems"}),
 }
 REQUIRED_FLOWS = ("menu", "triage")
+#: Where answer retrieval's trained question model lives in a content folder (optional).
+QUESTION_MODEL = "models/questions.json"
+_M = TypeVar("_M", bound=BaseModel)
 #: Content files larger than this are refused before they are parsed.
 MAX_FILE_BYTES = 2_000_000
 #: Values (scalars, lists, mappings) one file may build, aliases counted each time they expand.
@@ -221,6 +225,7 @@ class Bundle:
     ask_templates: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     cards: dict[str, Card] = field(default_factory=dict, repr=False)
     triage: TriageWeights | None = field(default=None, repr=False)
+    questions: QuestionModel | None = field(default=None, repr=False)
 
     def message(self, key: str, **values: str) -> str:
         """The text of a message, with ``{name}`` placeholders filled in."""
@@ -530,10 +535,12 @@ def read_content(root: Path) -> ContentRead:
     problems += trans_problems
     weights, weight_problems = _triage_of(root, parsed, digest)
     problems += weight_problems
+    questions, question_problems = _questions_of(root, digest)
+    problems += question_problems
     bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
-    if bundle is not None and weights is not None:
-        bundle = dataclasses.replace(bundle, triage=weights)
+    if bundle is not None:
+        bundle = dataclasses.replace(bundle, triage=weights, questions=questions)
     return ContentRead(bundle if not problems else None, sorted(set(problems)), parsed)
 
 
@@ -558,20 +565,37 @@ def _triage_of(
 
 def read_triage_weights(path: Path, shown: str) -> tuple[TriageWeights | None, list[Problem]]:
     """Read and check a triage model's weights file (JSON), or say what is wrong with it."""
+    return _read_json_model(path, shown, TriageWeights, "the triage model's weights", "are")
+
+
+def _questions_of(root: Path, digest: Any) -> tuple[QuestionModel | None, list[Problem]]:
+    """The question model (`QUESTION_MODEL`, written by tools/train_questions.py; its bytes
+    go into the content's version ``digest``), or the problems with it; None without one."""
+    path = root / QUESTION_MODEL
+    if not path.is_file():
+        return None, []
+    with contextlib.suppress(OSError):
+        digest.update(path.read_bytes())
+    return _read_json_model(path, _shown(path, root), QuestionModel, "the question model", "is")
+
+
+def _read_json_model(
+    path: Path, shown: str, model: type[_M], what: str, be: str
+) -> tuple[_M | None, list[Problem]]:
+    """Read and check a trained model's JSON file, or say what is wrong with it."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        return None, [Problem(shown, 1, 1, f"the triage model's weights cannot be read: {exc}")]
+        return None, [Problem(shown, 1, 1, f"{what} cannot be read: {exc}")]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         where = (exc.lineno, exc.colno) if isinstance(exc, json.JSONDecodeError) else (1, 1)
-        return None, [Problem(shown, *where, f"the triage model's weights are not JSON: {exc}")]
+        return None, [Problem(shown, *where, f"{what} {be} not JSON: {exc}")]
     try:
-        return TriageWeights.model_validate(data), []
+        return model.model_validate(data), []
     except ValidationError as exc:
         first = exc.errors()[0]
         at = ".".join(str(part) for part in first["loc"]) or "the file"
-        message = f"the triage model's weights are malformed at {at}: {first['msg']}"
-        return None, [Problem(shown, 1, 1, message)]
+        return None, [Problem(shown, 1, 1, f"{what} {be} malformed at {at}: {first['msg']}")]
 
 
 def load_content(root: Path) -> Bundle:

@@ -6,7 +6,14 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from bot.events import Urgency
 
@@ -321,6 +328,30 @@ class TriageWeights(BaseModel):
     trained_on: dict[str, str] = Field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     terms: Annotated[dict[str, tuple[float, float, float]], Field(min_length=1)]
+
+
+class QuestionModel(BaseModel):
+    """What answer retrieval learnt from questions already read (``models/questions.json``):
+    the question bank (each question and the answers that held what it needed) and the
+    logistic model that turns the top candidate's signals into the chance it is right."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    about: str = ""
+    trained_on: dict[str, str] = Field(default_factory=dict)
+    #: (question, references of the answers that answered it)
+    bank: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+    #: the top candidate is answered when its chance of being right is at least this
+    answer: Annotated[float, Field(gt=0, lt=1)]
+
+    @model_validator(mode="after")
+    def _one_weight_per_feature(self) -> QuestionModel:
+        if len(self.weights) != len(self.features):
+            raise ValueError("one weight per feature")
+        return self
 
 
 class Safety(_Model):

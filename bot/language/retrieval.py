@@ -13,7 +13,16 @@ candidate by three signals, all from content:
 - entities: the nutrients, medicines, conditions, life stages, supplement forms, tests and
   foods the question names (vocabulary in content), against what the candidate is about. A
   question naming two things prefers the card about both; a card about something the
-  question does not name is not chosen for it.
+  question does not name is not chosen for it;
+- neighbours: with a question model in content (``models/questions.json``, written by
+  ``tools/train_questions.py``), the meaning of questions already read and the answers that
+  held what each needed (the question bank): a candidate that answered questions like this
+  one scores higher.
+
+Whether to answer is then the question model's too: a logistic model of the top
+candidate's signals gives the chance that it is right (`Decision.chance`); above the
+model's ``answer`` threshold it is the answer, else its best cards are offered. Without a
+question model, fixed thresholds on the score decide (`ANSWER`, `MARGIN`, `CLEAR`).
 """
 
 from __future__ import annotations
@@ -81,6 +90,15 @@ CLEAR = 0.15
 COVERAGE = 0.5
 #: At or above this score the best cards are offered as "Did you mean".
 SUGGEST = 0.53
+#: Weight of the question bank's signal (the nearest read question each candidate answered),
+#: and how many nearest read questions vote for the answers that answered them. Chosen by
+#: ``python tools/train_questions.py --evaluate`` (leave one question set out).
+W_BANK, NEAREST = 0.6, 3
+#: The top candidate's signals the question model reads, in the order of its weights.
+FEATURES = (
+    "score", "margin", "neighbour", "vote", "vote_share", "covered", "entities", "lexical",
+    "semantic", "card",
+)  # fmt: skip
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
 
@@ -106,6 +124,13 @@ class Ranked:
     lexical: float
     semantic: float
     entities: float
+    #: what the question bank added to the score (read questions this candidate answered)
+    bank: float = 0.0
+
+    @property
+    def own(self) -> float:
+        """The score from the content's own signals, without the question bank."""
+        return self.score - self.bank
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,19 +145,36 @@ class Signals:
     entities: Any
     covered: Any
     named: list[str]
+    neighbour: Any = None
+    vote: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    """The question bank as retrieval reads it: the meaning of each read question, the
+    candidates each answered, and the same pairs grouped by candidate (``owners``, one per
+    group; ``rows``, the questions; ``starts``, where each group starts)."""
+
+    matrix: Any
+    answered: tuple[tuple[int, ...], ...]
+    owners: Any
+    rows: Any
+    starts: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What to do with a question: ``answer`` the first of ``ranked``, ``suggest`` the first
     few, or ``unknown``; ``entities`` are the ids the question names; ``reason`` is the rule
-    that decided ("clear", "score", "topic words", "grey zone"...), shown by `nervebot explain`."""
+    that decided ("clear", "score", "topic words", "grey zone"...), shown by `nervebot explain`;
+    ``chance`` is the question model's chance that the top candidate is right, if it has one."""
 
     kind: str
     ranked: tuple[Ranked, ...]
     entities: tuple[str, ...]
     kinds: frozenset[str]
     reason: str
+    chance: float | None = None
 
 
 def question_words(text: str) -> str:
@@ -367,19 +409,50 @@ class CardIndex:
             self._passages = embedder.embed(sentences)
             self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
         self._prior = np.array([KIND_PRIOR.get(kind_of(c.ref), 0.0) for c in self._candidates])
-        # a question worded exactly like one of a card's examples is that card's question
+        # a question worded exactly like one of a card's or an FAQ entry's examples is its
+        # question
         self._exact: dict[frozenset[str], set[int]] = {}
         for i, c in enumerate(self._candidates):
-            if c.ref.startswith("card:"):
+            if c.ref.startswith(("card:", "faq:")):
                 for ask in c.asks:
                     self._exact.setdefault(_stems(question_words(ask)), set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
+        self._model = bundle.questions
+        self._bank: Bank | None = None
+        if self._model is not None and embedder is not None:
+            self._bank = self._build_bank(self._model.bank, embedder)
+
+    def _build_bank(
+        self, bank: tuple[tuple[str, tuple[str, ...]], ...], embedder: Embedder
+    ) -> Bank | None:
+        """The question bank's meaning (one row per question) and the candidates each
+        answered; answers the content no longer has are skipped."""
+        texts: list[str] = []
+        answered: list[tuple[int, ...]] = []
+        for question, refs in bank:
+            held = tuple(self._index_of[r] for r in refs if r in self._index_of)
+            if held:
+                texts.append(normalise(question))
+                answered.append(held)
+        if not texts:
+            return None
+        pairs = sorted((owner, row) for row, held in enumerate(answered) for owner in held)
+        owners = np.array([owner for owner, _ in pairs], dtype=np.intp)
+        firsts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        return Bank(
+            embedder.embed(texts),
+            tuple(answered),
+            owners[firsts],
+            np.array([row for _, row in pairs], dtype=np.intp),
+            firsts,
+        )
 
     def signals(self, text: str) -> Signals:
         """Every signal of every candidate for ``text`` (arrays in candidate order)."""
         q_stems, named = self.vocabulary.reading(text)
         n = len(self._candidates)
         lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+        neighbour, vote = np.zeros(n), np.zeros(n)
         entities = self._entity_scores(named)
         if question_words(text) and self._asks:
             q_mass = sum(self._idf(t) for t in q_stems)
@@ -400,15 +473,30 @@ class CardIndex:
                 question = self._embedder.embed([normalise(text)])[0]
                 semantic = np.maximum.reduceat(self._matrix @ question, self._starts)
                 said = np.maximum.reduceat(self._passages @ question, self._passage_starts)
-        return Signals(lexical, semantic, said, entities, covered, named)
+                if self._bank is not None:
+                    neighbour, vote = self._neighbours(self._bank, question, n)
+        return Signals(lexical, semantic, said, entities, covered, named, neighbour, vote)
+
+    @staticmethod
+    def _neighbours(bank: Bank, question: Any, n: int) -> tuple[Any, Any]:
+        """Per candidate: the meaning of the nearest read question it answered, and the
+        votes (similarities) of the `NEAREST` read questions for the answers they had."""
+        sims = bank.matrix @ question
+        neighbour = np.zeros(n)
+        neighbour[bank.owners] = np.maximum(np.maximum.reduceat(sims[bank.rows], bank.starts), 0.0)
+        vote = np.zeros(n)
+        for row in np.argpartition(-sims, min(NEAREST, len(sims) - 1))[:NEAREST]:
+            vote[list(bank.answered[row])] += max(float(sims[row]), 0.0)
+        return neighbour, vote
 
     @property
     def refs(self) -> list[str]:
         """The reference of every candidate, in the order of `signals`' arrays."""
         return [c.ref for c in self._candidates]
 
-    def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str]]:
-        """Total, lexical, semantic and entity scores of every candidate, and the entities."""
+    def _scores(self, text: str) -> tuple[Any, Any, Any, Any, list[str], Signals]:
+        """Total, lexical, semantic and entity scores of every candidate, the entities, and
+        every signal."""
         s = self.signals(text)
         n = len(self._candidates)
         if self._matrix is not None:
@@ -421,20 +509,22 @@ class CardIndex:
             + meaning
             + W_ENTITIES * s.entities
             + W_COVERED * s.covered
+            + W_BANK * s.neighbour
             + self._prior
         )
         if not question_words(text):
             total = np.zeros(n)
-        return total, s.lexical, s.semantic, s.entities, s.named
+        return total, s.lexical, s.semantic, s.entities, s.named, s
 
-    def _ranked(self, index: int, scores: tuple[Any, Any, Any, Any, list[str]]) -> Ranked:
-        total, lexical, semantic, entities, _ = scores
+    def _ranked(self, index: int, scores: tuple[Any, Any, Any, Any, list[str], Signals]) -> Ranked:
+        total, lexical, semantic, entities, _, signals = scores
         return Ranked(
             self._candidates[index],
             float(total[index]),
             float(lexical[index]),
             float(semantic[index]),
             float(entities[index]),
+            W_BANK * float(signals.neighbour[index]),
         )
 
     def rank(self, text: str, limit: int = 5) -> tuple[list[Ranked], list[str]]:
@@ -473,6 +563,44 @@ class CardIndex:
             return 0.0
         have = self._words_of[self._index_of[ref]]
         return sum(self._idf(t) for t in q_stems & have) / mass
+
+    def evidence(self, text: str) -> tuple[list[str], dict[str, float]]:
+        """The five best candidates for ``text`` (references, best first) and the signals of
+        the first that the question model reads (`FEATURES`); used by decide and the trainer."""
+        scores = self._scores(text)
+        order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
+        return [self._candidates[i].ref for i in order], self._features(scores, order)
+
+    def _features(
+        self, scores: tuple[Any, Any, Any, Any, list[str], Signals], order: list[int]
+    ) -> dict[str, float]:
+        total, s = scores[0], scores[5]
+        top = order[0]
+        runner = float(total[order[1]]) if len(order) > 1 else 0.0
+        best_vote = float(s.vote.max())
+        return {
+            "score": float(total[top]),
+            "margin": float(total[top]) - runner,
+            "neighbour": float(s.neighbour[top]),
+            "vote": float(s.vote[top]),
+            "vote_share": float(s.vote[top]) / best_vote if best_vote > 0 else 0.0,
+            "covered": float(s.covered[top]),
+            "entities": float(s.entities[top]),
+            "lexical": float(s.lexical[top]),
+            "semantic": float(s.semantic[top]),
+            "card": float(kind_of(self._candidates[top].ref) == "card"),
+        }
+
+    def _chance(self, features: dict[str, float]) -> float | None:
+        """The question model's chance that the top candidate is right; None without a model,
+        without the embedding model, or when it reads a signal this version lacks."""
+        model = self._model
+        if model is None or self._matrix is None or not set(model.features) <= features.keys():
+            return None
+        logit = model.bias + sum(
+            w * features[f] for f, w in zip(model.features, model.weights, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-logit))
 
     def _idf(self, stem_: str) -> float:
         return self._idf_of.get(stem_, self._unseen_idf)
@@ -518,6 +646,11 @@ class CardIndex:
             return Decision("unknown", tuple(ranked), tuple(named), kinds, "medicine not covered")
         if top.score < SUGGEST:
             return Decision("unknown", tuple(ranked), tuple(named), kinds, "below suggest")
+        chance = self._chance(self._features(scores, order))
+        if chance is not None and self._model is not None:
+            verdict = "answer" if chance >= self._model.answer else "suggest"
+            reason = "likely right" if verdict == "answer" else "grey zone"
+            return Decision(verdict, tuple(ranked), tuple(named), kinds, reason, chance)
         runner = ranked[1].score if len(ranked) > 1 else 0.0
         covered = top.entities >= 1.0 and top.score - runner >= CLEAR
         sure = (top.score >= ANSWER and top.score - runner >= MARGIN) or covered
@@ -536,6 +669,8 @@ class CardIndex:
         scores clearly better. A request for the food list itself ("which foods have X") is
         taken over only by a card about a food the question names. The router's generic
         nutrient overview never stands for a question naming something it does not cover.
+        Scores are compared without the question bank (`Ranked.own`): read questions vouch
+        for whether to answer, not for which kind of answer a plain request gets.
         """
         kind_of = self.vocabulary.kind_of
         specific = {e for e in named if kind_of.get(e) in _DECISIVE - {"nutrient"}}
@@ -547,13 +682,9 @@ class CardIndex:
         explicit = food_list and mine.candidate.ref.startswith("foods:")
         food_card = any(kind_of.get(e) == "food" and e in top.candidate.about for e in named)
         takes_over = (
-            (uncovered & top.candidate.about and top.score >= SUGGEST and not explicit)
-            or (
-                top.entities > mine.entities
-                and top.score >= SUGGEST
-                and (food_card or not explicit)
-            )
-            or (top.score >= ANSWER and top.score >= mine.score + CLEAR and not explicit)
+            (uncovered & top.candidate.about and top.own >= SUGGEST and not explicit)
+            or (top.entities > mine.entities and top.own >= SUGGEST and (food_card or not explicit))
+            or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
 

@@ -69,6 +69,7 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             {
                 "decision": decision.kind,
                 "reason": decision.reason,
+                "chance": None if decision.chance is None else round(decision.chance, 3),
                 "top": [
                     {
                         "ref": r.candidate.ref,
@@ -76,6 +77,7 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
                         "lexical": round(r.lexical, 3),
                         "semantic": round(r.semantic, 3),
                         "entities": round(r.entities, 3),
+                        "bank": round(r.bank, 3),
                     }
                     for r in decision.ranked[:5]
                 ],
@@ -134,12 +136,15 @@ def as_text(data: dict[str, Any]) -> str:
     if cards:
         lines.append(f"entities: {', '.join(data['entities']) or '(none)'}")
         why = f", {cards['reason']}" if cards.get("reason") else ""
+        if cards.get("chance") is not None:
+            why += f", chance right {cards['chance']:.2f}"
         lines.append(
-            f"answer cards ({cards['decision']}{why}): score = lexical, semantic, entities"
+            f"answer cards ({cards['decision']}{why}): score = lexical, semantic, entities,"
+            " read questions"
         )
         lines += [
-            f"  {c['score']:.2f} = {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f}"
-            f"  {c['ref']}"
+            f"  {c['score']:.2f} = {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f},"
+            f" {c.get('bank', 0.0):.2f}  {c['ref']}"
             for c in cards["top"]
         ]
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")

@@ -1,0 +1,202 @@
+"""The question model: the bank's signal, the chance that decides, the shipped model, content checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.content.loader import QUESTION_MODEL, Bundle, bundled_content_dir, read_content
+from bot.content.model import QuestionModel
+from bot.conversation.dialogue import Dialogue
+from bot.events import Incoming, SessionKey
+from bot.language.recall import Embedder
+from bot.language.retrieval import FEATURES, CardIndex
+from bot.storage.store import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import train_questions  # noqa: E402
+
+QUESTION = "is the stuff in epsom salts actually soaked up through the skin in a bath"
+
+
+def _model(
+    bank: tuple[tuple[str, tuple[str, ...]], ...], answer: float = 0.5, **weights: float
+) -> QuestionModel:
+    return QuestionModel(
+        bank=bank,
+        features=FEATURES,
+        weights=tuple(weights.get(f, 0.0) for f in FEATURES),
+        bias=weights.get("bias", 0.0),
+        answer=answer,
+    )
+
+
+def _index(bundle: Bundle, embedder: Embedder, model: QuestionModel | None) -> CardIndex:
+    return CardIndex(dataclasses.replace(bundle, questions=model), embedder)
+
+
+# --------------------------------------------------------------------------- the bank's signal
+
+
+def test_a_read_question_vouches_for_the_answers_that_answered_it(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    ref = "card:racing_heart"  # an answer unrelated to the question, on purpose
+    without = _index(bundle, embedder, _model(()))
+    bank = ((QUESTION, (ref,)),)
+    vouched = _index(bundle, embedder, _model(bank))
+    before = without.signals(QUESTION)
+    after = vouched.signals(QUESTION)
+    at = vouched.refs.index(ref)
+    assert before.neighbour[at] == 0.0 and after.neighbour[at] == pytest.approx(1.0, abs=1e-3)
+    assert after.vote[at] > 0
+    others = [i for i in range(len(vouched.refs)) if i != at]
+    assert max(after.neighbour[i] for i in others) == 0.0  # it vouches for nothing else
+
+
+def test_answers_the_content_no_longer_has_are_skipped(bundle: Bundle, embedder: Embedder) -> None:
+    index = _index(bundle, embedder, _model(((QUESTION, ("card:no_such_card",)),)))
+    assert max(index.signals(QUESTION).neighbour) == 0.0
+    assert index.decide(QUESTION).kind in ("answer", "suggest", "unknown")
+
+
+# --------------------------------------------------------------------------- the chance decides
+
+
+def test_the_chance_is_the_logistic_of_the_top_candidate_s_signals(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    index = _index(bundle, embedder, _model((), score=2.0, margin=1.0, bias=-1.0))
+    _, features = index.evidence(QUESTION)
+    expected = 1 / (1 + math.exp(-(2.0 * features["score"] + features["margin"] - 1.0)))
+    decision = index.decide(QUESTION)
+    assert decision.chance == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("bias", "kind"), [(5.0, "answer"), (-5.0, "suggest")])
+def test_above_the_model_s_threshold_it_answers_below_it_offers(
+    bundle: Bundle, embedder: Embedder, bias: float, kind: str
+) -> None:
+    index = _index(bundle, embedder, _model((), answer=0.5, bias=bias))
+    decision = index.decide(QUESTION)
+    assert decision.kind == kind
+    assert decision.reason == ("likely right" if kind == "answer" else "grey zone")
+
+
+def test_without_the_embedding_model_the_fixed_thresholds_decide(bundle: Bundle) -> None:
+    index = CardIndex(dataclasses.replace(bundle, questions=_model((), bias=50.0)), None)
+    decision = index.decide(QUESTION)
+    assert decision.chance is None and decision.reason != "likely right"
+
+
+def test_a_model_reading_a_signal_this_version_lacks_is_not_used(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    model = QuestionModel(features=("telepathy",), weights=(9.0,), bias=9.0, answer=0.5)
+    decision = _index(bundle, embedder, model).decide(QUESTION)
+    assert decision.chance is None
+
+
+def test_the_bank_does_not_decide_which_kind_of_answer_a_plain_request_gets(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    # every read question about vitamin D vouches for a card, never for the overview; a bare
+    # "vitamin d" still gets the overview the topic router picks
+    turn = Dialogue(bundle, embedder).respond(
+        Session(), Incoming(SessionKey("t", "1"), text="vitamin d")
+    )
+    assert "absorb calcium" in turn.replies[0].text
+
+
+def test_a_statement_the_model_is_unsure_of_offers_the_right_card_first(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    turn = Dialogue(bundle, embedder).respond(
+        Session(), Incoming(SessionKey("t", "1"), text="my muscles are wasting away")
+    )
+    offered = [b.id for r in turn.replies for b in r.buttons if b.id.startswith("k:")]
+    assert offered[:1] == ["k:card:twitch_warning_signs"]
+    assert "Benign fasciculation syndrome" not in turn.replies[0].text
+
+
+# --------------------------------------------------------------------------- the shipped model
+
+
+def test_the_shipped_model_was_trained_on_the_files_as_they_are(bundle: Bundle) -> None:
+    model = bundle.questions
+    assert model is not None
+    assert model.trained_on == train_questions.digests(), (
+        "a question set changed since the question model was trained: "
+        "run python tools/train_questions.py and commit content/models/questions.json"
+    )
+    # never a held-out set: H onwards are scored blind
+    held = {f"questions_{letter}.yaml" for letter in "hijklmnopqrstuvwxyz"}
+    assert not any(Path(name).name in held for name in model.trained_on)
+    assert model.features == FEATURES and 0.5 <= model.answer < 1
+
+
+def test_the_shipped_bank_names_answers_the_content_has(bundle: Bundle, embedder: Embedder) -> None:
+    assert bundle.questions is not None and len(bundle.questions.bank) >= 500
+    refs = set(CardIndex.for_bundle(bundle, embedder).refs)
+    named = {ref for _, answers in bundle.questions.bank for ref in answers}
+    assert len(named - refs) <= len(named) // 20  # a few may go stale as content changes
+
+
+def test_a_question_the_bank_holds_is_answered_with_its_answer(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    assert bundle.questions is not None
+    index = CardIndex.for_bundle(bundle, embedder)
+    answered = 0
+    sample = bundle.questions.bank[::25]
+    for question, refs in sample:
+        decision = index.decide(question)
+        answered += decision.kind == "answer" and decision.ranked[0].candidate.ref in refs
+    assert answered >= len(sample) // 2  # from memory, as a check that the bank is read
+
+
+# --------------------------------------------------------------------------- content checks
+
+
+def test_a_broken_question_model_is_reported_and_the_content_refused(content_copy: Path) -> None:
+    (content_copy / QUESTION_MODEL).write_text('{"bank": [', encoding="utf-8")
+    read = read_content(content_copy)
+    assert read.bundle is None
+    assert any("the question model is not JSON" in p.message for p in read.problems)
+
+
+def test_a_malformed_question_model_says_where(content_copy: Path) -> None:
+    path = content_copy / QUESTION_MODEL
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["weights"] = data["weights"][:-1]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    read = read_content(content_copy)
+    assert read.bundle is None
+    assert any("the question model is malformed" in p.message for p in read.problems)
+
+
+def test_content_without_a_question_model_decides_by_thresholds(content_copy: Path) -> None:
+    (content_copy / QUESTION_MODEL).unlink()
+    read = read_content(content_copy)
+    assert read.bundle is not None, read.problems
+    assert read.bundle.questions is None
+
+
+def test_the_question_model_is_part_of_the_content_version(content_copy: Path) -> None:
+    before = read_content(content_copy).bundle
+    path = content_copy / QUESTION_MODEL
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["answer"] = 0.9
+    path.write_text(json.dumps(data), encoding="utf-8")
+    after = read_content(content_copy).bundle
+    assert before is not None and after is not None and before.version != after.version
+
+
+def test_bundled_content_has_a_question_model() -> None:
+    assert (bundled_content_dir() / QUESTION_MODEL).is_file()
