@@ -342,13 +342,13 @@ class CardIndex:
 
     def __init__(self, bundle: Bundle, embedder: Embedder | None = None) -> None:
         self.vocabulary = Vocabulary(bundle)
+        answerable = [c for c in candidates(bundle) if c.asks]
+        # each example question read once: its stems and the entities it names
+        readings = {a: self.vocabulary.reading(a) for c in answerable for a in c.asks}
         # a candidate is also about what its own example questions name
         self._candidates = [
-            dataclasses.replace(
-                c, about=c.about | {e for a in c.asks for e in self.vocabulary.find(a)}
-            )
-            for c in candidates(bundle)
-            if c.asks
+            dataclasses.replace(c, about=c.about | {e for a in c.asks for e in readings[a][1]})
+            for c in answerable
         ]
         self._owner: list[int] = []
         self._asks: list[str] = []
@@ -358,7 +358,7 @@ class CardIndex:
                 self._asks.append(question_words(ask))
         asked = [a for c in self._candidates for a in c.asks]
         # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
-        self._ask_stems = [self.vocabulary.reading(raw)[0] for raw in asked]
+        self._ask_stems = [readings[raw][0] for raw in asked]
         per_candidate: dict[int, set[str]] = {}
         for owner, ask_stems in zip(self._owner, self._ask_stems, strict=True):
             per_candidate.setdefault(owner, set()).update(ask_stems)
