@@ -15,7 +15,7 @@ from bot.content.model import QuestionModel
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey
 from bot.language.recall import Embedder
-from bot.language.retrieval import FEATURES, CardIndex
+from bot.language.retrieval import FEATURES, W_BANK, CardIndex
 from bot.storage.store import Session
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,9 +61,24 @@ def test_a_read_question_vouches_for_the_answers_that_answered_it(
 
 
 def test_answers_the_content_no_longer_has_are_skipped(bundle: Bundle, embedder: Embedder) -> None:
-    index = _index(bundle, embedder, _model(((QUESTION, ("card:no_such_card",)),)))
+    index = _index(bundle, embedder, _model(((QUESTION, ("card:no_such_card",)),), bias=50.0))
     assert max(index.signals(QUESTION).neighbour) == 0.0
-    assert index.decide(QUESTION).kind in ("answer", "suggest", "unknown")
+    # a bank whose answers are all gone says nothing: the fixed thresholds decide again
+    assert index.decide(QUESTION).chance is None
+
+
+def test_what_a_read_question_vouches_for_rises_in_the_ranking(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    ref = "card:racing_heart"
+    plain = _index(bundle, embedder, _model(()))
+    vouched = _index(bundle, embedder, _model(((QUESTION, (ref,)),)))
+    before = {r.candidate.ref: r.score for r in plain.rank(QUESTION, limit=1000)[0]}
+    after = {r.candidate.ref: r for r in vouched.rank(QUESTION, limit=1000)[0]}
+    assert after[ref].score > before[ref] + 0.1  # the bank counts in the score
+    assert after[ref].score == pytest.approx(before[ref] + W_BANK, abs=1e-3)
+    assert after[ref].bank == pytest.approx(W_BANK, abs=1e-3)
+    assert after[ref].own == pytest.approx(before[ref], abs=1e-6)
 
 
 # --------------------------------------------------------------------------- the chance decides

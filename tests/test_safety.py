@@ -113,6 +113,14 @@ def test_a_gap_s_words_belong_to_no_phrase(text: str, raised: bool) -> None:
     assert bool(RedFlagScanner(safety).scan(text)) is raised
 
 
+@pytest.mark.parametrize(
+    ("text", "raised"), [("my head is in pain", True), ("my head is not in pain", False)]
+)
+def test_a_negation_in_a_gap_negates_the_phrase(text: str, raised: bool) -> None:
+    safety = _safety(when=("headache",), concepts=[("headache", "symptom", ["head ... pain"])])
+    assert bool(RedFlagScanner(safety).scan(text)) is raised
+
+
 def test_context_findings_count_across_sentences() -> None:
     safety = _safety(
         when=("surgery + tingling",),

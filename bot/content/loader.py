@@ -574,17 +574,21 @@ def _questions_of(root: Path, digest: Any) -> tuple[QuestionModel | None, list[P
     path = root / QUESTION_MODEL
     if not path.is_file():
         return None, []
-    with contextlib.suppress(OSError):
-        digest.update(path.read_bytes())
-    return _read_json_model(path, _shown(path, root), QuestionModel, "the question model", "is")
+    return _read_json_model(
+        path, _shown(path, root), QuestionModel, "the question model", "is", digest
+    )
 
 
 def _read_json_model(
-    path: Path, shown: str, model: type[_M], what: str, be: str
+    path: Path, shown: str, model: type[_M], what: str, be: str, digest: Any = None
 ) -> tuple[_M | None, list[Problem]]:
-    """Read and check a trained model's JSON file, or say what is wrong with it."""
+    """Read and check a trained model's JSON file, or say what is wrong with it; the bytes
+    read go into ``digest`` when one is given (the content's version)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        if digest is not None:
+            digest.update(raw)
+        data = json.loads(raw.decode("utf-8"))
     except OSError as exc:
         return None, [Problem(shown, 1, 1, f"{what} cannot be read: {exc}")]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

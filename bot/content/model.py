@@ -335,15 +335,15 @@ class QuestionModel(BaseModel):
     the question bank (each question and the answers that held what it needed) and the
     logistic model that turns the top candidate's signals into the chance it is right."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     about: str = ""
     trained_on: dict[str, str] = Field(default_factory=dict)
     #: (question, references of the answers that answered it)
     bank: tuple[tuple[str, tuple[str, ...]], ...] = ()
     features: tuple[str, ...]
-    weights: tuple[float, ...]
-    bias: float
+    weights: tuple[Annotated[float, Field(ge=-1000, le=1000)], ...]
+    bias: Annotated[float, Field(ge=-1000, le=1000)]
     #: the top candidate is answered when its chance of being right is at least this
     answer: Annotated[float, Field(gt=0, lt=1)]
 

@@ -251,7 +251,12 @@ class Reader:
             if not trigger.reaches(finding.concept):
                 continue
             if match.start < finding.end and finding.start < match.end:
-                continue  # a trigger inside the finding is part of what was said
+                # a trigger inside the finding is part of what was said ("can't move"), except
+                # in a gap, whose words are no phrase's: "speech is not slurred"
+                in_gap = set(range(match.start, match.end)) <= finding.gaps
+                if in_gap and trigger.direction in ("forward", "both"):
+                    out.add(trigger.category)
+                continue
             if sentence[match.start] != sentence[finding.start]:
                 continue
             stops = ((self._terminators | {","}) - trigger.through) | trigger.stops
