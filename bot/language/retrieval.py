@@ -139,7 +139,8 @@ class Ranked:
 class Signals:
     """Per candidate: words shared with its questions (``lexical``), meaning of its
     questions (``semantic``) and of its answer's nearest sentence (``said``), the entities
-    (+ named and covered, - named and missing) and how much of the question it contains."""
+    (+ named and covered, - named and missing), how much of the question it contains, and
+    the question bank's two signals (``neighbour``, ``vote``; zeros without a bank)."""
 
     lexical: Any
     semantic: Any
@@ -147,8 +148,8 @@ class Signals:
     entities: Any
     covered: Any
     named: list[str]
-    neighbour: Any = None
-    vote: Any = None
+    neighbour: Any
+    vote: Any
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,12 +139,12 @@ def as_text(data: dict[str, Any]) -> str:
         if cards.get("chance") is not None:
             why += f", chance right {cards['chance']:.2f}"
         lines.append(
-            f"answer cards ({cards['decision']}{why}): score = lexical, semantic, entities,"
-            " read questions"
+            f"answer cards ({cards['decision']}{why}): score; lexical, semantic, entities;"
+            " added by read questions"
         )
         lines += [
-            f"  {c['score']:.2f} = {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f},"
-            f" {c.get('bank', 0.0):.2f}  {c['ref']}"
+            f"  {c['score']:.2f}; {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f};"
+            f" {c.get('bank', 0.0):+.2f}  {c['ref']}"
             for c in cards["top"]
         ]
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
