@@ -156,6 +156,15 @@ def test_the_shipped_model_was_trained_on_the_files_as_they_are(bundle: Bundle) 
     assert model.features == FEATURES and 0.5 <= model.answer < 1
 
 
+def test_the_shipped_bank_is_labelled_from_the_answers_as_they_are(bundle: Bundle) -> None:
+    model = bundle.questions
+    assert model is not None
+    assert model.bank == train_questions.bank_of(train_questions.asked(bundle)), (
+        "an answer changed since the question bank was labelled: "
+        "run python tools/train_questions.py and commit content/models/questions.json"
+    )
+
+
 def test_the_shipped_bank_names_answers_the_content_has(bundle: Bundle, embedder: Embedder) -> None:
     assert bundle.questions is not None and len(bundle.questions.bank) >= 500
     refs = set(CardIndex.for_bundle(bundle, embedder).refs)
