@@ -20,12 +20,18 @@ Several sets give each one's figures, then all together, with how the answered c
 decided (the rule of `Decision.reason`: "clear", "score", "topic words"...) and how often each
 was right.
 
+``--bank without-set`` asks a set the question model was trained on (A-G, the card
+paraphrases) with its own questions left out of the bank, as new questions; ``--bank none``
+asks without the question model.
+
 Usage: python benchmarks/questions.py [--set FILE ...] [--at COMMIT] [--quiet] [--area AREA]
+       [--bank all|without-set|none]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -39,8 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT / "tests" / "data" / "heldout" / "questions_a.yaml"
 
 
-def score(path: Path, root: Path) -> list[dict[str, Any]]:
-    """Ask every question of ``path`` with the code and content under ``root``."""
+def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
+    """Ask every question of ``path`` with the code and content under ``root``; ``bank`` is
+    "all" (the question model as shipped), "without-set" (its bank without this set's own
+    questions, for a set the bank was built from) or "none" (no question model)."""
     sys.path.insert(0, str(root))
     import yaml
 
@@ -51,6 +59,13 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
     from bot.storage.store import Session
 
     bundle = load_content(root / "content")
+    model = getattr(bundle, "questions", None)  # earlier commits: no question model
+    if model is not None and bank == "none":
+        bundle = dataclasses.replace(bundle, questions=None)
+    elif model is not None and bank == "without-set":
+        own = {item["text"] for item in yaml.safe_load(path.read_text(encoding="utf-8"))}
+        kept = tuple((q, refs) for q, refs in model.bank if q not in own)
+        bundle = dataclasses.replace(bundle, questions=model.model_copy(update={"bank": kept}))
     dialogue = Dialogue(bundle, load_embedder())
     texts: dict[str, str] = {}  # every answer the bot can give, by its reference
     try:
@@ -109,16 +124,17 @@ def score(path: Path, root: Path) -> list[dict[str, Any]]:
     return results
 
 
-def run(path: Path, at: str | None) -> list[dict[str, Any]]:
+def run(path: Path, at: str | None, bank: str = "all") -> list[dict[str, Any]]:
     """Score one set, at this tree or at commit ``at``."""
     if not at:
-        return score(path, Path(os.environ.get("NERVEBOT_BENCH_ROOT", ROOT)))
+        return score(path, Path(os.environ.get("NERVEBOT_BENCH_ROOT", ROOT)), bank)
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", tmp, at],
                        check=True, capture_output=True)  # fmt: skip
         try:
             out = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--set", str(path), "--json"],
+                [sys.executable, str(Path(__file__).resolve()), "--set", str(path), "--json",
+                 "--bank", bank],
                 check=True, capture_output=True, text=True,
                 env={**os.environ, "NERVEBOT_BENCH_ROOT": tmp},
             )  # fmt: skip
@@ -152,16 +168,21 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="figures only, no question texts")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--area", help="list the misses of one area")
+    parser.add_argument(
+        "--bank", choices=("all", "without-set", "none"), default="all",
+        help="the question model's bank: as shipped, without the set's own questions, or no model",
+    )  # fmt: skip
     args = parser.parse_args()
     results = []
     for path in (p.resolve() for p in args.set):
-        for r in run(path, args.at):
+        for r in run(path, args.at, args.bank):
             r["set"] = path.stem.removeprefix("questions_")
             results.append(r)
     if args.json:
         print(json.dumps(results))
         return
     at = f" --at {args.at}" if args.at else ""
+    at += f" --bank {args.bank}" if args.bank != "all" else ""
     shown = " ".join(
         str(p.resolve().relative_to(ROOT) if p.resolve().is_relative_to(ROOT) else p)
         for p in args.set

@@ -171,6 +171,7 @@ REQUIRED_FLOWS = ("menu", "triage")
 #: Where answer retrieval's trained question model lives in a content folder (optional).
 QUESTION_MODEL = "models/questions.json"
 _M = TypeVar("_M", bound=BaseModel)
+_TRIAGE_WEIGHTS = "the triage model's weights"
 #: Content files larger than this are refused before they are parsed.
 MAX_FILE_BYTES = 2_000_000
 #: Values (scalars, lists, mappings) one file may build, aliases counted each time they expand.
@@ -558,14 +559,13 @@ def _triage_of(
         line, col = pf.at("safety", "model", "file")
         message = f"model: file '{named}' must be inside the content folder"
         return None, [Problem(pf.shown, line, col, message)]
-    with contextlib.suppress(OSError):
-        digest.update(path.read_bytes())
-    return read_triage_weights(path, _shown(path, root))
+    shown = _shown(path, root)
+    return _read_json_model(path, shown, TriageWeights, _TRIAGE_WEIGHTS, "are", digest)
 
 
 def read_triage_weights(path: Path, shown: str) -> tuple[TriageWeights | None, list[Problem]]:
     """Read and check a triage model's weights file (JSON), or say what is wrong with it."""
-    return _read_json_model(path, shown, TriageWeights, "the triage model's weights", "are")
+    return _read_json_model(path, shown, TriageWeights, _TRIAGE_WEIGHTS, "are")
 
 
 def _questions_of(root: Path, digest: Any) -> tuple[QuestionModel | None, list[Problem]]:

@@ -144,7 +144,7 @@ def as_text(data: dict[str, Any]) -> str:
         )
         lines += [
             f"  {c['score']:.2f}; {c['lexical']:.2f}, {c['semantic']:.2f}, {c['entities']:+.2f};"
-            f" {c.get('bank', 0.0):+.2f}  {c['ref']}"
+            f" {c['bank']:+.2f}  {c['ref']}"
             for c in cards["top"]
         ]
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
