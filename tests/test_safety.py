@@ -130,6 +130,30 @@ def test_context_findings_count_across_sentences() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "raised"),
+    [
+        ("Her words are muddled. It came on suddenly.", True),  # the next sentence says how
+        ("Her words are muddled. Suddenly.", True),
+        ("Her words are muddled. My leg hurts. It came on suddenly.", False),  # told for the leg
+        ("It came on suddenly. Her words are muddled.", False),  # only the sentences before it
+        ("Her words are muddled. It came on suddenly as a kid.", False),  # not current
+        ("Her words are muddled. It was the worst.", False),  # severity is not lent
+    ],
+)
+def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, raised: bool) -> None:
+    safety = _safety(
+        when=("confusion + sudden", "confusion + worst"),
+        concepts=[
+            ("confusion", "symptom", ["muddled"]),
+            ("pain", "symptom", ["hurts"]),
+            ("sudden", "onset", ["suddenly", "came on suddenly"]),
+            ("worst", "severity", ["worst"]),
+        ],
+    )
+    assert bool(RedFlagScanner(safety).scan(text)) is raised
+
+
+@pytest.mark.parametrize(
     ("text", "concept", "value"),
     [
         ("cramp for 20 min", "duration", 20),

@@ -2,8 +2,10 @@
 
 A rule is a combination of terms (``"weakness|numbness + one_side"``); it fires when every
 term is met by a *current* finding, each by a different one. Findings of symptoms, sites,
-sides, onset and severity must share a sentence; context, people and measures (a medicine, a
-wound, a pregnancy, an age, how long) count from anywhere in the message. The decision uses
+sides, onset and severity must share a sentence (the onset of a sentence naming no
+symptom, "This came on in ten minutes.", counts for the symptoms told just before it);
+context, people and measures (a medicine, a wound, a pregnancy, an age, how long) count from
+anywhere in the message. The decision uses
 the findings alone, never the raw words (Infermedica's split of parse and triage).
 """
 
@@ -23,6 +25,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "<": operator.lt,
 }
+#: Kinds of finding a sentence without a symptom lends to the sentence before it (not severity:
+#: "now sat with a massive glass of squash" says nothing about the cramps before it).
+_TRAILING = frozenset({"onset"})
 #: The concept id under which a red flag's own ``phrases`` are found.
 PHRASE_CONCEPT = "flag_{}"
 
@@ -79,10 +84,8 @@ def _fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
     """The rules met by the current ``findings``, each once, with the findings used."""
     current = [f for f in findings if f.current]
     wide = [f for f in current if f.message_wide]
-    sentences = sorted({f.sentence for f in current if not f.message_wide}) or [-1]
-    pools = [
-        wide + [f for f in current if f.sentence == n and not f.message_wide] for n in sentences
-    ]
+    own = {f.sentence: _attach(f.sentence, current) for f in current if not f.message_wide}
+    pools = [wide + own[n] for n in sorted(own)] or [wide]
     present = {f.concept for f in current}
     out = []
     for rule in rules:
@@ -94,6 +97,23 @@ def _fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
                 out.append(Fired(rule, used))
                 break
     return out
+
+
+def _attach(sentence: int, current: list[Finding]) -> list[Finding]:
+    """The sentence-bound findings of ``sentence``, with the onset findings of the
+    sentences after it that name no symptom of their own ("Her words are jumbled. This came on
+    in ten minutes."): such a sentence tells how the last symptoms came, until the next one
+    that names a symptom."""
+    pool = [f for f in current if f.sentence == sentence and not f.message_wide]
+    if not any(f.kind == "symptom" for f in pool):
+        return pool
+    later = sorted({f.sentence for f in current if f.sentence > sentence})
+    for n in later:
+        theirs = [f for f in current if f.sentence == n and not f.message_wide]
+        if any(f.kind == "symptom" for f in theirs):
+            break
+        pool += [f for f in theirs if f.kind in _TRAILING]
+    return pool
 
 
 def _possible(terms: tuple[Term, ...], present: set[str]) -> bool:
