@@ -53,9 +53,13 @@ SETS = {
     "round 19 (blind; used for tuning after its second run)": "vignettes_round19.yaml",
     "round 20 (blind; used for tuning after its third run)": "vignettes_round20.yaml",
     "round 21 (blind; used for tuning after its second run)": "vignettes_round21.yaml",
-    "round 22 (blind, held out)": "heldout/vignettes_round22.yaml",
-    "round 23 (blind, held out)": "heldout/vignettes_round23.yaml",
-    "round 24 (blind, held out)": "heldout/vignettes_round24.yaml",
+    "round 22 (blind; read and used for tuning after its held-out runs)": "vignettes_round22.yaml",
+    "round 23 (blind; read and used for tuning after its held-out runs)": "vignettes_round23.yaml",
+    "round 24 (blind; read and used for tuning after its held-out runs)": "vignettes_round24.yaml",
+    "round 25 (blind, held out)": "heldout/vignettes_round25.yaml",
+    "round 26 (blind, held out)": "heldout/vignettes_round26.yaml",
+    "round 27 (blind, held out)": "heldout/vignettes_round27.yaml",
+    "round 28 (blind, held out)": "heldout/vignettes_round28.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

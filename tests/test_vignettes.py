@@ -40,6 +40,12 @@ _PLOTS = "a plot on screen, in a book or in a game is not read as such: " + (
     "the words that open one also open real events ('performing in the show', 'my campaign')"
 )
 
+_DARK_URINE = (
+    "dark urine with severe muscle pain after exercise is urgent (same day) in the reference the "
+    "rules follow, not an emergency"
+)
+_LAB = "a blood result is not read as a measure: the number is not tied to the test it names"
+
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 KNOWN = {
     "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
@@ -133,6 +139,29 @@ KNOWN = {
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
     "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
     "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
+    "how do you help someone having a seizure? did a first aid course at work but forgot "
+    "everything, one guy on our team has epilepsy": "'how do you help someone having a seizure' "
+    "also opens a seizure happening now",
+    "watching greys anatomy and a patients hands went into claws after neck surgery, why does "
+    "that happen? is it a calcium thing?": "a show named only by its title",
+    "was watching greys anatomy and someone had a seizure from drinking too much water, is that "
+    "actually a real thing": "a show named only by its title",
+    "was watching greys anatomy and someone had a stroke, what are the signs so i know for the "
+    "future?": "a show named only by its title",
+    "my doctor mentioned thunderclap headache when i asked about my migraines, what actually is "
+    "that? my migraines are the same as always": "'mentioned' also opens real reports ('mum "
+    "mentioned her chest pain'); the question comes after the words it asks about",
+    "did a 100 burpee challenge then a hot spin class yesterday, today my thighs are agony and "
+    "swollen and my pee is literally the colour of coke": _DARK_URINE,
+    "did a massive spin class then crossfit yesterday, my thighs are agony and swollen and my pee "
+    "is literally the colour of coke": _DARK_URINE,
+    "my brother was stuck under a car that slipped off the jack for a few hours, hes out now but "
+    "his leg is huge and killing him and his wee is dark brown": "being trapped for hours (a "
+    "crush injury) is not read; the dark urine and pain are raised as urgent",
+    "bloods came back potassium 2.4 and the gp rang and said go in but i feel ok-ish apart from my "
+    "heart fluttering all over the place and legs like jelly, can i just eat bananas instead": _LAB,
+    "im on dialysis and missed my session, potassium was 7.1 last time and now my heart feels "
+    "slow and funny and my arms have gone weak": _LAB,
 }
 
 
