@@ -24,8 +24,12 @@ was right.
 paraphrases) with its own questions left out of the bank, as new questions; ``--bank none``
 asks without the question model.
 
+``--replies FILE`` writes every question with its gist and the reply, buttons included, for a
+judge who reads them blind to the verdicts; ``--judged FILE`` (id: right, partly, wrong or
+honest) prints the judge's shares and how they meet the verdicts, without any text.
+
 Usage: python benchmarks/questions.py [--set FILE ...] [--at COMMIT] [--quiet] [--area AREA]
-       [--bank all|without-set|none]
+       [--bank all|without-set|none] [--replies FILE] [--judged FILE]
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT / "tests" / "data" / "heldout" / "questions_a.yaml"
@@ -89,6 +95,9 @@ def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
             decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
         first = decision.ranked[0].candidate.ref if decision and decision.ranked else ""
         turn = dialogue.respond(Session(), Incoming(SessionKey("bench", "1"), text=item["text"]))
+        shown = "\n".join(
+            r.text + "".join(f"\n[button] {b.label}" for b in r.buttons) for r in turn.replies
+        )
         reply = "\n".join(r.text for r in turn.replies).casefold()
         kinds = {kind for kind, _ in turn.events}
         missing = [g for g in must if not holds(reply, [g])]
@@ -119,7 +128,8 @@ def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
              "reachable": any(holds(t, must) for t in texts.values()),
              "first": holds(texts.get(first, ""), must),
              "missing": missing, "alarm": alarm, "reason": reason,
-             "first_line": reply.splitlines()[0] if reply else ""}
+             "first_line": reply.splitlines()[0] if reply else "", "gist": item.get("gist", ""),
+             "reply": shown}
         )  # fmt: skip
     return results
 
@@ -161,6 +171,24 @@ def table(results: list[dict[str, Any]], by: str) -> None:
         )
 
 
+def judged(results: list[dict[str, Any]], labels: dict[str, str]) -> None:
+    """A judge's labels of the replies (no texts): each label's share, and against the verdicts."""
+    rows = [r for r in results if r["id"] in labels]
+    if not rows:
+        print("\njudged: no labels for these questions")
+        return
+    kinds = ("right", "partly", "wrong", "honest")
+    n = len(rows)
+    print(f"\njudged ({n} of {len(results)} replies labelled by a reader who saw the gist):")
+    print(
+        "  " + "   ".join(f"{k} {sum(labels[r['id']] == k for r in rows) / n:.1%}" for k in kinds)
+    )
+    print(f"  {'verdict':<9}" + "".join(f"{k:>8}" for k in kinds))
+    for verdict in ("correct", "honest", "wrong"):
+        line = [sum(r["verdict"] == verdict and labels[r["id"]] == k for r in rows) for k in kinds]
+        print(f"  {verdict:<9}" + "".join(f"{c:>8}" for c in line))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, nargs="+", default=[DEFAULT_SET])
@@ -168,6 +196,14 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="figures only, no question texts")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--area", help="list the misses of one area")
+    parser.add_argument(
+        "--replies", type=Path, metavar="FILE",
+        help="write each question, its gist and the bot's reply (with its buttons) for a judge",
+    )  # fmt: skip
+    parser.add_argument(
+        "--judged", type=Path, metavar="FILE",
+        help="a judge's labels (id: right|partly|wrong|honest): counts against the verdicts",
+    )  # fmt: skip
     parser.add_argument(
         "--bank", choices=("all", "without-set", "none"), default="all",
         help="the question model's bank: as shipped, without the set's own questions, or no model",
@@ -181,6 +217,11 @@ def main() -> None:
     if args.json:
         print(json.dumps(results))
         return
+    if args.replies:
+        entries = [{k: r[k] for k in ("id", "area", "text", "gist", "reply")} for r in results]
+        args.replies.write_text(
+            yaml.safe_dump(entries, allow_unicode=True, sort_keys=False, width=100), "utf-8"
+        )
     at = f" --at {args.at}" if args.at else ""
     at += f" --bank {args.bank}" if args.bank != "all" else ""
     shown = " ".join(
@@ -208,6 +249,8 @@ def main() -> None:
             for reason, c in sorted(decided.items()):
                 n = sum(c.values())
                 print(f"{reason:<22} {n:>4} {c['correct'] / n:>6.0%}")
+    if args.judged:
+        judged(results, yaml.safe_load(args.judged.read_text(encoding="utf-8")))
     if not args.quiet:
         for r in results:
             if r["verdict"] != "correct" and (args.area in (None, r["area"])):
