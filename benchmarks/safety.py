@@ -56,7 +56,7 @@ SETS = {
     "round 22 (blind; read and used for tuning after its held-out runs)": "vignettes_round22.yaml",
     "round 23 (blind; read and used for tuning after its held-out runs)": "vignettes_round23.yaml",
     "round 24 (blind; read and used for tuning after its held-out runs)": "vignettes_round24.yaml",
-    "round 25 (blind, held out)": "heldout/vignettes_round25.yaml",
+    "round 25 (blind; read and used for tuning after its held-out runs)": "vignettes_round25.yaml",
     "round 26 (blind, held out)": "heldout/vignettes_round26.yaml",
     "round 27 (blind, held out)": "heldout/vignettes_round27.yaml",
     "round 28 (blind, held out)": "heldout/vignettes_round28.yaml",

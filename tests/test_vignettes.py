@@ -45,6 +45,10 @@ _DARK_URINE = (
     "rules follow, not an emergency"
 )
 _LAB = "a blood result is not read as a measure: the number is not tied to the test it names"
+_SLOW_NERVES = (
+    "slowly developing numbness, tingling or unsteadiness (B12 or B6) is a routine appointment in "
+    "the reference the rules follow, not a same-day one"
+)
 
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 KNOWN = {
@@ -160,8 +164,12 @@ KNOWN = {
     "crush injury) is not read; the dark urine and pain are raised as urgent",
     "bloods came back potassium 2.4 and the gp rang and said go in but i feel ok-ish apart from my "
     "heart fluttering all over the place and legs like jelly, can i just eat bananas instead": _LAB,
-    "im on dialysis and missed my session, potassium was 7.1 last time and now my heart feels "
-    "slow and funny and my arms have gone weak": _LAB,
+    "vegan 4 yrs no supplements. pins and needles in both feet, stumbling a lot and forgetting "
+    "stuff. which b12 should i buy": _SLOW_NERVES,
+    "been taking 200mg B6 a day for a year for PMS. now my feet are numb and i feel unsteady on "
+    "stairs": _SLOW_NERVES,
+    "if i ever had a seizure what should my roommate do? just want us both to know": "'if ... "
+    "ever' also opens real swallowing of pills ('cant tell if he ever swallowed any')",
 }
 
 
