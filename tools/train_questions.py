@@ -48,6 +48,8 @@ from bot.language.recall import Embedder, load_embedder  # noqa: E402
 from bot.language.retrieval import FEATURES, candidates  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
+#: A reader's labels of answers to the read questions (tests/data/judged/README.md)
+JUDGED = DATA / "judged"
 CONTENT = ROOT / "content"
 OUT = CONTENT / QUESTION_MODEL
 #: The read question sets, and the card paraphrases (`tests/test_card_paraphrases.py` asks
@@ -74,6 +76,7 @@ class Asked:
     text: str
     must: tuple[tuple[str, ...], ...]
     right: frozenset[str]
+    id: str = ""
 
 
 def holds(text: str, must: tuple[tuple[str, ...], ...]) -> bool:
@@ -91,15 +94,32 @@ def answer_texts(bundle: Bundle) -> dict[str, str]:
     return texts
 
 
+def judged() -> dict[str, dict[str, str]]:
+    """A reader's labels: question id -> answer reference -> right, partly or wrong."""
+    labels: dict[str, dict[str, str]] = {}
+    for path in sorted(JUDGED.glob("questions_*.yaml")):
+        for key, label in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            question, ref = key.split("|", 1)
+            labels.setdefault(question, {})[ref] = label
+    return labels
+
+
 def asked(bundle: Bundle) -> list[Asked]:
-    """Every question of the training sets, with the answers that hold what it needs."""
+    """Every question of the training sets, with the answers right for it: those a reader
+    judged right, and the unjudged ones that hold what its ``must`` groups need."""
     texts = answer_texts(bundle)
+    labels = judged()
     out = []
     for path in SOURCES:
         for item in yaml.safe_load(path.read_text(encoding="utf-8")):
             must = tuple(tuple(group) for group in item["must"])
-            right = frozenset(ref for ref, text in texts.items() if holds(text, must))
-            out.append(Asked(path.stem, item["text"], must, right))
+            seen = labels.get(item.get("id", ""), {})
+            right = frozenset(
+                ref
+                for ref, text in texts.items()
+                if (seen[ref] == "right" if ref in seen else holds(text, must))
+            )
+            out.append(Asked(path.stem, item["text"], must, right, item.get("id", "")))
     return out
 
 
@@ -195,21 +215,63 @@ def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float]
 
 def digests() -> dict[str, str]:
     """Each training file (relative to the repository) and the SHA-256 of its bytes."""
+    files = [*SOURCES, *sorted(JUDGED.glob("questions_*.yaml"))]
     return {
-        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in SOURCES
+        p.relative_to(ROOT).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files
     }
+
+
+def export(bundle: Bundle, embedder: Embedder, questions: list[Asked], folder: Path) -> None:
+    """Write, per read set, the answers ranked first (the set left out of the bank) that no
+    reader has judged yet, as the helpers read them (tests/data/judged/README.md)."""
+    labels = judged()
+    gists = {
+        item.get("id", ""): item.get("gist", "")
+        for path in SOURCES
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))
+    }
+    answers = Answers(bundle)
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in dict.fromkeys(q.source for q in questions if q.id):
+        held = [q for q in questions if q.source == source]
+        texts = {q.text for q in held}
+        others = [q for q in questions if q.source != source and q.text not in texts]
+        placeholder = QuestionModel(
+            bank=bank_of(others), features=FEATURES, weights=(0.0,) * len(FEATURES), bias=0.0,
+            answer=0.5,
+        )  # fmt: skip
+        dialogue = Dialogue(dataclasses.replace(bundle, questions=placeholder), embedder)
+        entries = []
+        for q in held:
+            refs, _ = dialogue.cards.evidence(q.text)
+            if refs and gists.get(q.id) and refs[0] not in labels.get(q.id, {}):
+                reply = answers.render(refs[0])
+                entries.append(
+                    {"key": f"{q.id}|{refs[0]}", "text": q.text, "gist": gists.get(q.id, ""),
+                     "answer": reply.text if reply is not None else ""}
+                )  # fmt: skip
+        if entries:
+            out = folder / f"top_{source}.yaml"
+            out.write_text(yaml.safe_dump(entries, allow_unicode=True, sort_keys=False), "utf-8")
+            print(f"{out}: {len(entries)} answers to judge")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluate", action="store_true", help="leave-one-set-out figures")
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the model")
+    parser.add_argument(
+        "--export", type=Path, metavar="DIR", help="write the unjudged answers ranked first"
+    )
     args = parser.parse_args()
     bundle = load_content(CONTENT)
     embedder = load_embedder()
     if embedder is None:
         raise SystemExit("the embedding model is needed to train the question model")
     questions = asked(bundle)
+    if args.export:
+        export(bundle, embedder, questions, args.export)
+        return
     replayed = replay(bundle, embedder, questions)
     table = threshold_table(replayed)
     decided = sum(r.path == "model" for r in replayed)

@@ -17,7 +17,7 @@ from bot.content.model import Choice, Node
 from bot.conversation.answers import NOTED, RAISED, Answers
 from bot.events import Button, Incoming, Reply, Urgency
 from bot.language.recall import Embedder
-from bot.language.retrieval import SUGGEST, CardIndex, Decision
+from bot.language.retrieval import MARGIN, SUGGEST, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
@@ -251,7 +251,7 @@ class Dialogue:
             decision = self.lookup(text, intent)
             reply = (
                 self.answers.render(decision.ranked[0].candidate.ref)
-                if (decision.kind == "answer")
+                if decision.kind == "answer" and _clear_of_runner_up(decision)
                 else None
             )
             if reply is not None:
@@ -264,7 +264,7 @@ class Dialogue:
                     turn.replies.append(self.answers.triage_offer())
                 return
             if (
-                decision.kind == "suggest"
+                decision.kind in ("suggest", "answer")  # an answer not clear of the next card
                 and node is None
                 and (
                     intent.kind == "triage_offer"
@@ -734,6 +734,15 @@ class Dialogue:
             turn.replies.append(Reply(self.bundle.message("forget_done")))
         else:
             turn.replies.append(self.answers.menu(self.bundle.message("forget_cancelled")))
+
+
+def _clear_of_runner_up(decision: Decision) -> bool:
+    """Whether the answer card is clear of the next one: two cards about level do not
+    replace the list the question asked for ("warning signs on statins")."""
+    ranked = decision.ranked
+    if decision.reason == "worded as an example" or len(ranked) < 2:
+        return True
+    return ranked[0].score - ranked[1].score >= MARGIN
 
 
 def _preferred_ref(intent: Intent) -> str | None:
