@@ -173,6 +173,9 @@ def table(results: list[dict[str, Any]], by: str) -> None:
 
 def judged(results: list[dict[str, Any]], labels: dict[str, str]) -> None:
     """A judge's labels of the replies (no texts): each label's share, and against the verdicts."""
+    unknown = sorted({str(v) for v in labels.values()} - {"right", "partly", "wrong", "honest"})
+    if unknown:
+        raise SystemExit(f"--judged: labels must be right, partly, wrong or honest, not {unknown}")
     rows = [r for r in results if r["id"] in labels]
     if not rows:
         print("\njudged: no labels for these questions")
@@ -202,7 +205,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--judged", type=Path, metavar="FILE",
-        help="a judge's labels (id: right|partly|wrong|honest): counts against the verdicts",
+        help="a judge's labels of replies (question id: right|partly|wrong|honest), e.g. of"
+        " --replies: counts against the verdicts (not tests/data/judged/, which labels answers)",
     )  # fmt: skip
     parser.add_argument(
         "--bank", choices=("all", "without-set", "none"), default="all",

@@ -240,3 +240,13 @@ def test_a_reader_s_label_decides_over_the_must_groups(
     assert held not in relabelled.right  # judged partly: not right, though it holds the words
     assert missing in relabelled.right  # judged right, though it lacks them
     assert relabelled.right - {missing} == first.right - {held}  # the rest as the words say
+
+
+@pytest.mark.parametrize("line", ['"a001|card:mg_forms": Right\n', '"a001": right\n'])
+def test_a_reader_s_label_must_be_one_of_three(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str
+) -> None:
+    (tmp_path / "questions_a.yaml").write_text(line, "utf-8")
+    monkeypatch.setattr(train_questions, "JUDGED", tmp_path)
+    with pytest.raises(SystemExit, match=r"questions_a\.yaml"):
+        train_questions.judged()

@@ -138,6 +138,9 @@ def test_context_findings_count_across_sentences() -> None:
         ("It came on suddenly. Her words are muddled.", False),  # only the sentences before it
         ("Her words are muddled. It came on suddenly as a kid.", False),  # not current
         ("Her words are muddled. It was the worst.", False),  # severity is not lent
+        ("Her words are muddled. Does that come on suddenly?", False),  # a question
+        ("Her words are muddled. Suddenly my partner called me from work.", False),  # not them
+        ("Her words are muddled. We ate. It came on suddenly.", True),  # until a symptom
     ],
 )
 def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, raised: bool) -> None:

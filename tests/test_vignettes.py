@@ -164,6 +164,13 @@ KNOWN = {
     "crush injury) is not read; the dark urine and pain are raised as urgent",
     "bloods came back potassium 2.4 and the gp rang and said go in but i feel ok-ish apart from my "
     "heart fluttering all over the place and legs like jelly, can i just eat bananas instead": _LAB,
+    "my 4 yr old has been hot all evening and now shes gone stiff and her arms are shaking and she "
+    "wont look at me. never happened before 😭😭": "'been hot' is also the weather ('it's been "
+    "hot all week'): a temperature told only as 'hot all evening' is left to the triage model",
+    "dont worry about my leg cramps anymore i wont need to. ive decided. got everything sorted in "
+    "the garage. just wanted to say thanks for the tips before": "a veiled goodbye: 'I won't need "
+    "to', 'I've decided' and a thanks each come in ordinary messages ('thanks, I won't need the "
+    "magnesium anymore, I've decided to eat nuts'); left to the triage model",
     "vegan 4 yrs no supplements. pins and needles in both feet, stumbling a lot and forgetting "
     "stuff. which b12 should i buy": _SLOW_NERVES,
     "been taking 200mg B6 a day for a year for PMS. now my feet are numb and i feel unsteady on "

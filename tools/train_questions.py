@@ -50,6 +50,7 @@ from bot.language.retrieval import FEATURES, candidates  # noqa: E402
 DATA = ROOT / "tests" / "data"
 #: A reader's labels of answers to the read questions (tests/data/judged/README.md)
 JUDGED = DATA / "judged"
+LABELS = ("right", "partly", "wrong")
 CONTENT = ROOT / "content"
 OUT = CONTENT / QUESTION_MODEL
 #: The read question sets, and the card paraphrases (`tests/test_card_paraphrases.py` asks
@@ -99,7 +100,9 @@ def judged() -> dict[str, dict[str, str]]:
     labels: dict[str, dict[str, str]] = {}
     for path in sorted(JUDGED.glob("questions_*.yaml")):
         for key, label in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
-            question, ref = key.split("|", 1)
+            question, bar, ref = str(key).partition("|")
+            if not bar or label not in LABELS:
+                raise SystemExit(f"{path}: {key}: {label}: want 'id|answer': {'|'.join(LABELS)}")
             labels.setdefault(question, {})[ref] = label
     return labels
 
@@ -221,9 +224,11 @@ def digests() -> dict[str, str]:
     }
 
 
-def export(bundle: Bundle, embedder: Embedder, questions: list[Asked], folder: Path) -> None:
-    """Write, per read set, the answers ranked first (the set left out of the bank) that no
-    reader has judged yet, as the helpers read them (tests/data/judged/README.md)."""
+def export(
+    bundle: Bundle, embedder: Embedder, questions: list[Asked], folder: Path, depth: int = 1
+) -> None:
+    """Write, per read set, the answers ranked in the first ``depth`` (the set left out of the
+    bank) that no reader has judged yet, as the helpers read them (tests/data/judged/README.md)."""
     labels = judged()
     gists = {
         item.get("id", ""): item.get("gist", "")
@@ -244,12 +249,13 @@ def export(bundle: Bundle, embedder: Embedder, questions: list[Asked], folder: P
         entries = []
         for q in held:
             refs, _ = dialogue.cards.evidence(q.text)
-            if refs and gists.get(q.id) and refs[0] not in labels.get(q.id, {}):
-                reply = answers.render(refs[0])
-                entries.append(
-                    {"key": f"{q.id}|{refs[0]}", "text": q.text, "gist": gists.get(q.id, ""),
-                     "answer": reply.text if reply is not None else ""}
-                )  # fmt: skip
+            for ref in refs[:depth] if gists.get(q.id) else ():
+                if ref not in labels.get(q.id, {}):
+                    reply = answers.render(ref)
+                    entries.append(
+                        {"key": f"{q.id}|{ref}", "text": q.text, "gist": gists.get(q.id, ""),
+                         "answer": reply.text if reply is not None else ""}
+                    )  # fmt: skip
         if entries:
             out = folder / f"top_{source}.yaml"
             out.write_text(yaml.safe_dump(entries, allow_unicode=True, sort_keys=False), "utf-8")
@@ -263,6 +269,9 @@ def main() -> None:
     parser.add_argument(
         "--export", type=Path, metavar="DIR", help="write the unjudged answers ranked first"
     )
+    parser.add_argument(
+        "--depth", type=int, default=1, help="with --export: the answers ranked in the first N"
+    )
     args = parser.parse_args()
     bundle = load_content(CONTENT)
     embedder = load_embedder()
@@ -270,7 +279,7 @@ def main() -> None:
         raise SystemExit("the embedding model is needed to train the question model")
     questions = asked(bundle)
     if args.export:
-        export(bundle, embedder, questions, args.export)
+        export(bundle, embedder, questions, args.export, args.depth)
         return
     replayed = replay(bundle, embedder, questions)
     table = threshold_table(replayed)

@@ -716,8 +716,9 @@ _ENGLISH = snowballstemmer.stemmer("english")
 
 @functools.lru_cache(maxsize=65536)
 def _stem(word: str) -> str:
-    """The Snowball (Porter 2) stem of a word: "muscles" and "muscle" meet. Cached: the
-    stemmer is pure Python and a content bundle has a few thousand distinct words."""
+    """The Snowball (Porter 2) stem of a word: "muscles" and "muscle" meet. snowballstemmer
+    uses PyStemmer's C build where it is installed (a dependency), its own pure Python where
+    not; cached either way, as a content bundle has a few thousand distinct words."""
     return str(_ENGLISH.stemWord(word))
 
 

@@ -100,7 +100,10 @@ class RedFlagScanner:
     def assess(self, text: str) -> Assessment:
         """Read ``text``, apply the rules, and say which red flags it raises."""
         reading = self.reader.read(text)
-        fired = self._rules.fire(reading.findings)
+        told: dict[int, list[str]] = {}
+        for token, n in zip(reading.tokens, reading.sentences, strict=True):
+            told.setdefault(n, []).append(token)
+        fired = self._rules.fire(reading.findings, told)
         hits: dict[str, RedFlagHit] = {}
         for f in fired:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))

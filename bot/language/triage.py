@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.content.model import RedFlag, Term, parse_rule
 from bot.language.findings import Finding
+from bot.language.text import SENTENCE_END
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -28,6 +29,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 #: Kinds of finding a sentence without a symptom lends to the sentence before it (not severity:
 #: "now sat with a massive glass of squash" says nothing about the cramps before it).
 _TRAILING = frozenset({"onset"})
+#: Words by which a sentence points back at the symptoms before it, and the longest fragment.
+_BACK = frozenset({"it", "its", "this", "that", "thats", "these", "they", "all"})
+_FRAGMENT = 4
 #: The concept id under which a red flag's own ``phrases`` are found.
 PHRASE_CONCEPT = "flag_{}"
 
@@ -72,20 +76,29 @@ class RuleBook:
             for concept in key.concepts if key else ("",):
                 self._by_concept.setdefault(concept, []).append(index)
 
-    def fire(self, findings: Iterable[Finding]) -> list[Fired]:
-        """The rules met by the current ``findings``, in content order, with the findings used."""
+    def fire(
+        self, findings: Iterable[Finding], sentences: Mapping[int, Sequence[str]] | None = None
+    ) -> list[Fired]:
+        """The rules met by the current ``findings``, in content order, with the findings used.
+        ``sentences`` (each sentence's words) lets a sentence that only says how a symptom came
+        on lend that to the sentence before it (`_attach`)."""
         findings = list(findings)
         present = {f.concept for f in findings if f.current} | {""}
         candidates = sorted({i for c in present for i in self._by_concept.get(c, ())})
-        return _fire([self.rules[i] for i in candidates], findings)
+        return _fire([self.rules[i] for i in candidates], findings, sentences or {})
 
 
-def _fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
+def _fire(
+    rules: Iterable[Rule], findings: Iterable[Finding], sentences: Mapping[int, Sequence[str]]
+) -> list[Fired]:
     """The rules met by the current ``findings``, each once, with the findings used."""
     current = [f for f in findings if f.current]
     wide = [f for f in current if f.message_wide]
-    own = {f.sentence: _attach(f.sentence, current) for f in current if not f.message_wide}
-    pools = [wide + own[n] for n in sorted(own)] or [wide]
+    bound: dict[int, list[Finding]] = {}
+    for f in current:
+        if not f.message_wide:
+            bound.setdefault(f.sentence, []).append(f)
+    pools = [wide + _attach(n, bound, sentences) for n in sorted(bound)] or [wide]
     present = {f.concept for f in current}
     out = []
     for rule in rules:
@@ -99,21 +112,32 @@ def _fire(rules: Iterable[Rule], findings: Iterable[Finding]) -> list[Fired]:
     return out
 
 
-def _attach(sentence: int, current: list[Finding]) -> list[Finding]:
-    """The sentence-bound findings of ``sentence``, with the onset findings of the
-    sentences after it that name no symptom of their own ("Her words are jumbled. This came on
-    in ten minutes."): such a sentence tells how the last symptoms came, until the next one
-    that names a symptom."""
-    pool = [f for f in current if f.sentence == sentence and not f.message_wide]
+def _attach(
+    sentence: int, bound: Mapping[int, list[Finding]], sentences: Mapping[int, Sequence[str]]
+) -> list[Finding]:
+    """The sentence-bound findings of ``sentence``, with the onset told by the sentences after
+    it that name no symptom ("Her words are jumbled. This came on in ten minutes."), until the
+    next that names one. Only a sentence that points back ("it", "this"...) or is a fragment
+    ("Suddenly.") lends, never a question ("Does B12 deficiency come on suddenly?") or a
+    sentence about something else ("Out of nowhere my partner suggested B12.")."""
+    pool = list(bound[sentence])
     if not any(f.kind == "symptom" for f in pool):
         return pool
-    later = sorted({f.sentence for f in current if f.sentence > sentence})
-    for n in later:
-        theirs = [f for f in current if f.sentence == n and not f.message_wide]
+    for n in sorted(k for k in bound if k > sentence):
+        theirs = bound[n]
         if any(f.kind == "symptom" for f in theirs):
             break
-        pool += [f for f in theirs if f.kind in _TRAILING]
+        if _points_back(sentences.get(n, ())):
+            pool += [f for f in theirs if f.kind in _TRAILING]
     return pool
+
+
+def _points_back(words: Sequence[str]) -> bool:
+    """Whether a sentence tells about what came before it: it points back, or is a fragment."""
+    if "?" in words:
+        return False
+    said = [w for w in words if w not in SENTENCE_END]
+    return bool(said) and (len(said) <= _FRAGMENT or not _BACK.isdisjoint(said))
 
 
 def _possible(terms: tuple[Term, ...], present: set[str]) -> bool:
