@@ -229,13 +229,13 @@ def test_bundled_content_has_a_question_model() -> None:
 def test_a_reader_s_label_decides_over_the_must_groups(
     bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(train_questions, "JUDGED", tmp_path)  # no labels: the words decide
     first = train_questions.asked(bundle)[0]  # a001: "is magnesium glycinate better than oxide"
     held, missing = sorted(first.right)[0], "card:epsom_salt_bath"
     assert missing not in first.right
     (tmp_path / "questions_a.yaml").write_text(
         f'"{first.id}|{held}": partly\n"{first.id}|{missing}": right\n', "utf-8"
     )
-    monkeypatch.setattr(train_questions, "JUDGED", tmp_path)
     relabelled = train_questions.asked(bundle)[0]
     assert held not in relabelled.right  # judged partly: not right, though it holds the words
     assert missing in relabelled.right  # judged right, though it lacks them

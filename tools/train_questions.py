@@ -13,8 +13,10 @@ never from a held-out set (H onwards) before its first run:
   of the bank, as a new question meets it;
 - the threshold from which the top candidate is answered: the one that gives the most correct
   answers less three times the wrong ones over all questions (a confident wrong card is worse
-  than "Did you mean"), each set scored by a model fitted without it. The table is printed;
-  the threshold is chosen on the same figures it reports, so they flatter it slightly.
+  than "Did you mean"), each set scored by a model fitted without it, on a grid of 0.01
+  smoothed over +-`SMOOTH` steps (the curve is flat near its top, and its noise would
+  otherwise pick the threshold). The table is printed; the threshold is chosen on the same
+  figures it reports, so they flatter it slightly.
 
     python tools/train_questions.py             # write content/models/questions.json
     python tools/train_questions.py --evaluate  # leave-one-set-out figures, nothing written
@@ -65,7 +67,11 @@ MOST_ANSWERS = 10
 WRONG_COST = 3.0
 #: Regularisation (inverse strength) of the logistic model.
 C = 1.0
-THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+THRESHOLDS = tuple(round(0.5 + i / 100, 2) for i in range(46))  # 0.50 to 0.95
+#: Grid steps either side over which the objective is averaged before its best is taken.
+SMOOTH = 3
+#: The rows of the table that are printed.
+SHOWN = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,6 +222,14 @@ def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float]
     return table
 
 
+def choose(table: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The row of ``table`` (threshold, correct, wrong) with the best objective, averaged over
+    its neighbours (`SMOOTH` rows either side)."""
+    gain = [correct - WRONG_COST * wrong for _, correct, wrong in table]
+    smoothed = [float(np.mean(gain[max(0, i - SMOOTH) : i + SMOOTH + 1])) for i in range(len(gain))]
+    return table[int(np.argmax(smoothed))]
+
+
 def digests() -> dict[str, str]:
     """Each training file (relative to the repository) and the SHA-256 of its bytes."""
     files = [*SOURCES, *sorted(JUDGED.glob("questions_*.yaml"))]
@@ -291,9 +305,11 @@ def main() -> None:
           f" the chance decides {decided} of {len(replayed)} (other rules the rest)")  # fmt: skip
     print("answered from a chance of   correct   wrong   (all questions, every rule)")
     for threshold, correct, wrong in table:
-        print(f"  {threshold:<26} {correct:>7.1%} {wrong:>7.1%}")
-    best = max(table, key=lambda t: t[1] - WRONG_COST * t[2])
-    print(f"chosen: {best[0]} (most correct less {WRONG_COST:g} x wrong)")
+        if threshold in SHOWN:
+            print(f"  {threshold:<26} {correct:>7.1%} {wrong:>7.1%}")
+    best = choose(table)
+    print(f"chosen: {best[0]} ({best[1]:.1%} correct, {best[2]:.1%} wrong; most correct less"
+          f" {WRONG_COST:g} x wrong, averaged over +-{SMOOTH} steps of 0.01)")  # fmt: skip
     if args.evaluate:
         return
     model = fit(*model_rows(replayed))
