@@ -14,8 +14,8 @@ never from a held-out set (H onwards) before its first run:
 - the threshold from which the top candidate is answered: the one that gives the most correct
   answers less three times the wrong ones over all questions (a confident wrong card is worse
   than "Did you mean"), each set scored by a model fitted without it, on a grid of 0.01
-  smoothed over +-`SMOOTH` steps (the curve is flat near its top, and its noise would
-  otherwise pick the threshold). The table is printed; the threshold is chosen on the same
+  smoothed over +-`SMOOTH` steps, taking the middle of the plateau within `PLATEAU` of the
+  best (the curve is flat near its top, and its noise would otherwise pick the threshold). The table is printed; the threshold is chosen on the same
   figures it reports, so they flatter it slightly.
 
     python tools/train_questions.py             # write content/models/questions.json
@@ -70,6 +70,9 @@ C = 1.0
 THRESHOLDS = tuple(round(0.5 + i / 100, 2) for i in range(46))  # 0.50 to 0.95
 #: Grid steps either side over which the objective is averaged before its best is taken.
 SMOOTH = 3
+#: How far below its best (a share of all questions) the averaged objective is still "as
+#: good": half a point, about one question in two hundred.
+PLATEAU = 0.005
 #: The rows of the table that are printed.
 SHOWN = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
@@ -223,11 +226,14 @@ def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float]
 
 
 def choose(table: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """The row of ``table`` (threshold, correct, wrong) with the best objective, averaged over
-    its neighbours (`SMOOTH` rows either side)."""
+    """The row of ``table`` (threshold, correct, wrong) in the middle of the plateau where the
+    objective, averaged over its neighbours (`SMOOTH` rows either side), is within `PLATEAU`
+    of its best: the curve is flat near its top, so its highest point moves with any change
+    of content while the plateau's middle stays put."""
     gain = [correct - WRONG_COST * wrong for _, correct, wrong in table]
     smoothed = [float(np.mean(gain[max(0, i - SMOOTH) : i + SMOOTH + 1])) for i in range(len(gain))]
-    return table[int(np.argmax(smoothed))]
+    near = [i for i, value in enumerate(smoothed) if value >= max(smoothed) - PLATEAU]
+    return table[near[len(near) // 2]]
 
 
 def digests() -> dict[str, str]:
@@ -309,7 +315,7 @@ def main() -> None:
             print(f"  {threshold:<26} {correct:>7.1%} {wrong:>7.1%}")
     best = choose(table)
     print(f"chosen: {best[0]} ({best[1]:.1%} correct, {best[2]:.1%} wrong; most correct less"
-          f" {WRONG_COST:g} x wrong, averaged over +-{SMOOTH} steps of 0.01)")  # fmt: skip
+          f" {WRONG_COST:g} x wrong, averaged over +-{SMOOTH} steps of 0.01, middle of the plateau within {PLATEAU:.1%})")  # fmt: skip
     if args.evaluate:
         return
     model = fit(*model_rows(replayed))
