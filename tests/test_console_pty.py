@@ -37,9 +37,13 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|[\x01\x02\x07]")
 
 
 #: Runs in the child, a new session (setsid): the pty on stdin becomes its controlling
-#: terminal, so Ctrl-C typed there is a SIGINT to the chat, as in a real terminal.
+#: terminal, so Ctrl-C typed there is a SIGINT to the chat, as in a real terminal. SIGINT is
+#: given back its default first: a test run started in the background by a shell without job
+#: control (or under some CI runners) inherits it ignored, and a chat started that way rightly
+#: leaves Ctrl-C alone.
 _WITH_CONTROLLING_TTY = (
-    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
     "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])"
 )
 
@@ -233,16 +237,22 @@ class _StuckEngine:
 
 
 async def test_ctrl_c_while_the_bot_answers_leaves_at_once() -> None:
-    before = signal.getsignal(signal.SIGINT)
-    out = io.StringIO()
-    code = await asyncio.wait_for(
-        interactive(_StuckEngine(), "u", io.StringIO("never read\n"), out),  # type: ignore[arg-type]
-        timeout=30,
-    )
-    assert code == 0
-    assert out.getvalue().endswith("\nTake care!\n")
-    assert "you>" not in out.getvalue()  # it left before asking anything
-    assert signal.getsignal(signal.SIGINT) is before  # the chat's handler is gone again
+    # Python's own Ctrl-C handler, as in a terminal (a run started in the background inherits
+    # SIGINT ignored, and then the chat, rightly, leaves it alone)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        out = io.StringIO()
+        code = await asyncio.wait_for(
+            interactive(_StuckEngine(), "u", io.StringIO("never read\n"), out),  # type: ignore[arg-type]
+            timeout=30,
+        )
+        assert code == 0
+        assert out.getvalue().endswith("\nTake care!\n")
+        assert "you>" not in out.getvalue()  # it left before asking anything
+        # the chat's handler is gone again
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 def _strings(node: object) -> list[str]:
