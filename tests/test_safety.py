@@ -177,6 +177,10 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("it says 42 bpm", "pulse", 42),
         ("sats 88 pulse 40 dizzy", "pulse", 40),
         ("started shaking while sleeping for 6 minutes now", "duration", 6),
+        ("potassium came back 3.3 on my bloods", "potassium_level", 3.3),
+        ("calcium really low, 1.8, and tingling", "calcium_level", 1.8),
+        ("my sodium is 118", "sodium_level", 118),
+        ("my calcium was 8.016 on a US lab", "calcium_level", 2.0),  # mg/dL read as mmol/L
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
@@ -207,7 +211,31 @@ def test_numbers_that_are_not_counts_lengths_or_ages(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "rule", ["a + b", "2 of a|b|c", "duration>=10min<1d", "count>=5 + pills", "age<12"]
+    "text",
+    [
+        "I take potassium 2 tablets a day",  # a dose, not a result
+        "potassium 99 mg tablets",
+        "potassium 3 and magnesium 2",  # a result has a decimal point
+        "sodium 50 mg",
+        "potassium 20 mmol, then 3.1 later",  # another number came first
+    ],
+)
+def test_a_dose_or_a_count_is_not_a_blood_result(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
+    assert not {"potassium_level", "sodium_level", "calcium_level"} & found
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "a + b",
+        "2 of a|b|c",
+        "duration>=10min<1d",
+        "count>=5 + pills",
+        "age<12",
+        "potassium_level<2.5",
+    ],
 )
 def test_rule_syntax(rule: str) -> None:
     assert parse_rule(rule)

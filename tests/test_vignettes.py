@@ -44,7 +44,6 @@ _DARK_URINE = (
     "dark urine with severe muscle pain after exercise is urgent (same day) in the reference the "
     "rules follow, not an emergency"
 )
-_LAB = "a blood result is not read as a measure: the number is not tied to the test it names"
 _SLOW_NERVES = (
     "slowly developing numbness, tingling or unsteadiness (B12 or B6) is a routine appointment in "
     "the reference the rules follow, not a same-day one"
@@ -162,8 +161,6 @@ KNOWN = {
     "my brother was stuck under a car that slipped off the jack for a few hours, hes out now but "
     "his leg is huge and killing him and his wee is dark brown": "being trapped for hours (a "
     "crush injury) is not read; the dark urine and pain are raised as urgent",
-    "bloods came back potassium 2.4 and the gp rang and said go in but i feel ok-ish apart from my "
-    "heart fluttering all over the place and legs like jelly, can i just eat bananas instead": _LAB,
     "my 4 yr old has been hot all evening and now shes gone stiff and her arms are shaking and she "
     "wont look at me. never happened before 😭😭": "'been hot' is also the weather ('it's been "
     "hot all week'): a temperature told only as 'hot all evening' is left to the triage model",

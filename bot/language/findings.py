@@ -57,6 +57,19 @@ _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
     "gaming gamed driving drove drive sitting sat".split()
 )
+#: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
+#: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
+#: with a decimal point; a whole number after them is more often a dose or a count).
+_LAB_WORDS = {"potassium": "potassium_level", "sodium": "sodium_level", "calcium": "calcium_level"}
+_LAB_RANGES = {
+    "potassium_level": (1.0, 10.0),
+    "sodium_level": (100.0, 180.0),
+    "calcium_level": (0.5, 4.5),
+}
+#: mg/dL of calcium in one mmol/L (US results: "calcium 7.2" is 1.8 mmol/L).
+_CALCIUM_MG_PER_MMOL = 4.008
+#: Words after a number that make it an amount of something, not a result.
+_NOT_A_RESULT = frozenset({"tablet", "tablets", "pills", "pill", "capsules", "times", "a", "x"})
 #: Words before a heart rate ("pulse is like 35", "heart rate 150").
 _PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
@@ -355,7 +368,10 @@ def _measures(
         pulse_word = after == "bpm" or bool(
             named and not _OXYGEN_WORDS.intersection(window[named[-1] + 1 :])
         )
-        if not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
+        lab = None if article else _lab_level(toks, i, value, after)
+        if lab is not None:
+            out.append(Finding(lab[0], "measure", i, i + 1, at, tok, lab[1]))
+        elif not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
             end = unit + 1 if after == "bpm" else i + 1
             out.append(Finding("pulse", "measure", i, end, at, " ".join(toks[i:end]), value))
         elif after in ("month", "months") and not article and (following == "old" or person_before):
@@ -386,6 +402,26 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, float] | None:
+    """A blood result: the number ``toks[i]`` within four words after a test's name
+    ("potassium came back 3.3", "calcium really low, 1.8"), as (measure, mmol/L)."""
+    window = toks[max(0, i - 4) : i]
+    named = [_LAB_WORDS[t] for t in window if t in _LAB_WORDS]
+    if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT:
+        return None
+    measure = named[-1]
+    if any(_number(t) is not None for t in window[window.index(next(
+        t for t in reversed(window) if t in _LAB_WORDS
+    )) + 1 :]):  # fmt: skip
+        return None  # another number came first ("potassium 20 mmol twice, 3.1")
+    if measure != "sodium_level" and "." not in toks[i]:
+        return None
+    if measure == "calcium_level" and 4.5 < value <= 16.0:
+        value /= _CALCIUM_MG_PER_MMOL
+    low, high = _LAB_RANGES[measure]
+    return (measure, value) if low <= value <= high else None
 
 
 def _pregnant(match: re.Match[str]) -> str:
