@@ -218,6 +218,8 @@ def test_numbers_that_are_not_counts_lengths_or_ages(text: str) -> None:
         "potassium 3 and magnesium 2",  # a result has a decimal point
         "sodium 50 mg",
         "potassium 20 mmol, then 3.1 later",  # another number came first
+        "calcium 1.2 grams a day",  # an intake
+        "potassium: 2.5 bananas a day",
     ],
 )
 def test_a_dose_or_a_count_is_not_a_blood_result(text: str) -> None:

@@ -69,7 +69,12 @@ _LAB_RANGES = {
 #: mg/dL of calcium in one mmol/L (US results: "calcium 7.2" is 1.8 mmol/L).
 _CALCIUM_MG_PER_MMOL = 4.008
 #: Words after a number that make it an amount of something, not a result.
-_NOT_A_RESULT = frozenset({"tablet", "tablets", "pills", "pill", "capsules", "times", "a", "x"})
+_NOT_A_RESULT = frozenset(
+    "tablet tablets pills pill capsules times a x grams gram gm gms mgs kg litre litres liter "
+    "liters pints cups cup servings serving portions glasses percent".split()
+)
+#: Words soon after a number that make it an intake ("1.2 grams a day", "2.5 bananas daily").
+_INTAKE = frozenset({"day", "daily", "week", "weekly", "night"})
 #: Words before a heart rate ("pulse is like 35", "heart rate 150").
 _PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
@@ -411,6 +416,8 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     named = [_LAB_WORDS[t] for t in window if t in _LAB_WORDS]
     if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT:
         return None
+    if _INTAKE.intersection(toks[i + 1 : i + 4]):
+        return None  # how much someone takes or eats, not a result
     measure = named[-1]
     if any(_number(t) is not None for t in window[window.index(next(
         t for t in reversed(window) if t in _LAB_WORDS
