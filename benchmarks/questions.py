@@ -24,9 +24,11 @@ was right.
 paraphrases) with its own questions left out of the bank, as new questions; ``--bank none``
 asks without the question model.
 
-``--replies FILE`` writes every question with its gist and the reply, buttons included, for a
-judge who reads them blind to the verdicts; ``--judged FILE`` (id: right, partly, wrong or
-honest) prints the judge's shares and how they meet the verdicts, without any text.
+``--replies FILE`` writes every question with its gist and the reply, buttons included (and
+the reply's digest), for a judge who reads them blind to the verdicts; ``--judged FILE`` (id:
+"right", "partly", "wrong" or "honest", then the reply's digest) prints the judge's shares
+and how they meet the verdicts, without any text; a label whose reply has since changed is
+left out as stale. tests/data/judged_replies/ holds the labels of sets M, N and O.
 
 Usage: python benchmarks/questions.py [--set FILE ...] [--at COMMIT] [--quiet] [--area AREA]
        [--bank all|without-set|none] [--replies FILE] [--judged FILE]
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -171,12 +174,29 @@ def table(results: list[dict[str, Any]], by: str) -> None:
         )
 
 
-def judged(results: list[dict[str, Any]], labels: dict[str, str]) -> None:
-    """A judge's labels of the replies (no texts): each label's share, and against the verdicts."""
-    unknown = sorted({str(v) for v in labels.values()} - {"right", "partly", "wrong", "honest"})
+def reply_digest(reply: str) -> str:
+    """A short fingerprint of a reply, so that a judge's label is known to be about it."""
+    return hashlib.sha256(reply.encode("utf-8")).hexdigest()[:10]
+
+
+def judged(results: list[dict[str, Any]], given: dict[str, str]) -> None:
+    """A judge's labels of the replies (no texts): each label's share, and against the verdicts.
+    A label is "LABEL DIGEST" (the reply's digest in the --replies file it was made from);
+    a label whose reply has changed since is stale and left out."""
+    labels: dict[str, str] = {}
+    stale = 0
+    for r in results:
+        label, _, digest = str(given.get(r["id"], "")).partition(" ")
+        if label and digest and digest != reply_digest(r["reply"]):
+            stale += 1
+        elif label:
+            labels[r["id"]] = label
+    unknown = sorted(set(labels.values()) - {"right", "partly", "wrong", "honest"})
     if unknown:
         raise SystemExit(f"--judged: labels must be right, partly, wrong or honest, not {unknown}")
     rows = [r for r in results if r["id"] in labels]
+    if stale:
+        print(f"\njudged: {stale} labels are stale (their reply changed since): left out")
     if not rows:
         print("\njudged: no labels for these questions")
         return
@@ -222,7 +242,11 @@ def main() -> None:
         print(json.dumps(results))
         return
     if args.replies:
-        entries = [{k: r[k] for k in ("id", "area", "text", "gist", "reply")} for r in results]
+        entries = [
+            {**{k: r[k] for k in ("id", "area", "text", "gist", "reply")},
+             "digest": reply_digest(r["reply"])}
+            for r in results
+        ]  # fmt: skip
         args.replies.write_text(
             yaml.safe_dump(entries, allow_unicode=True, sort_keys=False, width=100), "utf-8"
         )

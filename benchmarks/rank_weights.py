@@ -3,7 +3,8 @@
 For each question, the 25 best candidates under the current weights are described by their
 signals (`CardIndex.signals`: words, meaning of the examples, meaning of the answer's
 nearest sentence, entities, coverage) and their kind (card, faq, ...). A candidate counts as
-right when its answer text holds every ``must`` group of the question. A listwise softmax
+right when a reader judged it right (tests/data/judged/), or, where no one judged it, when
+its answer text holds every ``must`` group of the question. A listwise softmax
 (ListNet) is fitted on the training sets; top-1 accuracy is printed for the training sets,
 for each check set and for the current weights, with the weights scaled the way
 ``bot/language/retrieval.py`` uses them (signal weights summing to 1.59, as before).
@@ -11,7 +12,9 @@ for each check set and for the current weights, with the weights scaled the way
 Fit only on sets whose first run is recorded (A and B); check on another (C) and on the
 card paraphrases. Never fit on a held-out set before its first run.
 
-Usage: python benchmarks/rank_weights.py [--train A.yaml ...] [--check C.yaml ...]
+``--loso`` fits on all --train sets but one and checks on it, each in turn.
+
+Usage: python benchmarks/rank_weights.py [--train A.yaml ...] [--check C.yaml ...] [--loso]
 """
 
 from __future__ import annotations
@@ -30,16 +33,6 @@ HELDOUT = ROOT / "tests" / "data" / "heldout"
 KINDS = ("card", "faq", "nutrient_topic", "nutrient", "foods", "cause", "diet")
 SIGNALS = ("lexical", "semantic", "said", "entities", "covered")
 TOP = 25
-
-
-def judged() -> dict[str, dict[str, str]]:
-    """A reader's labels of answers to read questions: id -> answer reference -> label."""
-    labels: dict[str, dict[str, str]] = {}
-    for path in sorted((ROOT / "tests" / "data" / "judged").glob("questions_*.yaml")):
-        for key, label in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
-            question, ref = key.split("|", 1)
-            labels.setdefault(question, {})[ref] = label
-    return labels
 
 
 def describe(
@@ -117,6 +110,9 @@ def main() -> None:
     bundle = dataclasses.replace(load_content(ROOT / "content"), questions=None)
     index = CardIndex(bundle, load_embedder())
     texts = {c.ref: c.text.casefold() for c in candidates(bundle)}
+    sys.path.insert(0, str(ROOT / "tools"))
+    from train_questions import judged  # a reader's labels (tests/data/judged/), checked
+
     labels = judged()
     if args.loso:
         sets = {p: describe(p, index, kind_of, texts, labels) for p in args.train}

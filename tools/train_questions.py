@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,20 +157,28 @@ class Replayed:
     answered_right: bool = False
 
 
-def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[Replayed]:
-    """Every question decided as a new one: for each set, a bank without it, through the
-    dialogue's own lookup (the topic router's pick, exact wording, the medicine rule...)."""
-    out = []
+def left_out(
+    bundle: Bundle, embedder: Embedder, questions: list[Asked]
+) -> Iterator[tuple[str, list[Asked], Dialogue]]:
+    """For each set: its name, its questions, and a dialogue whose bank holds only the other
+    sets (and no question worded like one of its own), as a new question meets the bot. The
+    bank's weights are 0, so every chance is 0.5: where the chance decides is what is read."""
     for source in dict.fromkeys(q.source for q in questions):
         held = [q for q in questions if q.source == source]
         texts = {q.text for q in held}
         others = [q for q in questions if q.source != source and q.text not in texts]
-        # weights of 0: every chance is 0.5; where the chance decides is all that is read here
         placeholder = QuestionModel(
             bank=bank_of(others), features=FEATURES, weights=(0.0,) * len(FEATURES), bias=0.0,
             answer=0.5,
         )  # fmt: skip
-        dialogue = Dialogue(dataclasses.replace(bundle, questions=placeholder), embedder)
+        yield source, held, Dialogue(dataclasses.replace(bundle, questions=placeholder), embedder)
+
+
+def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[Replayed]:
+    """Every question decided as a new one (`left_out`), through the dialogue's own lookup
+    (the topic router's pick, exact wording, the medicine rule...)."""
+    out = []
+    for source, held, dialogue in left_out(bundle, embedder, questions):
         for q in held:
             decision = dialogue.lookup(q.text, dialogue.understanding.route(q.text))
             refs, features = dialogue.cards.evidence(q.text)
@@ -257,15 +266,7 @@ def export(
     }
     answers = Answers(bundle)
     folder.mkdir(parents=True, exist_ok=True)
-    for source in dict.fromkeys(q.source for q in questions if q.id):
-        held = [q for q in questions if q.source == source]
-        texts = {q.text for q in held}
-        others = [q for q in questions if q.source != source and q.text not in texts]
-        placeholder = QuestionModel(
-            bank=bank_of(others), features=FEATURES, weights=(0.0,) * len(FEATURES), bias=0.0,
-            answer=0.5,
-        )  # fmt: skip
-        dialogue = Dialogue(dataclasses.replace(bundle, questions=placeholder), embedder)
+    for source, held, dialogue in left_out(bundle, embedder, questions):
         entries = []
         for q in held:
             refs, _ = dialogue.cards.evidence(q.text)

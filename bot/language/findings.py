@@ -413,16 +413,14 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     """A blood result: the number ``toks[i]`` within four words after a test's name
     ("potassium came back 3.3", "calcium really low, 1.8"), as (measure, mmol/L)."""
     window = toks[max(0, i - 4) : i]
-    named = [_LAB_WORDS[t] for t in window if t in _LAB_WORDS]
+    named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
     if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT:
         return None
     if _INTAKE.intersection(toks[i + 1 : i + 4]):
         return None  # how much someone takes or eats, not a result
-    measure = named[-1]
-    if any(_number(t) is not None for t in window[window.index(next(
-        t for t in reversed(window) if t in _LAB_WORDS
-    )) + 1 :]):  # fmt: skip
-        return None  # another number came first ("potassium 20 mmol twice, 3.1")
+    if any(_number(t) is not None for t in window[named[-1] + 1 :]):
+        return None  # another number came first ("potassium 20 mmol, then 3.1")
+    measure = _LAB_WORDS[window[named[-1]]]
     if measure != "sodium_level" and "." not in toks[i]:
         return None
     if measure == "calcium_level" and 4.5 < value <= 16.0:
