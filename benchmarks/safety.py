@@ -61,6 +61,7 @@ SETS = {
     "round 27 (blind, held out)": "heldout/vignettes_round27.yaml",
     "round 28 (blind, held out)": "heldout/vignettes_round28.yaml",
     "round 29 (blind, held out)": "heldout/vignettes_round29.yaml",
+    "round 30 (blind, held out)": "heldout/vignettes_round30.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,
