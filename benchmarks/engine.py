@@ -16,7 +16,10 @@ Then `nervebot chat --json` is started a few times and timed to its first answer
 safety check (findings, context, rules, recall net) is timed alone on every vignette in
 tests/data.
 
-Usage: python benchmarks/engine.py [--users 1000] [--messages 20]
+``--stemmers RUNS`` only times `nervebot chat --json` to its first answer, with PyStemmer and
+with the pure-Python stemmer it replaces.
+
+Usage: python benchmarks/engine.py [--users 1000] [--messages 20] [--stemmers RUNS]
 """
 
 from __future__ import annotations
@@ -180,16 +183,23 @@ def _spawn(kind: str, users: int, messages: int, pace: float) -> dict[str, float
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _first_answer_seconds(runs: int) -> list[float]:
+#: Starts the bot as ``python -m bot`` does, with PyStemmer hidden: snowballstemmer then uses
+#: its own pure-Python stemmers (what an install without PyStemmer gets).
+_PURE_STEMMER = (
+    "import runpy, sys; sys.modules['Stemmer'] = None; runpy.run_module('bot', run_name='__main__')"
+)
+
+
+def _first_answer_seconds(runs: int, pure_stemmer: bool = False) -> list[float]:
     times = []
+    start = ["-c", _PURE_STEMMER] if pure_stemmer else ["-m", "bot"]
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             proc = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "bot",
+                    *start,
                     "chat",
                     "--json",
                     "--db",
@@ -248,7 +258,21 @@ def main() -> None:
     parser.add_argument(
         "--think", type=float, default=0.5, help="mean think time of paced users (s)"
     )
+    parser.add_argument(
+        "--stemmers", type=int, metavar="RUNS",
+        help="only time chat --json to its first answer, with PyStemmer and without, RUNS each",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.stemmers:
+        print(f"command: python benchmarks/engine.py --stemmers {args.stemmers}")
+        c_build, python = [], []
+        for _ in range(args.stemmers):  # alternated, so that a busy spell hits both alike
+            c_build += _first_answer_seconds(1)
+            python += _first_answer_seconds(1, pure_stemmer=True)
+        print(f"`nervebot chat --json` start to first answer, median of {args.stemmers}: "
+              f"{statistics.median(c_build):.2f} s with PyStemmer, "
+              f"{statistics.median(python):.2f} s with the pure-Python stemmer")  # fmt: skip
+        return
     if args.worker:
         _worker(args.worker, args.db, args.users, args.messages, args.pace)
         return
