@@ -146,6 +146,29 @@ def test_the_model_raises_an_urgent_rule_to_an_emergency(bundle: Bundle) -> None
     assert {h.flag.id for h in hits[1:]} == {h.flag.id for h in rules}  # the rule's text stays
 
 
+def test_the_urgent_head_raises_the_urgent_flag_where_no_rule_fired(bundle: Bundle) -> None:
+    text = "my legs have felt odd and heavy all week and the twitching is constant"
+    assert RedFlagScanner(bundle.safety).scan(text) == []
+    urgent = {"urgent": 0.8, "urgent_flag": "described_urgent"}
+    hits = _scanner(bundle, _model(heavy=(0.0, 20.0)), **urgent).scan(text)
+    assert [h.flag.id for h in hits] == ["described_urgent"]
+    assert hits[0].urgency is Urgency.URGENT and hits[0].rule.startswith("triage model 1.00")
+    assert _scanner(bundle, _model(heavy=(0.0, 5.0)), **urgent).scan(text) == []  # below
+    assert _scanner(bundle, _model(heavy=(0.0, 20.0))).scan(text) == []  # no urgent setting
+    emergency = _scanner(bundle, _model(heavy=(20.0, 20.0)), **urgent).scan(text)
+    assert [h.flag.id for h in emergency] == ["described_emergency"]  # the surer word wins
+
+
+def test_the_urgent_head_never_adds_to_a_rule(bundle: Bundle) -> None:
+    text = "my heart is beating really fast and my legs twitch and i feel odd"
+    rules = RedFlagScanner(bundle.safety).scan(text)
+    assert rules and rules[0].urgency is Urgency.URGENT
+    urgent = {"urgent": 0.8, "urgent_flag": "described_urgent"}
+    assert _scanner(bundle, _model(odd=(0.0, 20.0)), **urgent).scan(text) == rules
+    negated = "my legs are not heavy and the twitch has gone, all fine now"
+    assert _scanner(bundle, _model(heavy=(0.0, 20.0)), **urgent).scan(negated) == []
+
+
 def test_the_model_speaks_only_where_a_symptom_is_current(bundle: Bundle) -> None:
     scanner = _scanner(bundle, _model(closing=(20.0, 20.0)))
     negated = "i can breathe fine and my throat is not closing, just a tickle"
@@ -259,6 +282,18 @@ def test_the_model_flags_must_have_the_right_urgency(content_copy: Path) -> None
     )
 
 
+def test_the_urgent_flag_must_be_urgent_and_come_with_its_threshold(content_copy: Path) -> None:
+    edit(_settings(content_copy), "urgent_flag: described_urgent", "urgent_flag: seizure")
+    read = read_content(content_copy)
+    assert read.bundle is None
+    assert any("urgent_flag must name a red flag of urgency 'urgent'" in p.message
+               for p in read.problems)  # fmt: skip
+    edit(_settings(content_copy), "    urgent: 0.9\n", "")
+    read = read_content(content_copy)
+    assert read.bundle is None
+    assert any("both urgent and urgent_flag" in p.message for p in read.problems)
+
+
 def test_content_without_a_model_has_rules_only(content_copy: Path) -> None:
     text = _settings(content_copy).read_text(encoding="utf-8")
     start = text.index("  model:\n")
@@ -268,6 +303,11 @@ def test_content_without_a_model_has_rules_only(content_copy: Path) -> None:
         _settings(content_copy),
         "    - id: described_emergency",
         "    - id: described_emergency\n      phrases: [unlikely words here]",
+    )
+    edit(
+        _settings(content_copy),
+        "    - id: described_urgent",
+        "    - id: described_urgent\n      phrases: [other unlikely words]",
     )
     read = read_content(content_copy)
     assert read.bundle is not None, read.problems

@@ -155,8 +155,9 @@ def digests() -> dict[str, str]:
     }
 
 
-def evaluate(min_words: int) -> None:
-    """Leave one file out: train without it, score it, and print the figures per threshold."""
+def evaluate(min_words: int, behind_rules: bool = False) -> None:
+    """Leave one file out: train without it, score it, and print the figures per threshold
+    (with ``behind_rules``, of the rules and the model together, as the bot runs them)."""
     files = [(p, examples(p)) for p in sources()]
     scored: list[tuple[float, float, int, str, int]] = []  # emergency, urgent, label, kind, words
     for held, held_examples in files:
@@ -171,6 +172,10 @@ def evaluate(min_words: int) -> None:
             for e, u, (text, y) in zip(pe, pu, held_examples, strict=True)
         ]
     pe, pu, y, kind, n = (np.array(column) for column in zip(*scored, strict=True))
+    if behind_rules:
+        texts = [text for _, held_examples in files for text, _ in held_examples]
+        _behind_rules(texts, pe, pu, y, kind, n >= min_words)
+        return
     print("command: python tools/train_triage.py --evaluate")
     print(f"{len(files)} files, {len(y)} messages, each scored by a model trained without its file")
     print(
@@ -195,6 +200,51 @@ def evaluate(min_words: int) -> None:
             )
 
 
+def _behind_rules(texts: list[str], pe: Any, pu: Any, y: Any, kind: Any, read: Any) -> None:
+    """Print what the model adds behind the rules: the rules' own escalations, then for each
+    pair of thresholds the escalations of both, as `bot.language.safety` combines them (the
+    model reads only where a symptom is said to be current; its urgent head only where no
+    rule fired)."""
+    from bot.language.safety import RedFlagScanner
+
+    rules = RedFlagScanner(load_content(CONTENT).safety)  # the rules alone: no model, no net
+    ruled, current = [], []
+    for text in texts:
+        assessment = rules.assess(text)
+        ruled.append(assessment.hits[0].urgency.value if assessment.hits else "")
+        current.append(any(f.kind == "symptom" for f in assessment.reading.current()))
+    urgency, gate = np.array(ruled), np.array(current) & read
+    rule_emergency, rule_any = urgency == "emergency", urgency != ""
+    v, e, q, t = (kind == k for k in "veqt")
+    print("command: python tools/train_triage.py --evaluate --behind-rules")
+    print(f"{len(y)} messages, each scored by a model trained without its file, behind the rules")
+    print(
+        f"\n{'thresholds':<17} {'emergency':>9} {'urgent':>7} {'ordinary':>9} {'everyday':>9}"
+        f" {'questions':>9} {'transcripts':>11}"
+    )
+    grid = [(None, None)] + [
+        (te, tu) for te in (0.8, 0.85, 0.9, 0.95) for tu in (None, 0.8, 0.85, 0.9, 0.95)
+    ]
+    for te, tu in grid:
+        model_emergency = gate & (pe >= te) if te is not None else np.zeros_like(gate)
+        model_urgent = gate & (pu >= tu) & ~rule_any if tu is not None else np.zeros_like(gate)
+        emergency = rule_emergency | model_emergency
+        alarm = rule_any | model_emergency | model_urgent
+        name = "rules alone" if te is None else f"e {te} u {tu or '-'}"
+        print(
+            f"{name:<17} {int(emergency[v & (y == 2)].sum()):>9} {int(alarm[v & (y == 1)].sum()):>7}"
+            f" {int(alarm[v & (y == 0)].sum()):>9} {int(alarm[e & (y == 0)].sum()):>9}"
+            f" {int(alarm[q].sum()):>9} {int(alarm[t & (y == 0)].sum()):>11}"
+        )
+    print(
+        f"{'of':<17} {int((v & (y == 2)).sum()):>9} {int((v & (y == 1)).sum()):>7}"
+        f" {int((v & (y == 0)).sum()):>9} {int((e & (y == 0)).sum()):>9} {int(q.sum()):>9}"
+        f" {int((t & (y == 0)).sum()):>11}"
+    )
+    print("the rules were written from these rounds, so they miss few here: the rounds held out")
+    print("show what each threshold adds (python benchmarks/safety.py --set heldout/...)")
+
+
 def _kind(path: Path) -> str:
     """Which column a training file counts in: v(ignettes and other labelled sets), e(veryday),
     q(uestions), t(ranscripts)."""
@@ -208,11 +258,14 @@ def _kind(path: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--evaluate", action="store_true", help="leave-one-file-out figures")
+    parser.add_argument(
+        "--behind-rules", action="store_true", help="with --evaluate: the rules and model together"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the weights")
     args = parser.parse_args()
     if args.evaluate:
         model = load_content(CONTENT).safety.model
-        evaluate(model.min_words if model else 1)
+        evaluate(model.min_words if model else 1, args.behind_rules)
         return
     train = [e for p in sources() for e in examples(p)]
     vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))

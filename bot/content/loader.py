@@ -770,11 +770,16 @@ def _assemble(
     flag_ids = {f.id for f in safety.red_flags} if safety else set()
     if safety is not None and safety.model is not None:
         urgency_of = {f.id: f.urgency.value for f in safety.red_flags}
-        if urgency_of.get(safety.model.emergency_flag) != "emergency":
-            pf = next(p for p in parsed if p.data.safety is not None)
-            line, col = pf.at("safety", "model", "emergency_flag")
-            message = "model: emergency_flag must name a red flag of urgency 'emergency'"
-            refs.append(Problem(pf.shown, line, col, message))
+        raised = {"emergency_flag": safety.model.emergency_flag}
+        if safety.model.urgent_flag is not None:
+            raised["urgent_flag"] = safety.model.urgent_flag
+        for key, flag_id in raised.items():
+            level = key.removesuffix("_flag")
+            if urgency_of.get(flag_id) != level:
+                pf = next(p for p in parsed if p.data.safety is not None)
+                line, col = pf.at("safety", "model", key)
+                message = f"model: {key} must name a red flag of urgency '{level}'"
+                refs.append(Problem(pf.shown, line, col, message))
 
     nodes: dict[tuple[str, str], Node] = {}
     for pf, fi, flow in _iter_flows(parsed):
@@ -911,7 +916,9 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
             line, col = pf.at("safety", "concepts", ci, "id")
             problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
         known.add(concept.id)
-    raised_by_model = {safety.model.emergency_flag} if safety.model else set()
+    raised_by_model = (
+        {safety.model.emergency_flag, safety.model.urgent_flag} - {None} if safety.model else set()
+    )
     for fi, flag in enumerate(safety.red_flags):
         if not flag.phrases and not flag.when and flag.id not in raised_by_model:
             line, col = pf.at("safety", "red_flags", fi, "id")

@@ -306,13 +306,22 @@ class Net(_Model):
 
 
 class TriageModelSettings(_Model):
-    """The triage model: its weights file (JSON, under the content folder), the red flag it
-    raises, the emergency probability at which it raises it, and the fewest words it reads."""
+    """The triage model: its weights file (JSON, under the content folder), the red flags it
+    raises, the probabilities at which it raises them, and the fewest words it reads."""
 
     file: Text
     emergency: Annotated[float, Field(gt=0, lt=1)]
     min_words: Annotated[int, Field(ge=1)] = 1
     emergency_flag: Id
+    #: the urgent head's probability from which it raises ``urgent_flag`` (both or neither)
+    urgent: Annotated[float, Field(gt=0, lt=1)] | None = None
+    urgent_flag: Id | None = None
+
+    @model_validator(mode="after")
+    def _urgent_both_or_neither(self) -> TriageModelSettings:
+        if (self.urgent is None) != (self.urgent_flag is None):
+            raise ValueError("model: give both urgent and urgent_flag, or neither")
+        return self
 
 
 class TriageWeights(BaseModel):

@@ -146,14 +146,19 @@ class RedFlagScanner:
         return self._model.score(text)
 
     def _model_hit(self, score: TriageScore | None, raised: Urgency | None) -> RedFlagHit | None:
-        """The general emergency flag, where the model is sure and no rule raised an emergency."""
+        """The general emergency flag, where the model is sure and no rule raised an emergency;
+        else the general urgent flag, where its urgent head is sure and no rule fired at all."""
         settings = self._settings
         if score is None or settings is None or raised is Urgency.EMERGENCY:
             return None
-        if score.emergency < settings.emergency:
+        if score.emergency >= settings.emergency:
+            flag = self._by_id[settings.emergency_flag]
+            return RedFlagHit(flag, f"{MODEL_RULE} {score.emergency:.2f}")
+        if raised is not None or settings.urgent is None or settings.urgent_flag is None:
             return None
-        flag = self._by_id[settings.emergency_flag]
-        return RedFlagHit(flag, f"{MODEL_RULE} {score.emergency:.2f}")
+        if score.urgent < settings.urgent:
+            return None
+        return RedFlagHit(self._by_id[settings.urgent_flag], f"{MODEL_RULE} {score.urgent:.2f}")
 
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""
