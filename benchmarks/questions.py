@@ -20,7 +20,7 @@ Several sets give each one's figures, then all together, with how the answered c
 decided (the rule of `Decision.reason`: "clear", "score", "topic words"...) and how often each
 was right.
 
-``--bank without-set`` asks a set the question model was trained on (A-G, the card
+``--bank without-set`` asks a set the question model was trained on (A-L, the card
 paraphrases) with its own questions left out of the bank, as new questions; ``--bank none``
 asks without the question model.
 
