@@ -57,11 +57,12 @@ SETS = {
     "round 23 (blind; read and used for tuning after its held-out runs)": "vignettes_round23.yaml",
     "round 24 (blind; read and used for tuning after its held-out runs)": "vignettes_round24.yaml",
     "round 25 (blind; read and used for tuning after its held-out runs)": "vignettes_round25.yaml",
-    "round 26 (blind, held out)": "heldout/vignettes_round26.yaml",
-    "round 27 (blind, held out)": "heldout/vignettes_round27.yaml",
+    "round 26 (blind; read and used for tuning after its held-out runs)": "vignettes_round26.yaml",
+    "round 27 (blind; read and used for tuning after its held-out runs)": "vignettes_round27.yaml",
     "round 28 (blind, held out)": "heldout/vignettes_round28.yaml",
     "round 29 (blind, held out)": "heldout/vignettes_round29.yaml",
     "round 30 (blind, held out)": "heldout/vignettes_round30.yaml",
+    "round 31 (blind, held out)": "heldout/vignettes_round31.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

@@ -181,6 +181,12 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("calcium really low, 1.8, and tingling", "calcium_level", 1.8),
         ("my sodium is 118", "sodium_level", 118),
         ("my calcium was 8.016 on a US lab", "calcium_level", 2.0),  # mg/dL read as mmol/L
+        ("my 6 week old", "age", 6 / 52),
+        ("our 10 day old baby", "age", 10 / 365),
+        ("a temp of 38.6 tonight", "body_temp", 38.6),
+        ("thermometer says 38", "body_temp", 38),
+        ("she is 38.5 degrees and floppy", "body_temp", 38.5),
+        ("a fever of 212 f", None, None),  # not a body's temperature
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
@@ -190,7 +196,25 @@ def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -
         [took, people], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"]
     )
     found = {f.concept: f.value for f in reader.read(text).findings}
-    assert found.get(concept) == value
+    if concept is None:
+        assert not {"body_temp", "age"} & found.keys()
+        return
+    assert found.get(concept) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "its 38 degrees outside and the baby is fine",  # the weather
+        "for 6 weeks old injuries have hurt",
+        "took 38 of them",
+        "I am 8 weeks into training",  # a length of time, not a baby's age
+    ],
+)
+def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
+    assert not {"body_temp", "age"} & found
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,14 @@ _INTAKE = frozenset({"day", "daily", "week", "weekly", "night"})
 _PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
 _OXYGEN_WORDS = frozenset({"oximeter", "ox", "sats", "oxygen", "saturation", "o2"})
+#: Words before a body temperature ("temp of 38.6", "thermometer says 38").
+_TEMPERATURE_WORDS = frozenset({"temperature", "temp", "temps", "thermometer", "fever"})
+#: ...and words after one that make "38 degrees" the weather ("38 degrees outside").
+_WEATHER_WORDS = frozenset({"outside", "out", "outdoors", "today", "here", "in", "weather"})
+#: Words before a number that make "6 weeks old" a span of time ("for 6 weeks old scars").
+_SPAN_WORDS = frozenset({"for", "past", "last", "over", "after", "about"})
+#: A baby's age in weeks or days ("a 6 week old"): how many of the unit make a year.
+_BABY_AGE = {"week": 52.0, "weeks": 52.0, "wk": 52.0, "wks": 52.0, "day": 365.0, "days": 365.0}
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
@@ -339,10 +347,11 @@ def _number(tok: str) -> float | None:
 def _measures(
     toks: list[str], sentence: list[int], concepts: list[Finding], counted: frozenset[str]
 ) -> list[Finding]:
-    """Durations (in minutes), ages (in years), counts and heart rates read from numbers.
+    """Durations (in minutes), ages (in years), counts, heart rates and body temperatures
+    (degrees Celsius) read from numbers.
 
     A number is a count only next to a finding of a ``counted`` concept ("took 20", "20 of
-    her tablets"), someone's age only as "3 yr old", "2yo" or after a person ("my
+    her tablets"), someone's age only as "3 yr old", "2yo", "6 week old" or after a person ("my
     daughter is 3", "he's 2"), and a heart rate (``pulse``, beats a minute) only within three
     words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
@@ -374,13 +383,20 @@ def _measures(
             named and not _OXYGEN_WORDS.intersection(window[named[-1] + 1 :])
         )
         lab = None if article else _lab_level(toks, i, value, after)
+        temperature = None if article or lab else _body_temperature(toks, i, value, after)
         if lab is not None:
             out.append(Finding(lab[0], "measure", i, i + 1, at, tok, lab[1]))
+        elif temperature is not None:
+            out.append(Finding("body_temp", "measure", i, i + 1, at, tok, temperature))
         elif not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
             end = unit + 1 if after == "bpm" else i + 1
             out.append(Finding("pulse", "measure", i, end, at, " ".join(toks[i:end]), value))
         elif after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
+        elif (
+            after in _BABY_AGE and following == "old" and before not in _SPAN_WORDS and not article
+        ):
+            out.append(Finding("age", "measure", i, unit + 1, at, said, value / _BABY_AGE[after]))
         elif after in _MINUTES and not (
             blocked or since or attributive or doing or (article and after == "m")
         ):
@@ -407,6 +423,19 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _body_temperature(toks: list[str], i: int, value: float, after: str) -> float | None:
+    """A body temperature in degrees Celsius: the number ``toks[i]`` within four words after
+    "temperature", "temp" or "thermometer", or followed by "degrees" or "c" ("a temp of 38.6",
+    "thermometer says 38", "101 f" is 38.3)."""
+    named = _TEMPERATURE_WORDS.intersection(toks[max(0, i - 4) : i])
+    weather = _WEATHER_WORDS.intersection(toks[i + 1 : i + 4])
+    if not named and (after not in ("degrees", "c", "f") or weather):
+        return None
+    if after == "f" or 93 <= value <= 110:
+        value = (value - 32) * 5 / 9
+    return value if 34 <= value <= 43 else None
 
 
 def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, float] | None:
