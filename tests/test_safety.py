@@ -187,6 +187,11 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("thermometer says 38", "body_temp", 38),
         ("she is 38.5 degrees and floppy", "body_temp", 38.5),
         ("a fever of 212 f", None, None),  # not a body's temperature
+        ("taking 50,000 IU vitamin D every day", "vitamin_d_iu", 50000),
+        ("vitamin d 50,000 iu weekly", "vitamin_d_iu", 50000 / 7),
+        ("250 mcg of vitamin d3", "vitamin_d_iu", 10000),
+        ("been taking 200mg of b6 a day", "b6_mg", 200),
+        ("b6 100 mg", "b6_mg", 100),
     ],
 )
 def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
@@ -197,7 +202,7 @@ def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -
     )
     found = {f.concept: f.value for f in reader.read(text).findings}
     if concept is None:
-        assert not {"body_temp", "age"} & found.keys()
+        assert not {"body_temp", "age", "vitamin_d_iu", "b6_mg"} & found.keys()
         return
     assert found.get(concept) == pytest.approx(value)
 
@@ -215,6 +220,21 @@ def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
     assert not {"body_temp", "age"} & found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "magnesium 400 mg and vitamin d",  # magnesium is named nearer
+        "vitamin d and magnesium 400mg",
+        "b12 1000 mcg, no b6",
+        "i walked 200 m to the shop for vitamin d",  # not a dose unit
+    ],
+)
+def test_an_amount_of_something_else_is_not_a_vitamins_dose(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
+    assert not {"vitamin_d_iu", "b6_mg"} & found
 
 
 @pytest.mark.parametrize(

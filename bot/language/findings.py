@@ -79,6 +79,34 @@ _INTAKE = frozenset({"day", "daily", "week", "weekly", "night"})
 _PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
 _OXYGEN_WORDS = frozenset({"oximeter", "ox", "sats", "oxygen", "saturation", "o2"})
+#: An amount and its unit written as one word ("200mg", "10000iu").
+_GLUED_DOSE = re.compile(r"(\d[\d,]*(?:\.\d+)?)(mg|mcg|ug|iu|g)")
+#: The names a dose is read for, as words, and the measure it becomes ("" for anything else
+#: taken by the milligram, whose amounts are never a vitamin's).
+_DOSE_NAMES: dict[tuple[str, ...], str] = {
+    **{tuple(n.split()): "vitamin_d_iu" for n in ("vitamin d", "vit d", "vitamin d3", "vit d3",
+                                                    "d3", "d2", "vitamin d2")},
+    **{tuple(n.split()): "b6_mg" for n in ("b6", "vitamin b6", "vit b6", "pyridoxine", "p5p")},
+    **{(n,): "" for n in ("magnesium", "mag", "calcium", "potassium", "b12", "zinc", "iron",
+                          "folic", "folate", "omega", "k2", "biotin", "niacin", "thiamine",
+                          "melatonin", "paracetamol", "ibuprofen", "caffeine", "multivitamin")},
+}  # fmt: skip
+#: The largest daily dose read as one (beyond it a unit was misread).
+_MOST = {"vitamin_d_iu": 1_000_000.0, "b6_mg": 10_000.0}
+#: Per unit, what one of it is in each measure (0: not a unit of that vitamin's dose).
+_PER_UNIT = {
+    "iu": {"vitamin_d_iu": 1.0, "b6_mg": 0.0},
+    "units": {"vitamin_d_iu": 1.0, "b6_mg": 0.0},
+    "mcg": {"vitamin_d_iu": 40.0, "b6_mg": 0.001},
+    "ug": {"vitamin_d_iu": 40.0, "b6_mg": 0.001},
+    "micrograms": {"vitamin_d_iu": 40.0, "b6_mg": 0.001},
+    "mg": {"vitamin_d_iu": 40000.0, "b6_mg": 1.0},
+    "milligrams": {"vitamin_d_iu": 40000.0, "b6_mg": 1.0},
+    "g": {"vitamin_d_iu": 0.0, "b6_mg": 1000.0},
+}
+#: Days in the period a dose is said per ("50,000 iu a week").
+_PER_DAYS = {"week": 7.0, "weekly": 7.0, "weeks": 7.0, "fortnight": 14.0, "month": 30.0,
+             "monthly": 30.0}  # fmt: skip
 #: Words before a body temperature ("temp of 38.6", "thermometer says 38").
 _TEMPERATURE_WORDS = frozenset({"temperature", "temp", "temps", "thermometer", "fever"})
 #: ...and words after one that make "38 degrees" the weather ("38 degrees outside").
@@ -359,6 +387,10 @@ def _measures(
     near = [f for f in concepts if f.concept in counted]
     out = []
     for i, tok in enumerate(toks):
+        dose = _supplement_dose(toks, i)
+        if dose is not None:
+            out.append(Finding(dose[0], "measure", i, i + 1, sentence[i], tok, dose[1]))
+            continue
         value = _number(tok)
         if value is None:
             continue
@@ -423,6 +455,35 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
+    """A daily dose of vitamin D (in IU) or B6 (in mg): the amount at ``toks[i]`` with its
+    unit ("50,000 iu", "200mg", "250 mcg") whose nearest name within four words is that
+    vitamin's (not "magnesium 400 mg and vitamin d"), per day unless a week or a month is
+    said just after it ("50,000 iu a week" is 7,143 a day)."""
+    glued = _GLUED_DOSE.fullmatch(toks[i])
+    if glued:
+        amount, unit, rest = _number(glued[1]), glued[2], i + 1
+    else:
+        amount = _number(toks[i])
+        unit = toks[i + 1] if i + 1 < len(toks) else ""
+        rest = i + 2
+    if amount is None or unit not in _PER_UNIT:
+        return None
+    nearest: tuple[int, str] | None = None
+    for at in [*range(max(0, i - 4), i), *range(rest, min(len(toks), rest + 4))]:
+        for name, measure in _DOSE_NAMES.items():
+            if toks[at : at + len(name)] == list(name):
+                distance = i - at - len(name) + 1 if at < i else at - rest + 1
+                if nearest is None or distance < nearest[0]:
+                    nearest = (distance, measure)
+    if nearest is None or nearest[1] not in _MOST:
+        return None  # no vitamin named, or another thing named nearer
+    measure = nearest[1]
+    per = next((_PER_DAYS[t] for t in toks[rest : rest + 4] if t in _PER_DAYS), 1.0)
+    daily = amount * _PER_UNIT[unit][measure] / per
+    return (measure, daily) if 0 < daily <= _MOST[measure] else None
 
 
 def _body_temperature(toks: list[str], i: int, value: float, after: str) -> float | None:
