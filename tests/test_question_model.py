@@ -129,14 +129,16 @@ def test_the_bank_does_not_decide_which_kind_of_answer_a_plain_request_gets(
     assert "absorb calcium" in turn.replies[0].text
 
 
-def test_a_statement_the_model_is_unsure_of_offers_the_right_card_first(
+def test_a_statement_gets_the_right_card_answered_or_offered_first(
     bundle: Bundle, embedder: Embedder
 ) -> None:
     turn = Dialogue(bundle, embedder).respond(
         Session(), Incoming(SessionKey("t", "1"), text="my muscles are wasting away")
     )
     offered = [b.id for r in turn.replies for b in r.buttons if b.id.startswith("k:")]
-    assert offered[:1] == ["k:card:twitch_warning_signs"]
+    card = bundle.cards["twitch_warning_signs"]
+    answered = card.answer.split(".")[0] in turn.replies[0].text
+    assert answered or offered[:1] == ["k:card:twitch_warning_signs"], (turn.events, offered)
     assert "Benign fasciculation syndrome" not in turn.replies[0].text
 
 
