@@ -63,6 +63,7 @@ SETS = {
     "round 29 (blind, held out)": "heldout/vignettes_round29.yaml",
     "round 30 (blind, held out)": "heldout/vignettes_round30.yaml",
     "round 31 (blind, held out)": "heldout/vignettes_round31.yaml",
+    "round 32 (blind; read and used for tuning after its first run)": "vignettes_round32.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

@@ -181,6 +181,7 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("calcium really low, 1.8, and tingling", "calcium_level", 1.8),
         ("my sodium is 118", "sodium_level", 118),
         ("my calcium was 8.016 on a US lab", "calcium_level", 2.0),  # mg/dL read as mmol/L
+        ("my b12 came back at 98", "b12_level", 98),
         ("my 6 week old", "age", 6 / 52),
         ("our 10 day old baby", "age", 10 / 365),
         ("a temp of 38.6 tonight", "body_temp", 38.6),
@@ -264,12 +265,13 @@ def test_numbers_that_are_not_counts_lengths_or_ages(text: str) -> None:
         "potassium 20 mmol, then 3.1 later",  # another number came first
         "calcium 1.2 grams a day",  # an intake
         "potassium: 2.5 bananas a day",
+        "b12 1000 mcg tablets",  # a dose, not a result
     ],
 )
 def test_a_dose_or_a_count_is_not_a_blood_result(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
-    assert not {"potassium_level", "sodium_level", "calcium_level"} & found
+    assert not {"potassium_level", "sodium_level", "calcium_level", "b12_level"} & found
 
 
 @pytest.mark.parametrize(

@@ -179,6 +179,15 @@ KNOWN = {
     "spasm is not a rule yet: 'spasm' alone is an ordinary cramp; left undone",
     "vision in my right eye went blurry over 2 days and it hurts to move the eye, plus I get an "
     "electric tingle down my back when I bend my neck": _URGENT_HEAD,
+    # round 32 (read after its first run)
+    "my 5 year old has had a fever for 4 days now, 38.8 today, calpol brings it down but he's just "
+    "not right, keeps saying his legs hurt": "the reference's line for a child's fever is five "
+    "days; four days and 'not right' is left to the triage model",
+    "lol that cramp made me want to die, it's gone now though. how do I stop it happening in the "
+    "pool?": "'want to die' said of a pain is not safely told apart from meaning it; left alarmed",
+    "when do I need a tetanus booster? cut my finger on a clean kitchen knife, not deep, had all "
+    "my jabs as a kid": "jabs told as the past ('as a kid') are read as historical, so they "
+    "cannot cancel the rule; a booster question with a cut stays urgent",
     "had food poisoning last month with cramps, all better now. should I keep rehydration sachets "
     "in for next time?": "'last month' is not read as the past: 'since last month' must stay "
     "current",

@@ -60,12 +60,20 @@ _ACTIVITIES = frozenset(
 #: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
 #: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
 #: with a decimal point; a whole number after them is more often a dose or a count).
-_LAB_WORDS = {"potassium": "potassium_level", "sodium": "sodium_level", "calcium": "calcium_level"}
+_LAB_WORDS = {
+    "potassium": "potassium_level",
+    "sodium": "sodium_level",
+    "calcium": "calcium_level",
+    "b12": "b12_level",  # ng/L or pmol/L: the two read alike at the low end
+}
 _LAB_RANGES = {
     "potassium_level": (1.0, 10.0),
     "sodium_level": (100.0, 180.0),
     "calcium_level": (0.5, 4.5),
+    "b12_level": (20.0, 3000.0),
 }
+#: Results given as whole numbers (the others need a decimal point: "potassium 3" is a dose).
+_WHOLE_NUMBER_RESULTS = frozenset({"sodium_level", "b12_level"})
 #: mg/dL of calcium in one mmol/L (US results: "calcium 7.2" is 1.8 mmol/L).
 _CALCIUM_MG_PER_MMOL = 4.008
 #: Words after a number that make it an amount of something, not a result.
@@ -511,7 +519,7 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     if any(_number(t) is not None for t in window[named[-1] + 1 :]):
         return None  # another number came first ("potassium 20 mmol, then 3.1")
     measure = _LAB_WORDS[window[named[-1]]]
-    if measure != "sodium_level" and "." not in toks[i]:
+    if measure not in _WHOLE_NUMBER_RESULTS and "." not in toks[i]:
         return None
     if measure == "calcium_level" and 4.5 < value <= 16.0:
         value /= _CALCIUM_MG_PER_MMOL
