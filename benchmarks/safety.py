@@ -64,6 +64,7 @@ SETS = {
     "round 30 (blind, held out)": "heldout/vignettes_round30.yaml",
     "round 31 (blind, held out)": "heldout/vignettes_round31.yaml",
     "round 32 (blind; read and used for tuning after its first run)": "vignettes_round32.yaml",
+    "round 33 (blind, held out)": "heldout/vignettes_round33.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,
