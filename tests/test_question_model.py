@@ -137,7 +137,7 @@ def test_a_statement_gets_the_right_card_answered_or_offered_first(
     )
     offered = [b.id for r in turn.replies for b in r.buttons if b.id.startswith("k:")]
     card = bundle.cards["twitch_warning_signs"]
-    answered = card.answer.split(".")[0] in turn.replies[0].text
+    answered = " ".join(card.answer.split()) in " ".join(turn.replies[0].text.split())
     assert answered or offered[:1] == ["k:card:twitch_warning_signs"], (turn.events, offered)
     assert "Benign fasciculation syndrome" not in turn.replies[0].text
 

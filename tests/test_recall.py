@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bot.content.loader import Bundle, bundled_content_dir, load_content
-from bot.content.model import Net
+from bot.content.model import Net, TriageModelSettings, TriageWeights
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey, Urgency
 from bot.language.recall import RecallNet, WordLlamaEmbedder, load_embedder
@@ -136,3 +136,25 @@ def test_one_symptom_alone_is_never_an_alarm_from_the_net(bundle: Bundle) -> Non
     assert assessment.hits == () and assessment.clarify is not None  # it asks instead
     shipped = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
     assert shipped.assess(text).hits == ()
+
+
+def test_the_net_is_still_asked_where_only_the_urgent_head_spoke(bundle: Bundle) -> None:
+    """The model's general urgent flag must not keep the net from naming what it knows."""
+    text = "twitching after drinking lots of water"
+    model = TriageModelSettings(
+        file="unused.json", emergency=0.9, min_words=1, emergency_flag="described_emergency",
+        urgent=0.8, urgent_flag="described_urgent",
+    )  # fmt: skip
+    weights = TriageWeights(
+        heads=("emergency", "urgent"), bias=(-6.0, -6.0), terms={"twitching": (1.0, 0.0, 20.0)}
+    )
+    safety = bundle.safety.model_copy(update={"net": Net(escalate=0.3, ask=0.2), "model": model})
+    vocabulary = sorted(
+        {w for f in safety.red_flags for e in f.examples for w in e.lower().split()}
+    )
+    hits = RedFlagScanner(safety, WordCounts(vocabulary), weights).assess(text).hits
+    assert {h.rule for h in hits} == {NET_RULE, "triage model 1.00"}
+    assert [h.urgency.rank for h in hits] == sorted(h.urgency.rank for h in hits)
+    quiet = safety.model_copy(update={"net": Net(escalate=0.99, ask=0.98)})
+    alone = RedFlagScanner(quiet, WordCounts(vocabulary), weights).assess(text).hits
+    assert [h.flag.id for h in alone] == ["described_urgent"]  # the net had nothing to add

@@ -193,9 +193,19 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("250 mcg of vitamin d3", "vitamin_d_iu", 10000),
         ("been taking 200mg of b6 a day", "b6_mg", 200),
         ("b6 100 mg", "b6_mg", 100),
+        ("20000 iu d3 for a week now", "vitamin_d_iu", 20000),  # how long, not how often
+        ("vitamin d 50,000 iu every 2 weeks", "vitamin_d_iu", 50000 / 14),
+        ("d3 10000 iu twice a week", "vitamin_d_iu", 10000 / 3.5),
+        ("100,000 iu vitamin d every 3 months", "vitamin_d_iu", 100000 / 90),
+        ("my son is 6 weeks and has a temp of 38.5", "age", 6 / 52),
+        ("had a fever so i took 40 of them", "count", 40),  # a count, not a temperature
+        ("temperature normal, pulse 40 and dizzy", "pulse", 40),
+        ("fever for 36 hours", "duration", 36 * 60),
     ],
 )
-def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -> None:
+def test_measures_are_read_from_numbers(
+    text: str, concept: str | None, value: float | None
+) -> None:
     took = Concept(id="ingestion", kind="context", phrases=("took",))
     people = Concept(id="someone_else", kind="person", phrases=("my daughter", "my son"))
     reader = Reader(
@@ -212,13 +222,18 @@ def test_measures_are_read_from_numbers(text: str, concept: str, value: float) -
     "text",
     [
         "its 38 degrees outside and the baby is fine",  # the weather
+        "its 102 degrees and the baby is fussy",
+        "38 degrees in the shade today",
+        "ate some 2 day old chicken and now a fever",  # food, not a baby
+        "had a fever so i took 40 of them",
         "for 6 weeks old injuries have hurt",
         "took 38 of them",
         "I am 8 weeks into training",  # a length of time, not a baby's age
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    took = Concept(id="ingestion", kind="context", phrases=("took",))
+    reader = Reader([took], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"])
     found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
     assert not {"body_temp", "age"} & found
 
@@ -266,6 +281,9 @@ def test_numbers_that_are_not_counts_lengths_or_ages(text: str) -> None:
         "calcium 1.2 grams a day",  # an intake
         "potassium: 2.5 bananas a day",
         "b12 1000 mcg tablets",  # a dose, not a result
+        "b12 fine, ferritin 45 and my hands tingle",  # another test's result
+        "been taking b12 for 30 days",  # a length of time
+        "sodium 2 weeks ago was fine",
     ],
 )
 def test_a_dose_or_a_count_is_not_a_blood_result(text: str) -> None:

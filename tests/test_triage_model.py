@@ -114,7 +114,7 @@ def _model(**word_weights: tuple[float, float]) -> TriageWeights:
     return TriageWeights(heads=("emergency", "urgent"), bias=(-6.0, -6.0), terms=terms)
 
 
-def _scanner(bundle: Bundle, weights: TriageWeights, **settings: float) -> RedFlagScanner:
+def _scanner(bundle: Bundle, weights: TriageWeights, **settings: float | str) -> RedFlagScanner:
     model = TriageModelSettings.model_validate(
         {"file": "unused.json", "emergency": 0.8, "emergency_flag": "described_emergency",
          "min_words": 6, **settings}

@@ -770,11 +770,10 @@ def _assemble(
     flag_ids = {f.id for f in safety.red_flags} if safety else set()
     if safety is not None and safety.model is not None:
         urgency_of = {f.id: f.urgency.value for f in safety.red_flags}
-        raised = {"emergency_flag": safety.model.emergency_flag}
+        raised = [("emergency_flag", safety.model.emergency_flag, "emergency")]
         if safety.model.urgent_flag is not None:
-            raised["urgent_flag"] = safety.model.urgent_flag
-        for key, flag_id in raised.items():
-            level = key.removesuffix("_flag")
+            raised.append(("urgent_flag", safety.model.urgent_flag, "urgent"))
+        for key, flag_id, level in raised:
             if urgency_of.get(flag_id) != level:
                 pf = next(p for p in parsed if p.data.safety is not None)
                 line, col = pf.at("safety", "model", key)

@@ -72,6 +72,12 @@ _LAB_RANGES = {
     "calcium_level": (0.5, 4.5),
     "b12_level": (20.0, 3000.0),
 }
+#: Other tests whose name between a test's name and a number makes the number theirs.
+_OTHER_TESTS = frozenset(
+    {"ferritin", "iron", "folate", "folic", "vitamin", "vit", "d", "d3", "magnesium", "hba1c",
+     "tsh", "thyroid", "crp", "haemoglobin", "hemoglobin", "hb", "egfr", "creatinine", "sugar",
+     "glucose", "cholesterol", "phosphate", "zinc", "mma", "homocysteine"}
+)  # fmt: skip
 #: Results given as whole numbers (the others need a decimal point: "potassium 3" is a dose).
 _WHOLE_NUMBER_RESULTS = frozenset({"sodium_level", "b12_level"})
 #: mg/dL of calcium in one mmol/L (US results: "calcium 7.2" is 1.8 mmol/L).
@@ -96,7 +102,7 @@ _DOSE_NAMES: dict[tuple[str, ...], str] = {
                                                     "d3", "d2", "vitamin d2")},
     **{tuple(n.split()): "b6_mg" for n in ("b6", "vitamin b6", "vit b6", "pyridoxine", "p5p")},
     **{(n,): "" for n in ("magnesium", "mag", "calcium", "potassium", "b12", "zinc", "iron",
-                          "folic", "folate", "omega", "k2", "biotin", "niacin", "thiamine",
+                          "folic", "folate", "omega", "biotin", "niacin", "thiamine",
                           "melatonin", "paracetamol", "ibuprofen", "caffeine", "multivitamin")},
 }  # fmt: skip
 #: The largest daily dose read as one (beyond it a unit was misread).
@@ -113,14 +119,23 @@ _PER_UNIT = {
     "g": {"vitamin_d_iu": 0.0, "b6_mg": 1000.0},
 }
 #: Days in the period a dose is said per ("50,000 iu a week").
-_PER_DAYS = {"week": 7.0, "weekly": 7.0, "weeks": 7.0, "fortnight": 14.0, "month": 30.0,
-             "monthly": 30.0}  # fmt: skip
+_PER_DAYS = {"week": 7.0, "weekly": 7.0, "weeks": 7.0, "fortnight": 14.0, "fortnightly": 14.0,
+             "month": 30.0, "monthly": 30.0, "months": 30.0}  # fmt: skip
 #: Words before a body temperature ("temp of 38.6", "thermometer says 38").
 _TEMPERATURE_WORDS = frozenset({"temperature", "temp", "temps", "thermometer", "fever"})
-#: ...and words after one that make "38 degrees" the weather ("38 degrees outside").
-_WEATHER_WORDS = frozenset({"outside", "out", "outdoors", "today", "here", "in", "weather"})
-#: Words before a number that make "6 weeks old" a span of time ("for 6 weeks old scars").
-_SPAN_WORDS = frozenset({"for", "past", "last", "over", "after", "about"})
+#: ...and words near one that make "38 degrees" the weather ("38 degrees outside", "it's 102
+#: degrees", "38 degrees in the shade").
+_WEATHER_WORDS = frozenset(
+    {"outside", "out", "outdoors", "today", "here", "weather", "shade", "sun", "sunshine", "heat",
+     "heatwave", "its", "forecast", "hot", "humid"}
+)  # fmt: skip
+#: Words before "N week old" that make it someone's baby ("my 6 week old").
+_POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
+#: ...or the word after it ("a 10 day old baby"; not "2 day old chicken").
+_BABY_WORDS = frozenset(
+    {"baby", "babies", "son", "daughter", "boy", "girl", "infant", "newborn", "twins", "grandson",
+     "granddaughter", "grandbaby", "little", "lo"}
+)  # fmt: skip
 #: A baby's age in weeks or days ("a 6 week old"): how many of the unit make a year.
 _BABY_AGE = {"week": 52.0, "weeks": 52.0, "wk": 52.0, "wks": 52.0, "day": 365.0, "days": 365.0}
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
@@ -423,7 +438,12 @@ def _measures(
             named and not _OXYGEN_WORDS.intersection(window[named[-1] + 1 :])
         )
         lab = None if article else _lab_level(toks, i, value, after)
-        temperature = None if article or lab else _body_temperature(toks, i, value, after)
+        counted_here = any(i < f.start <= i + 4 or i - 3 <= f.end <= i for f in near)
+        temperature = (
+            None
+            if article or lab or pulse_word or counted_here
+            else _body_temperature(toks, i, value, after)
+        )
         if lab is not None:
             out.append(Finding(lab[0], "measure", i, i + 1, at, tok, lab[1]))
         elif temperature is not None:
@@ -433,9 +453,7 @@ def _measures(
             out.append(Finding("pulse", "measure", i, end, at, " ".join(toks[i:end]), value))
         elif after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
-        elif (
-            after in _BABY_AGE and following == "old" and before not in _SPAN_WORDS and not article
-        ):
+        elif after in _BABY_AGE and not article and _babys_age(toks, i, unit, person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / _BABY_AGE[after]))
         elif after in _MINUTES and not (
             blocked or since or attributive or doing or (article and after == "m")
@@ -465,6 +483,18 @@ def _measures(
     return out  # fmt: skip
 
 
+def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
+    """True when the number at ``toks[i]``, in weeks or days, is a baby's age: "my 6 week old",
+    "a 10 day old baby", "my baby is about 6 weeks old", "my son is 6 weeks"; not "2 day old
+    chicken" or "for 6 weeks"."""
+    before = toks[i - 1] if i else ""
+    following = toks[unit + 1] if unit + 1 < len(toks) else ""
+    if following == "old":
+        noun = toks[unit + 2] if unit + 2 < len(toks) else ""
+        return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
+    return person_before and before in ("is", "hes", "shes", "aged") and following != "ago"
+
+
 def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
     """A daily dose of vitamin D (in IU) or B6 (in mg): the amount at ``toks[i]`` with its
     unit ("50,000 iu", "200mg", "250 mcg") whose nearest name within four words is that
@@ -489,17 +519,40 @@ def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
     if nearest is None or nearest[1] not in _MOST:
         return None  # no vitamin named, or another thing named nearer
     measure = nearest[1]
-    per = next((_PER_DAYS[t] for t in toks[rest : rest + 4] if t in _PER_DAYS), 1.0)
-    daily = amount * _PER_UNIT[unit][measure] / per
+    daily = amount * _PER_UNIT[unit][measure] / _days_per_dose(toks[rest : rest + 5])
     return (measure, daily) if 0 < daily <= _MOST[measure] else None
 
 
+def _days_per_dose(after: list[str]) -> float:
+    """Days between doses said after an amount: "weekly" or "a week" 7, "every 2 weeks" 14,
+    "twice a week" 3.5, "every 3 months" 90; 1 (daily) otherwise, "for a week" too."""
+    for k, word in enumerate(after):
+        if word not in _PER_DAYS:
+            continue
+        days = _PER_DAYS[word]
+        if word in ("weekly", "monthly", "fortnightly"):
+            return days
+        lead = after[max(0, k - 2) : k]
+        if "for" in lead:
+            return 1.0  # how long, not how often ("for a week")
+        count = _number(lead[-1]) if lead and lead[-1] not in ("a", "an") else None
+        if lead[-1:] in (["a"], ["per"], ["every"], ["each"], ["an"]):
+            return days / (2.0 if "twice" in lead else 1.0)
+        if count is not None and "every" in lead:
+            return days * count
+    return 1.0
+
+
 def _body_temperature(toks: list[str], i: int, value: float, after: str) -> float | None:
-    """A body temperature in degrees Celsius: the number ``toks[i]`` within four words after
-    "temperature", "temp" or "thermometer", or followed by "degrees" or "c" ("a temp of 38.6",
-    "thermometer says 38", "101 f" is 38.3)."""
-    named = _TEMPERATURE_WORDS.intersection(toks[max(0, i - 4) : i])
-    weather = _WEATHER_WORDS.intersection(toks[i + 1 : i + 4])
+    """A body temperature in degrees Celsius: the number ``toks[i]`` soon after "temperature",
+    "temp", "thermometer" or "fever" (within four words with a decimal point, two without:
+    "a temp of 38.6", "thermometer says 38"), or followed by "degrees", "c" or "f" and not the
+    weather ("101 f" is 38.3; not "it's 38 degrees outside"); never an amount or a time."""
+    if after in _MINUTES or after in _DOSE_UNITS or after in _NOT_A_RESULT:
+        return None
+    reach = 4 if "." in toks[i] else 2
+    named = _TEMPERATURE_WORDS.intersection(toks[max(0, i - reach) : i])
+    weather = _WEATHER_WORDS.intersection(toks[max(0, i - 3) : i + 5])
     if not named and (after not in ("degrees", "c", "f") or weather):
         return None
     if after == "f" or 93 <= value <= 110:
@@ -512,12 +565,14 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     ("potassium came back 3.3", "calcium really low, 1.8"), as (measure, mmol/L)."""
     window = toks[max(0, i - 4) : i]
     named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
-    if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT:
-        return None
+    if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT or after in _MINUTES:
+        return None  # an amount, or a length of time ("b12 for 30 days")
     if _INTAKE.intersection(toks[i + 1 : i + 4]):
         return None  # how much someone takes or eats, not a result
     if any(_number(t) is not None for t in window[named[-1] + 1 :]):
         return None  # another number came first ("potassium 20 mmol, then 3.1")
+    if _OTHER_TESTS.intersection(window[named[-1] + 1 :]):
+        return None  # another test's result ("b12 fine, ferritin 45")
     measure = _LAB_WORDS[window[named[-1]]]
     if measure not in _WHOLE_NUMBER_RESULTS and "." not in toks[i]:
         return None

@@ -116,12 +116,15 @@ class RedFlagScanner:
         raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
             ordered.insert(0, raised)
-        if ordered or self._net is None or self._thresholds is None:
+        # where only the model's urgent head spoke, the net may still know an emergency
+        urgent_only = raised is not None and not fired and raised.urgency is Urgency.URGENT
+        if (ordered and not urgent_only) or self._net is None or self._thresholds is None:
             return Assessment(reading, tuple(fired), tuple(ordered), model=score)
+        model_said = tuple(ordered)  # the urgent head's flag, or nothing
         # no rule fired: ask the net about the sentences where a symptom is said to be current
         sentences = {f.sentence for f in reading.current() if f.kind == "symptom"}
         if not sentences:
-            return Assessment(reading, (), (), model=score)
+            return Assessment(reading, (), model_said, model=score)
         words = [
             t for t, n in zip(reading.tokens, reading.sentences, strict=True) if n in sentences
         ]
@@ -132,7 +135,11 @@ class RedFlagScanner:
         # after drinking lots of water"; with one finding the net asks its question instead
         found = {f.concept for f in reading.current() if f.sentence in sentences}
         if top is not None and top.score >= self._thresholds.escalate and len(found) >= 2:
-            return Assessment(reading, (), (RedFlagHit(top.flag, NET_RULE),), nearest, model=score)
+            net_hit = RedFlagHit(top.flag, NET_RULE)
+            both = sorted((net_hit, *model_said), key=lambda h: h.urgency.rank)
+            return Assessment(reading, (), tuple(both), nearest, model=score)
+        if model_said:
+            return Assessment(reading, (), model_said, nearest, model=score)
         clarify = top.flag if top is not None and top.score >= self._thresholds.ask else None
         return Assessment(reading, (), (), nearest, clarify, score)
 
