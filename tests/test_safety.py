@@ -313,6 +313,18 @@ def test_bad_rule_syntax_is_an_error(rule: str) -> None:
         parse_rule(rule)
 
 
+def test_a_measure_can_be_an_unless_term() -> None:
+    terms = parse_rule("age<0.25 + fever + !body_temp<37.5")
+    assert (
+        terms[2].unless and terms[2].measure == "body_temp" and str(terms[2]) == "!body_temp<37.5"
+    )
+    with pytest.raises(ValueError):
+        parse_rule("!body_temp<37.5")  # a rule needs one term without '!'
+    safety = _safety(when=("fever + !body_temp<37.5",), concepts=[("fever", "symptom", ["temp"])])
+    assert RedFlagScanner(safety).scan("she has a temp of 38.4")
+    assert not RedFlagScanner(safety).scan("she has a temp of 36.8, normal")
+
+
 # --------------------------------------------------------------------------- the shipped content
 
 

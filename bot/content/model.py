@@ -154,7 +154,7 @@ class Card(_Model):
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
 _TERM = re.compile(
     r"^(?P<unless>!)?(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
-    r"|^(?P<measure>duration|count|age|pulse|body_temp|vitamin_d_iu|b6_mg|potassium_level|sodium_level|calcium_level|b12_level)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
+    r"|^(?P<unless_measure>!)?(?P<measure>duration|count|age|pulse|body_temp|vitamin_d_iu|b6_mg|potassium_level|sodium_level|calcium_level|b12_level)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
     r"(?:(?P<op2><=|<)(?P<value2>\d+(?:\.\d+)?)(?P<unit2>min|h|d|w)?)?$"
 )
 #: Minutes in a unit of a duration term.
@@ -226,7 +226,8 @@ class Term:
     def __str__(self) -> str:
         if self.measure:
             upper = f"{self.op2}{self.value2:g}" if self.op2 else ""
-            return f"{self.measure}{self.op}{self.value:g}{upper}"
+            unless = "!" if self.unless else ""
+            return f"{unless}{self.measure}{self.op}{self.value:g}{upper}"
         head = ("!" if self.unless else "") + (f"{self.count} of " if self.count > 1 else "")
         return head + "|".join(self.concepts)
 
@@ -240,7 +241,7 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
             raise ValueError(
                 f"cannot read '{part.strip()}' in rule '{rule}': write concept ids joined by "
                 "'|', optionally '2 of ' first, '!' for 'unless', or a measure such as "
-                "duration>=10min, count>=5, age<12"
+                "duration>=10min, count>=5, age<12 ('!' before a measure too: !body_temp<37.5)"
             )
         if found["measure"]:
             measure = found["measure"]
@@ -255,6 +256,7 @@ def parse_rule(rule: str) -> tuple[Term, ...]:
                     value=float(found["value"]) * scale,
                     op2=found["op2"],
                     value2=float(found["value2"] or 0) * scale2,
+                    unless=bool(found["unless_measure"]),
                 )
             )
         else:

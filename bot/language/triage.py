@@ -158,9 +158,10 @@ def _satisfy(
 ) -> tuple[Finding, ...] | None:
     """Findings meeting every term, none reused and none overlapping another (backtracking).
 
-    An ``unless`` term ("!sleep_onset") fails the rule when any finding in the pool meets it.
+    An ``unless`` term ("!sleep_onset", "!body_temp<37.5") fails the rule when any finding in
+    the pool meets it.
     """
-    if any(t.unless and any(f.concept in t.concepts for f in pool) for t in terms):
+    if any(t.unless and any(_meets(t, f) for f in pool) for t in terms):
         return None
     terms = tuple(t for t in terms if not t.unless)
     if not terms:
@@ -189,6 +190,13 @@ def _options(
             _overlap(a, b) for a, b in itertools.combinations(chosen, 2)
         ):
             yield chosen
+
+
+def _meets(term: Term, finding: Finding) -> bool:
+    """True when ``finding`` is one ``term`` names (a concept, or a measure in its range)."""
+    if term.measure is not None:
+        return finding.concept == term.measure and _measured(term, finding.value)
+    return finding.concept in term.concepts
 
 
 def _measured(term: Term, value: float | None) -> bool:
