@@ -65,6 +65,7 @@ SETS = {
     "round 31 (blind, held out)": "heldout/vignettes_round31.yaml",
     "round 32 (blind; read and used for tuning after its first run)": "vignettes_round32.yaml",
     "round 33 (blind, held out)": "heldout/vignettes_round33.yaml",
+    "round 34 (blind; read and used for tuning after its first run)": "vignettes_round34.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,

@@ -179,6 +179,13 @@ KNOWN = {
     "spasm is not a rule yet: 'spasm' alone is an ordinary cramp; left undone",
     "vision in my right eye went blurry over 2 days and it hurts to move the eye, plus I get an "
     "electric tingle down my back when I bend my neck": _URGENT_HEAD,
+    # round 34 (read after its first run)
+    "had a panic attack at work, but tbh my heart is still going at 150 an hour later sat down, "
+    "no chest pain, just a pounding. normally 70": "'my heart is still going at 150' is not read "
+    "as a pulse (the heart word is too far from the number); left undone",
+    "9 month old with fever 39 for 3 days now, eating less and a bit grumpy, still drinking and "
+    "having wet nappies": "the reference's line for a child's fever is five days; left to the "
+    "triage model",
     # round 32 (read after its first run)
     "my 5 year old has had a fever for 4 days now, 38.8 today, calpol brings it down but he's just "
     "not right, keeps saying his legs hurt": "the reference's line for a child's fever is five "
