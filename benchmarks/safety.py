@@ -66,6 +66,7 @@ SETS = {
     "round 32 (blind; read and used for tuning after its first run)": "vignettes_round32.yaml",
     "round 33 (blind, held out)": "heldout/vignettes_round33.yaml",
     "round 34 (blind; read and used for tuning after its first run)": "vignettes_round34.yaml",
+    "round 35 (blind, held out)": "heldout/vignettes_round35.yaml",
 }
 
 # Runs inside the tree being measured: prints [group, text, urgency, flag, how] per vignette,
