@@ -182,7 +182,7 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("my sodium is 118", "sodium_level", 118),
         ("my calcium was 8.016 on a US lab", "calcium_level", 2.0),  # mg/dL read as mmol/L
         ("my b12 came back at 98", "b12_level", 98),
-        ("my 6 week old", "age", 6 / 52),
+        ("my 6 week old", "age", 6 * 7 / 365),  # weeks in years
         ("our 10 day old baby", "age", 10 / 365),
         ("a temp of 38.6 tonight", "body_temp", 38.6),
         ("thermometer says 38", "body_temp", 38),
@@ -192,12 +192,13 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("vitamin d 50,000 iu weekly", "vitamin_d_iu", 50000 / 7),
         ("250 mcg of vitamin d3", "vitamin_d_iu", 10000),
         ("been taking 200mg of b6 a day", "b6_mg", 200),
+        ("taking 50,000iu of vitamin d3", "vitamin_d_iu", 50000),  # glued, with a comma
         ("b6 100 mg", "b6_mg", 100),
         ("20000 iu d3 for a week now", "vitamin_d_iu", 20000),  # how long, not how often
         ("vitamin d 50,000 iu every 2 weeks", "vitamin_d_iu", 50000 / 14),
         ("d3 10000 iu twice a week", "vitamin_d_iu", 10000 / 3.5),
         ("100,000 iu vitamin d every 3 months", "vitamin_d_iu", 100000 / 90),
-        ("my son is 6 weeks and has a temp of 38.5", "age", 6 / 52),
+        ("my son is 6 weeks and has a temp of 38.5", "age", 6 * 7 / 365),
         ("had a fever so i took 40 of them", "count", 40),  # a count, not a temperature
         ("temperature normal, pulse 40 and dizzy", "pulse", 40),
         ("fever for 36 hours", "duration", 36 * 60),

@@ -93,8 +93,6 @@ _INTAKE = frozenset({"day", "daily", "week", "weekly", "night"})
 _PULSE_WORDS = frozenset({"pulse", "rate", "heartrate"})  # not "hr": "1 hr 30 mins"
 #: ...but not an oxygen reading ("pulse oximeter says 98").
 _OXYGEN_WORDS = frozenset({"oximeter", "ox", "sats", "oxygen", "saturation", "o2"})
-#: An amount and its unit written as one word ("200mg", "10000iu").
-_GLUED_DOSE = re.compile(r"(\d[\d,]*(?:\.\d+)?)(mg|mcg|ug|iu|g)")
 #: The names a dose is read for, as words, and the measure it becomes ("" for anything else
 #: taken by the milligram, whose amounts are never a vitamin's).
 _DOSE_NAMES: dict[tuple[str, ...], str] = {
@@ -136,8 +134,10 @@ _BABY_WORDS = frozenset(
     {"baby", "babies", "son", "daughter", "boy", "girl", "infant", "newborn", "twins", "grandson",
      "granddaughter", "grandbaby", "little", "lo"}
 )  # fmt: skip
-#: A baby's age in weeks or days ("a 6 week old"): how many of the unit make a year.
-_BABY_AGE = {"week": 52.0, "weeks": 52.0, "wk": 52.0, "wks": 52.0, "day": 365.0, "days": 365.0}
+#: Units in which a baby's age is told ("a 6 week old"); `_MINUTES` says how long each is.
+_BABY_AGE = frozenset({"week", "weeks", "wk", "wks", "day", "days"})
+#: Minutes in a year, to turn a baby's age into years.
+_YEAR_MINUTES = 365.0 * 1440
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
@@ -146,7 +146,7 @@ _GESTATION = re.compile(
     r"|(?:^|(?<=[.!?\n]))\s*(?:i'?m |i am |now |at )?([2-4]\d)\s*(?:wks?|weeks?)\b(?!\s*(?:ago|of|old))",
     re.IGNORECASE,
 )
-_GLUED = re.compile(r"^(\d+(?:\.\d+)?)([a-z]+)$")
+_GLUED = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")  # "20min", "50,000iu"
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,7 +454,8 @@ def _measures(
         elif after in ("month", "months") and not article and (following == "old" or person_before):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
         elif after in _BABY_AGE and not article and _babys_age(toks, i, unit, person_before):
-            out.append(Finding("age", "measure", i, unit + 1, at, said, value / _BABY_AGE[after]))
+            years = value * _MINUTES[after] / _YEAR_MINUTES
+            out.append(Finding("age", "measure", i, unit + 1, at, said, years))
         elif after in _MINUTES and not (
             blocked or since or attributive or doing or (article and after == "m")
         ):
@@ -500,13 +501,9 @@ def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
     unit ("50,000 iu", "200mg", "250 mcg") whose nearest name within four words is that
     vitamin's (not "magnesium 400 mg and vitamin d"), per day unless a week or a month is
     said just after it ("50,000 iu a week" is 7,143 a day)."""
-    glued = _GLUED_DOSE.fullmatch(toks[i])
-    if glued:
-        amount, unit, rest = _number(glued[1]), glued[2], i + 1
-    else:
-        amount = _number(toks[i])
-        unit = toks[i + 1] if i + 1 < len(toks) else ""
-        rest = i + 2
+    amount = _number(toks[i])  # "200mg" arrives as "200", "mg" (`_unglue`)
+    unit = toks[i + 1] if i + 1 < len(toks) else ""
+    rest = i + 2
     if amount is None or unit not in _PER_UNIT:
         return None
     nearest: tuple[int, str] | None = None

@@ -178,11 +178,8 @@ def _options(
     term: Term, pool: list[Finding], used: tuple[Finding, ...]
 ) -> Iterable[tuple[Finding, ...]]:
     free = [f for f in pool if not any(_overlap(f, u) for u in used)]
-    if term.measure is not None:
-        yield from ((f,) for f in free if f.concept == term.measure and _measured(term, f.value))
-        return
-    matching = [f for f in free if f.concept in term.concepts]
-    if term.count == 1:
+    matching = [f for f in free if _meets(term, f)]
+    if term.measure is not None or term.count == 1:
         yield from ((f,) for f in matching)
         return
     for chosen in itertools.combinations(matching, term.count):  # distinct, non-overlapping
