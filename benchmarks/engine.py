@@ -105,7 +105,7 @@ async def _engine_worker(
     from bot.conversation.engine import Engine
     from bot.conversation.flood import FloodGuard
     from bot.events import Incoming, SessionKey
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     from bot.storage.journal import SQLiteJournal
     from bot.storage.sqlite import SQLiteStore
 
@@ -226,7 +226,7 @@ def _safety_cost() -> tuple[float, float, int]:
     import yaml
 
     from bot.content.loader import bundled_content_dir, load_content
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     from bot.language.safety import RedFlagScanner
 
     scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())

@@ -64,7 +64,7 @@ def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
     from bot.content.loader import load_content
     from bot.conversation.dialogue import UNANSWERED, Dialogue
     from bot.events import Incoming, SessionKey
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     from bot.storage.store import Session
 
     bundle = load_content(root / "content")

@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bot.content.loader import load_content
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     from bot.language.retrieval import CardIndex, candidates, kind_of
 
     # the content's own signals: the question bank holds these sets (tools/train_questions.py)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.content.loader import bundled_content_dir, load_content
-from bot.language.recall import RecallNet, load_embedder
+from bot.language.embedding import load_embedder
+from bot.language.recall import RecallNet
 from bot.language.safety import RedFlagScanner
 
 

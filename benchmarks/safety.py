@@ -80,7 +80,7 @@ except ImportError:
     from bot.loader import bundled_content_dir, load_content
     from bot.safety import RedFlagScanner
 try:  # with the recall net, as the running bot builds it (since issue 9)
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     bundle = load_content(bundled_content_dir())
     if hasattr(RedFlagScanner, "for_bundle"):  # with the triage model (since round 23)
         scanner = RedFlagScanner.for_bundle(bundle, load_embedder())

@@ -96,7 +96,7 @@ def _worker(kind: str, target: str, schema: str, total: int, out: Any, index: in
     from bot.conversation.delivery import Courier, Letter
     from bot.conversation.engine import Engine
     from bot.events import Incoming, Reply, SessionKey
-    from bot.language.recall import load_embedder
+    from bot.language.embedding import load_embedder
     from bot.storage.postgres import PostgresStore
     from bot.storage.sqlite import SQLiteStore
 

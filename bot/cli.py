@@ -31,7 +31,7 @@ from bot import __version__, logs
 from bot.content.loader import Bundle, ContentFormatError, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
 from bot.errors import ConfigError, ContentError, StoreError
-from bot.language.recall import load_embedder
+from bot.language.embedding import load_embedder
 from bot.moderation.content_manager import ContentManager
 from bot.moderation.transcripts import run_all
 from bot.moderation.validate import validate_dir

@@ -15,7 +15,7 @@ import pytest
 
 from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.conversation.engine import Engine
-from bot.language.recall import Embedder, WordLlamaEmbedder
+from bot.language.embedding import Embedder, WordLlamaEmbedder
 from bot.storage.sqlite import SQLiteStore
 from tests.fakes.telegram_api import FakeBotApi
 

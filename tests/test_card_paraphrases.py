@@ -19,7 +19,7 @@ import yaml
 from bot.content.loader import Bundle
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey, Urgency
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.storage.store import Session
 
 PARAPHRASES = Path(__file__).parent / "data" / "card_paraphrases.yaml"

@@ -14,7 +14,7 @@ from bot.content.loader import QUESTION_MODEL, Bundle, bundled_content_dir, read
 from bot.content.model import QuestionModel
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.language.retrieval import FEATURES, W_BANK, CardIndex
 from bot.storage.store import Session
 

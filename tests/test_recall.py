@@ -12,7 +12,8 @@ from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.content.model import Net, TriageModelSettings, TriageWeights
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey, Urgency
-from bot.language.recall import RecallNet, WordLlamaEmbedder, load_embedder
+from bot.language.embedding import WordLlamaEmbedder, load_embedder
+from bot.language.recall import RecallNet
 from bot.language.safety import NET_RULE, RedFlagScanner
 from bot.storage.store import Session
 

@@ -11,7 +11,7 @@ from bot.content.loader import Bundle, bundled_content_dir, read_content
 from bot.content.model import Card, Entity
 from bot.conversation.dialogue import UNANSWERED, Dialogue
 from bot.events import Incoming, SessionKey
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.language.retrieval import CardIndex
 from bot.storage.store import Session
 

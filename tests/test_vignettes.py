@@ -14,7 +14,7 @@ import yaml
 
 from bot.content.loader import bundled_content_dir, load_content
 from bot.events import Urgency
-from bot.language.recall import load_embedder
+from bot.language.embedding import load_embedder
 from bot.language.safety import RedFlagScanner
 
 DATA = Path(__file__).parent / "data"

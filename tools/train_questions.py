@@ -18,7 +18,8 @@ never from a held-out set (M-Q, S, U onwards) before its first run:
   best (the curve is flat near its top, and its noise would otherwise pick the threshold). The table is printed; the threshold is chosen on the same
   figures it reports, so they flatter it slightly.
 
-    python tools/train_questions.py             # write content/models/questions.json
+    python tools/train_questions.py             # write content/models/questions.json (and
+                                                # the vectors of its bank: tools/embed_content.py)
     python tools/train_questions.py --evaluate  # leave-one-set-out figures, nothing written
 
 After changing a question set, train again: a test compares the files with the digests the
@@ -45,10 +46,12 @@ sys.path.insert(0, str(ROOT))
 
 from bot.content.loader import QUESTION_MODEL, Bundle, load_content  # noqa: E402
 from bot.content.model import QuestionModel  # noqa: E402
+from bot.content.vectors import VECTORS  # noqa: E402
 from bot.conversation.answers import Answers  # noqa: E402
 from bot.conversation.dialogue import Dialogue  # noqa: E402
-from bot.language.recall import Embedder, load_embedder  # noqa: E402
+from bot.language.embedding import Embedder, load_embedder  # noqa: E402
 from bot.language.retrieval import FEATURES, candidates  # noqa: E402
+from bot.moderation.vectors import store_vectors  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 #: A reader's labels of answers to the read questions (tests/data/judged/README.md)
@@ -336,6 +339,10 @@ def main() -> None:
     # one bank question a line, so a retrained model reads as a diff
     args.out.write_text(head + ',\n "bank": [\n' + ",\n".join(lines) + "\n ]\n}\n", "utf-8")
     print(f"wrote {args.out}")
+    if args.out == OUT:  # the bank's questions are embedded at start-up: store their vectors
+        stored = store_vectors(load_content(CONTENT), embedder)
+        stored.write(CONTENT / VECTORS)
+        print(f"wrote {CONTENT / VECTORS}: {len(stored)} texts")
 
 
 if __name__ == "__main__":

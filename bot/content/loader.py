@@ -41,6 +41,7 @@ from bot.content.model import (
     TriageWeights,
     parse_rule,
 )
+from bot.content.vectors import VECTORS, StoredVectors
 from bot.errors import ContentError, Problem
 
 _log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ class Bundle:
     cards: dict[str, Card] = field(default_factory=dict, repr=False)
     triage: TriageWeights | None = field(default=None, repr=False)
     questions: QuestionModel | None = field(default=None, repr=False)
+    vectors: StoredVectors | None = field(default=None, repr=False)
 
     def message(self, key: str, **values: str) -> str:
         """The text of a message, with ``{name}`` placeholders filled in."""
@@ -541,7 +543,8 @@ def read_content(root: Path) -> ContentRead:
     bundle, sem = _assemble(parsed, digest.hexdigest()[:12], complete)
     problems += sem
     if bundle is not None:
-        bundle = dataclasses.replace(bundle, triage=weights, questions=questions)
+        vectors = StoredVectors.read(root / VECTORS)  # a cache: not in the version digest
+        bundle = dataclasses.replace(bundle, triage=weights, questions=questions, vectors=vectors)
     return ContentRead(bundle if not problems else None, sorted(set(problems)), parsed)
 
 

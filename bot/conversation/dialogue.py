@@ -16,7 +16,7 @@ from bot.content.loader import Bundle
 from bot.content.model import Choice, Node
 from bot.conversation.answers import NOTED, RAISED, Answers
 from bot.events import Button, Incoming, Reply, Urgency
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.language.retrieval import MARGIN, SUGGEST, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text

@@ -15,7 +15,7 @@ from bot.conversation.dialogue import MAX_SCAN, UNANSWERED, Dialogue, Retention
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.errors import StoreError
 from bot.events import Incoming, Reply, SessionKey
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.storage.journal import Journal
 from bot.storage.mailbox import Change, Mailbox, Receipt
 from bot.storage.store import Session, SessionStore

@@ -41,7 +41,7 @@ import snowballstemmer
 from rapidfuzz import fuzz
 
 from bot.content.loader import Bundle
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder, with_stored
 from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, normalise, words
 
 #: Besides the shared stop words, question words ("how much magnesium" asks about magnesium)
@@ -400,17 +400,19 @@ class CardIndex:
             for e in candidate.about:
                 self._about_index.setdefault(e, []).append(i)
         self._embedder = embedder
+        # content's own texts: their vectors are read from the store where it has them
+        stored = with_stored(embedder, bundle.vectors)
         self._matrix: Any = None
         self._passages: Any = None
-        if embedder is not None and self._asks:
-            self._matrix = embedder.embed([normalise(a) for c in self._candidates for a in c.asks])
+        if stored is not None and self._asks:
+            self._matrix = stored.embed([normalise(a) for c in self._candidates for a in c.asks])
             # the answer's sentences, for the meaning of what a candidate says
             owners, sentences = [], []
             for i, c in enumerate(self._candidates):
                 for sentence in _sentences(c.text or c.title):
                     owners.append(i)
                     sentences.append(normalise(sentence))
-            self._passages = embedder.embed(sentences)
+            self._passages = stored.embed(sentences)
             self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
         self._prior = np.array([KIND_PRIOR.get(kind_of(c.ref), 0.0) for c in self._candidates])
         # a question worded exactly like one of a card's or an FAQ entry's examples is its
@@ -423,8 +425,8 @@ class CardIndex:
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
         self._model = bundle.questions
         self._bank: Bank | None = None
-        if self._model is not None and embedder is not None:
-            self._bank = self._build_bank(self._model.bank, embedder)
+        if self._model is not None and stored is not None:
+            self._bank = self._build_bank(self._model.bank, stored)
 
     def _build_bank(
         self, bank: tuple[tuple[str, tuple[str, ...]], ...], embedder: Embedder

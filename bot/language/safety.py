@@ -16,8 +16,9 @@ from bot.content.loader import Bundle
 from bot.content.model import RedFlag, Safety, TriageWeights
 from bot.events import Urgency
 from bot.language.classifier import TriageModel, TriageScore
+from bot.language.embedding import Embedder, with_stored
 from bot.language.findings import Reader, Reading
-from bot.language.recall import Embedder, Nearest, RecallNet
+from bot.language.recall import Nearest, RecallNet
 from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
@@ -94,8 +95,9 @@ class RedFlagScanner:
 
     @classmethod
     def for_bundle(cls, bundle: Bundle, embedder: Embedder | None = None) -> RedFlagScanner:
-        """The scanner of a content bundle: its rules, its triage model, the net if given."""
-        return cls(bundle.safety, embedder, bundle.triage)
+        """The scanner of a content bundle: its rules, its triage model, the net if given
+        (its examples' vectors read from the bundle's stored vectors)."""
+        return cls(bundle.safety, with_stored(embedder, bundle.vectors), bundle.triage)
 
     def assess(self, text: str) -> Assessment:
         """Read ``text``, apply the rules, and say which red flags it raises."""

@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 from bot.content.loader import Bundle, ParsedFile, load_transcripts
+from bot.content.vectors import VECTORS
 from bot.errors import Problem
 from bot.language.safety import RedFlagScanner
 from bot.language.understand import Understanding
 from bot.moderation.transcripts import line_of
+from bot.moderation.vectors import missing_texts
 
 #: Platform limits that matter for content.
 MESSAGE_LIMIT = 2000  # Discord; Telegram allows 4,096
@@ -38,6 +40,7 @@ def lint(parsed: list[ParsedFile], bundle: Bundle, root: Path) -> list[Problem]:
         *_limits(parsed),
         *_overlapping_choices(parsed, bundle),
         *_red_flags_in_benign_tests(bundle, root),
+        *_unstored_vectors(bundle),
     ]
 
 
@@ -163,3 +166,17 @@ def _red_flags_in_benign_tests(bundle: Bundle, root: Path) -> list[Problem]:
                                    f"red flag '{hits[0].flag.id}' matches a message this test expects to be benign",
                                    severity="warning"))  # fmt: skip
     return out
+
+
+def _unstored_vectors(bundle: Bundle) -> list[Problem]:
+    """A store of vectors that lacks texts start-up embeds (they are embedded then: slower)."""
+    if bundle.vectors is None:
+        return []
+    missing = missing_texts(bundle)
+    if not missing:
+        return []
+    message = (
+        f"{len(missing)} text(s) start-up embeds are not stored here, so start-up is slower "
+        "(answers are the same): run python tools/embed_content.py"
+    )
+    return [Problem(VECTORS, 1, 1, message, severity="warning")]

@@ -12,7 +12,7 @@ from bot.conversation.engine import Engine
 from bot.conversation.flood import FloodGuard
 from bot.errors import Problem
 from bot.events import Incoming, Reply, SessionKey, Urgency
-from bot.language.recall import Embedder
+from bot.language.embedding import Embedder
 from bot.storage.store import MemoryStore
 
 
