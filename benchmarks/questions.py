@@ -64,7 +64,11 @@ def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
     from bot.content.loader import load_content
     from bot.conversation.dialogue import UNANSWERED, Dialogue
     from bot.events import Incoming, SessionKey
-    from bot.language.embedding import load_embedder
+
+    try:
+        from bot.language.embedding import load_embedder
+    except ImportError:  # commits before 2026-11-27 kept it in recall
+        from bot.language.recall import load_embedder  # type: ignore[no-redef]
     from bot.storage.store import Session
 
     bundle = load_content(root / "content")
@@ -90,12 +94,24 @@ def score(path: Path, root: Path, bank: str = "all") -> list[dict[str, Any]]:
         """Whether ``text`` (case-folded) holds an alternative of every group of ``must``."""
         return bool(text) and all(any(a.casefold() in text for a in g) for g in must)
 
+    try:  # the text as the dialogue reads a message
+        from bot.conversation.dialogue import MAX_SCAN
+        from bot.language.text import clean_text
+
+        def read_as(text: str) -> str:
+            return clean_text(text[:MAX_SCAN])
+    except ImportError:  # earlier commits
+
+        def read_as(text: str) -> str:
+            return text
+
     results = []
     for item in yaml.safe_load(path.read_text(encoding="utf-8")):
         must = item["must"]
         decision = None
         if hasattr(dialogue, "lookup"):
-            decision = dialogue.lookup(item["text"], dialogue.understanding.route(item["text"]))
+            text = read_as(item["text"])
+            decision = dialogue.lookup(text, dialogue.understanding.route(text))
         first = decision.ranked[0].candidate.ref if decision and decision.ranked else ""
         turn = dialogue.respond(Session(), Incoming(SessionKey("bench", "1"), text=item["text"]))
         shown = "\n".join(

@@ -80,7 +80,10 @@ except ImportError:
     from bot.loader import bundled_content_dir, load_content
     from bot.safety import RedFlagScanner
 try:  # with the recall net, as the running bot builds it (since issue 9)
-    from bot.language.embedding import load_embedder
+    try:
+        from bot.language.embedding import load_embedder
+    except ImportError:  # commits before 2026-11-27 kept it in recall
+        from bot.language.recall import load_embedder  # type: ignore[no-redef]
     bundle = load_content(bundled_content_dir())
     if hasattr(RedFlagScanner, "for_bundle"):  # with the triage model (since round 23)
         scanner = RedFlagScanner.for_bundle(bundle, load_embedder())
