@@ -152,8 +152,8 @@ def test_the_shipped_model_was_trained_on_the_files_as_they_are(bundle: Bundle) 
         "a question set changed since the question model was trained: "
         "run python tools/train_questions.py and commit content/models/questions.json"
     )
-    # never a held-out set: M-Q, S and U onwards are scored blind (R and T were read)
-    held = {f"questions_{letter}.yaml" for letter in "mnopqsuvwxyz"}
+    # never a held-out set: M-Q, S, U, V and X onwards are scored blind (R, T and W were read)
+    held = {f"questions_{letter}.yaml" for letter in "mnopqsuvxyz"}
     assert not any(Path(name).name in held for name in model.trained_on)
     assert model.features == FEATURES and 0.5 <= model.answer < 1
 
@@ -252,3 +252,32 @@ def test_a_reader_s_label_must_be_one_of_three(
     monkeypatch.setattr(train_questions, "JUDGED", tmp_path)
     with pytest.raises(SystemExit, match=r"questions_a\.yaml"):
         train_questions.judged()
+
+
+def test_an_answer_is_scored_by_what_a_reader_made_of_it() -> None:
+    q = train_questions.Asked("s", "text", (("x",),), frozenset({"card:a"}), "s001")
+    labels = {"s001": {"card:b": "partly", "card:c": "wrong"}}
+    assert train_questions.label(q, "card:a", labels) == "right"  # unjudged, holds the words
+    assert train_questions.label(q, "card:b", labels) == "partly"
+    assert train_questions.label(q, "card:c", labels) == "wrong"
+    assert train_questions.label(q, "card:d", labels) == "wrong"  # unjudged, lacks them
+
+
+def test_the_threshold_weighs_a_partly_right_answer_below_a_wrong_one() -> None:
+    def table(*groups: tuple[str, int, float]) -> list[tuple[float, float, float, float]]:
+        """The table of questions given as (verdict, how many, chance) groups."""
+        replayed, chance = [], []
+        for verdict, n, c in groups:
+            made = train_questions.Replayed("s", (), verdict == "right", "model", verdict=verdict)
+            replayed += [made] * n
+            chance += [c] * n
+        return train_questions.tabulate(replayed, chance)
+
+    # above a chance of 0.7: 10 right; from 0.6 to 0.7, 10 more right and 6 partly right
+    partly = table(("right", 10, 0.9), ("right", 10, 0.65), ("partly", 6, 0.65), ("wrong", 4, 0.2))
+    rows = {t: rest for t, *rest in partly}
+    assert rows[0.7] == [10 / 30, 0, 0]
+    assert rows[0.6] == [20 / 30, 6 / 30, 0]
+    assert train_questions.choose(partly)[0] <= 0.65  # 10 right are worth 6 partly (1 each)...
+    wrong = table(("right", 10, 0.9), ("right", 10, 0.65), ("wrong", 6, 0.65), ("wrong", 4, 0.2))
+    assert train_questions.choose(wrong)[0] > 0.65  # ...and not 6 wrong (3 each)

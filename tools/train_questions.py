@@ -1,7 +1,7 @@
 """Train answer retrieval's question model (`bot.language.retrieval`) and write it into content.
 
-Learnt from questions already read and scored (question sets A-L, R and T, the card paraphrases),
-never from a held-out set (M-Q, S, U onwards) before its first run:
+Learnt from questions already read and scored (question sets A-L, R, T and W, the card
+paraphrases), never from a held-out set (M-Q, S, U, V onwards) before its first run:
 
 - the question bank: each question and the answers of the content that held everything it
   needed (its ``must`` groups), skipping questions no answer held and questions so general
@@ -11,12 +11,15 @@ never from a held-out set (M-Q, S, U onwards) before its first run:
   the chance decide (not those the topic router, exact wording or the medicine rule settle),
   each decided by the dialogue with its own set (and any question worded the same) left out
   of the bank, as a new question meets it;
-- the threshold from which the top candidate is answered: the one that gives the most correct
-  answers less three times the wrong ones over all questions (a confident wrong card is worse
-  than "Did you mean"), each set scored by a model fitted without it, on a grid of 0.01
+- the threshold from which the top candidate is answered: the one that gives the most right
+  answers less three times the wrong ones (a confident wrong card is worse than "Did you
+  mean") and once the partly right ones, over all questions, each answer counted as a reader
+  judged it (tests/data/judged/; an unjudged one is right if it holds what the question
+  needed, else wrong), each set scored by a model fitted without it, on a grid of 0.01
   smoothed over +-`SMOOTH` steps, taking the middle of the plateau within `PLATEAU` of the
-  best (the curve is flat near its top, and its noise would otherwise pick the threshold). The table is printed; the threshold is chosen on the same
-  figures it reports, so they flatter it slightly.
+  best (the curve is flat near its top, and its noise would otherwise pick the threshold).
+  The table is printed; the threshold is chosen on the same figures it reports, so they
+  flatter it slightly.
 
     python tools/train_questions.py             # write content/models/questions.json (and
                                                 # the vectors of its bank: tools/embed_content.py)
@@ -62,13 +65,17 @@ OUT = CONTENT / QUESTION_MODEL
 #: The read question sets, and the card paraphrases (`tests/test_card_paraphrases.py` asks
 #: them with the paraphrases left out of the bank, as new questions).
 SOURCES = [
-    *(DATA / "heldout" / f"questions_{letter}.yaml" for letter in "abcdefghijklrt"),
+    *(DATA / "heldout" / f"questions_{letter}.yaml" for letter in "abcdefghijklrtw"),
     DATA / "card_paraphrases.yaml",
 ]
 #: A question that more than this many answers hold is too general to vouch for any of them.
 MOST_ANSWERS = 10
-#: What a wrong answer costs, in correct answers, when the threshold is chosen.
+#: What an answer costs, in right answers, when the threshold is chosen: a wrong one (judged
+#: wrong, or unjudged and missing what the question needed) three; one a reader judged partly
+#: right (correct and on topic, but not the point asked) one, as it stands where "Did you mean"
+#: would have offered the other cards.
 WRONG_COST = 3.0
+PARTLY_COST = 1.0
 #: Regularisation (inverse strength) of the logistic model.
 C = 1.0
 THRESHOLDS = tuple(round(0.5 + i / 100, 2) for i in range(46))  # 0.50 to 0.95
@@ -158,6 +165,8 @@ class Replayed:
     right: bool
     path: str
     answered_right: bool = False
+    #: what a reader made of the answer the bot gives or would give (`label`)
+    verdict: str = "wrong"
 
 
 def left_out(
@@ -180,24 +189,34 @@ def left_out(
 def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[Replayed]:
     """Every question decided as a new one (`left_out`), through the dialogue's own lookup
     (the topic router's pick, exact wording, the medicine rule...)."""
+    labels = judged()
     out = []
     for source, held, dialogue in left_out(bundle, embedder, questions):
         for q in held:
             decision = dialogue.lookup(q.text, dialogue.understanding.route(q.text))
             refs, features = dialogue.cards.evidence(q.text)
             top = refs[0] if refs else ""
+            given = top
             if decision.chance is not None and decision.reason in ("likely right", "grey zone"):
                 path, answered = "model", False
             elif decision.kind == "answer" and decision.ranked:
-                path, answered = "answer", decision.ranked[0].candidate.ref in q.right
+                given = decision.ranked[0].candidate.ref
+                path, answered = "answer", given in q.right
             else:
                 path, answered = "other", False
             out.append(
                 Replayed(
-                    source, tuple(features[f] for f in FEATURES), top in q.right, path, answered
+                    source, tuple(features[f] for f in FEATURES), top in q.right, path, answered,
+                    label(q, given, labels),
                 )
-            )
+            )  # fmt: skip
     return out
+
+
+def label(q: Asked, ref: str, labels: dict[str, dict[str, str]]) -> str:
+    """What a reader made of answer ``ref`` to ``q``: their label where they judged it, else
+    right if it holds what the question needed, else wrong."""
+    return labels.get(q.id, {}).get(ref) or ("right" if ref in q.right else "wrong")
 
 
 def fit(rows: Any, right: Any) -> Any:
@@ -213,9 +232,10 @@ def model_rows(replayed: list[Replayed]) -> tuple[Any, Any]:
     return np.array([r.features for r in rows]), np.array([r.right for r in rows])
 
 
-def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float]]:
-    """(threshold, correct, wrong) over every question, as the bot answers it: where the chance
-    decides, from a model fitted without the question's set; elsewhere, as the rules did."""
+def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float, float]]:
+    """(threshold, right, partly, wrong) over every question, as the bot answers it: where the
+    chance decides, from a model fitted without the question's set; elsewhere, as the rules
+    did. Shares of all questions; the rest are not answered ("Did you mean", "I don't know")."""
     chance = {}
     for source in dict.fromkeys(r.source for r in replayed):
         train = model_rows([r for r in replayed if r.source != source])
@@ -223,26 +243,34 @@ def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float]
         if held:
             p = fit(*train).predict_proba(np.array([r.features for r in held]))[:, 1]
             chance.update({id(r): float(c) for r, c in zip(held, p, strict=True)})
+    return tabulate(replayed, [chance.get(id(r), 0.0) for r in replayed])
+
+
+def tabulate(
+    replayed: list[Replayed], chance: list[float]
+) -> list[tuple[float, float, float, float]]:
+    """(threshold, right, partly, wrong) for each of `THRESHOLDS`, given each question's chance
+    (read where the chance decides)."""
     table = []
     for threshold in THRESHOLDS:
-        correct = wrong = 0
-        for r in replayed:
-            if r.path == "answer":
-                correct += r.answered_right
-                wrong += not r.answered_right
-            elif r.path == "model" and chance[id(r)] >= threshold:
-                correct += r.right
-                wrong += not r.right
-        table.append((threshold, correct / len(replayed), wrong / len(replayed)))
+        counts = dict.fromkeys(LABELS, 0)
+        for r, c in zip(replayed, chance, strict=True):
+            if r.path == "answer" or (r.path == "model" and c >= threshold):
+                counts[r.verdict] += 1
+        n = len(replayed)
+        table.append((threshold, *(counts[k] / n for k in LABELS)))
     return table
 
 
-def choose(table: list[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """The row of ``table`` (threshold, correct, wrong) in the middle of the plateau where the
-    objective, averaged over its neighbours (`SMOOTH` rows either side), is within `PLATEAU`
-    of its best: the curve is flat near its top, so its highest point moves with any change
-    of content while the plateau's middle stays put."""
-    gain = [correct - WRONG_COST * wrong for _, correct, wrong in table]
+def choose(
+    table: list[tuple[float, float, float, float]],
+) -> tuple[float, float, float, float]:
+    """The row of ``table`` (threshold, right, partly, wrong) in the middle of the plateau where
+    the objective (right less `PARTLY_COST` x partly less `WRONG_COST` x wrong), averaged over
+    its neighbours (`SMOOTH` rows either side), is within `PLATEAU` of its best: the curve is
+    flat near its top, so its highest point moves with any change of content while the
+    plateau's middle stays put."""
+    gain = [right - PARTLY_COST * partly - WRONG_COST * wrong for _, right, partly, wrong in table]
     smoothed = [float(np.mean(gain[max(0, i - SMOOTH) : i + SMOOTH + 1])) for i in range(len(gain))]
     near = [i for i, value in enumerate(smoothed) if value >= max(smoothed) - PLATEAU]
     return table[near[len(near) // 2]]
@@ -313,13 +341,14 @@ def main() -> None:
     print("each question decided by the bot with its set left out of the bank and of the fit:")
     print(f"top candidate right: {np.mean([r.right for r in replayed]):.1%};"
           f" the chance decides {decided} of {len(replayed)} (other rules the rest)")  # fmt: skip
-    print("answered from a chance of   correct   wrong   (all questions, every rule)")
-    for threshold, correct, wrong in table:
+    print("answered from a chance of   right  partly   wrong   (all questions, every rule)")
+    for threshold, right, partly, wrong in table:
         if threshold in SHOWN:
-            print(f"  {threshold:<26} {correct:>7.1%} {wrong:>7.1%}")
+            print(f"  {threshold:<24} {right:>7.1%} {partly:>7.1%} {wrong:>7.1%}")
     best = choose(table)
-    print(f"chosen: {best[0]} ({best[1]:.1%} correct, {best[2]:.1%} wrong; most correct less"
-          f" {WRONG_COST:g} x wrong, averaged over +-{SMOOTH} steps of 0.01, middle of the plateau within {PLATEAU:.1%})")  # fmt: skip
+    print(f"chosen: {best[0]} ({best[1]:.1%} right, {best[2]:.1%} partly, {best[3]:.1%} wrong;"
+          f" most right less {PARTLY_COST:g} x partly and {WRONG_COST:g} x wrong, averaged over"
+          f" +-{SMOOTH} steps of 0.01, middle of the plateau within {PLATEAU:.1%})")  # fmt: skip
     if args.evaluate:
         return
     model = fit(*model_rows(replayed))
