@@ -141,6 +141,23 @@ def test_a_medicine_question_without_a_card_is_honest_and_points_to_a_pharmacist
     assert (UNANSWERED, "is ramipril going to mess with my potassium") in events
 
 
+@pytest.mark.parametrize("meaning", [True, False], ids=["with model", "words only"])
+def test_a_symptom_naming_a_medicine_no_card_covers_is_honest_then_offers_the_check(
+    base: Bundle, embedder: Embedder, meaning: bool
+) -> None:
+    # a symptom message reads as a request for the check; a medicine in it that no card
+    # answers for gets the honest reply and a pharmacist first, never a generic list
+    dialogue = Dialogue(base, embedder if meaning else None)
+    text = "started naproxen last week and my calves keep cramping, could that be it"
+    reply, events, buttons = ask(dialogue, text)
+    assert "rather not guess" in reply and "pharmacist" in reply
+    assert (UNANSWERED, text) in events and ("intent", "card_unknown") in events
+    assert {b.id for b in dialogue.answers.triage_offer().buttons} <= set(buttons)
+    # without a medicine, the same kind of message still gets the check, not "I don't know"
+    reply, events, _ = ask(dialogue, "my calves keep cramping since last week, could that be it")
+    assert "rather not guess" not in reply
+
+
 def test_a_near_miss_offers_did_you_mean_buttons_that_answer(
     bundle: Bundle, embedder: Embedder
 ) -> None:
