@@ -156,6 +156,14 @@ def test_a_symptom_naming_a_medicine_no_card_covers_is_honest_then_offers_the_ch
     # without a medicine, the same kind of message still gets the check, not "I don't know"
     reply, events, _ = ask(dialogue, "my calves keep cramping since last week, could that be it")
     assert "rather not guess" not in reply
+    # and a list asked for is never replaced, least of all the red-flag list
+    for text, intent in [
+        ("warning signs, i take naproxen", "redflags"),
+        ("when to see a doctor, i'm on naproxen", "redflags"),
+        ("other causes, i take naproxen", "causes"),
+    ]:
+        reply, events, _ = ask(dialogue, text)
+        assert ("intent", intent) in events and "rather not guess" not in reply, (text, events)
 
 
 def test_a_near_miss_offers_did_you_mean_buttons_that_answer(

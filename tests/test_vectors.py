@@ -5,7 +5,9 @@ never an answer."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -116,7 +118,7 @@ def test_edited_content_embeds_only_what_the_store_lacks(
     assert _same_signals(index, CardIndex(dataclasses.replace(edited, vectors=None), embedder))
     # `nervebot validate` says so, as a warning
     _, problems = validate_dir(content_copy)
-    stale = [p for p in problems if p.path == VECTORS]
+    stale = [p for p in problems if p.path.endswith(VECTORS)]
     assert [p.severity for p in stale] == ["warning"]
     assert "1 text(s)" in stale[0].message and "tools/embed_content.py" in stale[0].message
 
@@ -128,28 +130,96 @@ def test_a_store_made_by_another_model_is_not_used(
     with caplog.at_level(logging.WARNING):
         chosen = with_stored(embedder, foreign)
     assert chosen is embedder
-    assert "another embedding model" in caplog.text
+    assert "not made by this embedding model" in caplog.text
     index = CardIndex(dataclasses.replace(bundle, vectors=foreign), embedder)
     assert _same_signals(index, CardIndex(dataclasses.replace(bundle, vectors=None), embedder))
     assert isinstance(with_stored(embedder, bundle.vectors), StoredEmbedder)
     assert with_stored(None, bundle.vectors) is None
 
 
+def _npy() -> bytes:
+    out = io.BytesIO()
+    np.save(out, np.zeros(3))
+    return out.getvalue()
+
+
+def _corrupt_deflate(good: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(out, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name), compress_type=zipfile.ZIP_DEFLATED)
+    data = bytearray(out.getvalue())
+    data[200:260] = b"\xff" * 60  # inside the first member's compressed bytes
+    return bytes(data)
+
+
+def _huge_shape() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (4000000000, 256), }"
+        header += b" " * (118 - len(header)) + b"\n"
+        z.writestr("keys.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    return out.getvalue()
+
+
 @pytest.mark.parametrize(
     "broken",
-    [b"not a zip file at all", b"PK\x03\x04 truncated"],
-    ids=["garbage", "truncated zip"],
+    ["garbage", "truncated zip", "empty", "an npy file", "corrupt deflate", "huge shape"],
 )
 def test_a_broken_store_is_ignored(
-    content_copy: Path, broken: bytes, caplog: pytest.LogCaptureFixture
+    content_copy: Path, broken: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (content_copy / VECTORS).write_bytes(broken)
+    path = content_copy / VECTORS
+    made = {
+        "garbage": lambda: b"not a zip file at all",
+        "truncated zip": lambda: b"PK\x03\x04 truncated",
+        "empty": lambda: b"",  # what an interrupted writer would once have left
+        "an npy file": _npy,
+        "corrupt deflate": lambda: _corrupt_deflate(path.read_bytes()),
+        "huge shape": _huge_shape,
+    }[broken]()
+    path.write_bytes(made)
     with caplog.at_level(logging.WARNING):
         loaded = load_content(content_copy)
     assert loaded.vectors is None
     assert "are ignored" in caplog.text
     _, problems = validate_dir(content_copy)
     assert not [p for p in problems if p.severity == "error"]
+    warned = [p for p in problems if p.path.endswith(VECTORS)]
+    assert [p.severity for p in warned] == ["warning"] and "cannot be read" in warned[0].message
+
+
+def test_writing_the_store_replaces_it_whole(tmp_path: Path, bundle: Bundle) -> None:
+    assert bundle.vectors is not None
+    path = tmp_path / VECTORS
+    bundle.vectors.write(path)
+    first = path.read_bytes()
+    bundle.vectors.write(path)  # over an existing store: a new file renamed over it
+    assert path.read_bytes() == first
+    assert [p.name for p in path.parent.iterdir()] == ["vectors.npz"]  # no temporary left
+
+
+def test_a_store_without_the_probes_is_not_used(
+    bundle: Bundle, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert bundle.vectors is not None
+    stored = bundle.vectors
+    unvouched = StoredVectors(stored.keys, stored.rows, (), np.zeros((0, stored.rows.shape[1])))
+    # its own probes, which would vouch for anything it holds
+    other = StoredVectors(stored.keys, stored.rows, ("x",) * len(PROBES), stored.probe_rows)
+    with caplog.at_level(logging.WARNING):
+        assert with_stored(embedder, unvouched) is embedder
+        assert with_stored(embedder, other) is embedder
+    assert "not made by this embedding model" in caplog.text
+
+
+def test_a_model_failing_on_the_probes_embeds_live(bundle: Bundle) -> None:
+    class Failing:
+        def embed(self, texts: Sequence[str]) -> Any:
+            raise TypeError("TextEncodeInput must be Union[...]")
+
+    failing = Failing()
+    assert with_stored(failing, bundle.vectors) is failing
 
 
 def test_a_store_of_the_wrong_shape_is_ignored(
@@ -175,7 +245,7 @@ def test_without_a_store_everything_is_embedded(content_copy: Path, embedder: Em
     assert len(counting.texts) > 1000
     assert missing_texts(bare) == content_texts(bare)
     _, problems = validate_dir(content_copy)  # no store is no warning: it is optional
-    assert not [p for p in problems if p.path == VECTORS]
+    assert not [p for p in problems if p.path.endswith(VECTORS)]
 
 
 def test_keys_survive_a_round_trip_whatever_their_bytes(tmp_path: Path) -> None:

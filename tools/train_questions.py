@@ -1,7 +1,7 @@
 """Train answer retrieval's question model (`bot.language.retrieval`) and write it into content.
 
 Learnt from questions already read and scored (question sets A-L, R, T and W, the card
-paraphrases), never from a held-out set (M-Q, S, U, V onwards) before its first run:
+paraphrases), never from a held-out set (M-Q, S, U, V and X onwards) before its first run:
 
 - the question bank: each question and the answers of the content that held everything it
   needed (its ``must`` groups), skipping questions no answer held and questions so general
@@ -368,7 +368,7 @@ def main() -> None:
     # one bank question a line, so a retrained model reads as a diff
     args.out.write_text(head + ',\n "bank": [\n' + ",\n".join(lines) + "\n ]\n}\n", "utf-8")
     print(f"wrote {args.out}")
-    if args.out == OUT:  # the bank's questions are embedded at start-up: store their vectors
+    if args.out.resolve() == OUT.resolve():  # the bank is embedded at start-up: store it
         stored = store_vectors(load_content(CONTENT), embedder)
         stored.write(CONTENT / VECTORS)
         print(f"wrote {CONTENT / VECTORS}: {len(stored)} texts")

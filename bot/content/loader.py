@@ -385,7 +385,9 @@ def transcript_files(root: Path) -> list[Path]:
     return sorted([*tests.glob("*.yaml"), *tests.glob("*.yml")]) if tests.is_dir() else []
 
 
-def _shown(path: Path, root: Path) -> str:
+def shown_path(path: Path, root: Path) -> str:
+    """How a file of a content folder is named in problems: relative to the working folder
+    where it is inside it, else in full."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -410,7 +412,7 @@ def load_transcripts(root: Path) -> tuple[list[tuple[str, Transcript]], list[Pro
     out: list[tuple[str, Transcript]] = []
     problems: list[Problem] = []
     for path in transcript_files(root):
-        shown = _shown(path, root)
+        shown = shown_path(path, root)
         data, pos, probs = read_yaml(path, shown)
         problems += probs
         if data is None or probs:
@@ -508,7 +510,7 @@ def read_content(root: Path) -> ContentRead:
     declared: list[tuple[str, tuple[int, int], object]] = []
     digest = hashlib.sha256()
     for path in files:
-        shown = _shown(path, root)
+        shown = shown_path(path, root)
         digest.update(path.relative_to(root).as_posix().encode())
         with contextlib.suppress(OSError):
             digest.update(path.read_bytes())
@@ -527,7 +529,7 @@ def read_content(root: Path) -> ContentRead:
             problems += _pydantic_problems(exc, shown, pos)
     messages = root / "messages.yaml"
     fmt, wrong = _format_problem(
-        declared, _shown(messages, root) if messages.is_file() else str(root)
+        declared, shown_path(messages, root) if messages.is_file() else str(root)
     )
     if wrong and fmt is not None:
         return ContentRead(None, [fmt], parsed, wrong_format=True)
@@ -562,7 +564,7 @@ def _triage_of(
         line, col = pf.at("safety", "model", "file")
         message = f"model: file '{named}' must be inside the content folder"
         return None, [Problem(pf.shown, line, col, message)]
-    shown = _shown(path, root)
+    shown = shown_path(path, root)
     return _read_json_model(path, shown, TriageWeights, _TRIAGE_WEIGHTS, "are", digest)
 
 
@@ -578,7 +580,7 @@ def _questions_of(root: Path, digest: Any) -> tuple[QuestionModel | None, list[P
     if not path.is_file():
         return None, []
     return _read_json_model(
-        path, _shown(path, root), QuestionModel, "the question model", "is", digest
+        path, shown_path(path, root), QuestionModel, "the question model", "is", digest
     )
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import zipfile
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,15 @@ _log = logging.getLogger(__name__)
 VECTORS = "models/vectors.npz"
 #: Bytes of a text's key (its BLAKE2b digest).
 KEY_BYTES = 16
+#: Texts whose stored rows must equal the model's own for the store to be used: the store
+#: carries exactly these (a store with other or no probes is not used).
+PROBES = (
+    "my eyelid keeps twitching",
+    "magnesium and night cramps",
+    "vitamin b12 tingling",
+    "can i take calcium with levothyroxine?",
+    "numbness in both feet after weight loss surgery",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,24 +82,39 @@ class StoredVectors:
                         f"keys are {keys.dtype} {keys.shape}, not {KEY_BYTES} bytes each"
                     )
                 raw = keys.tobytes()  # (not an S16 array: numpy drops a key's trailing zero bytes)
+                probes = data["probes"]
+                if probes.ndim != 1 or probes.dtype.kind != "U":
+                    raise ValueError(f"probes are {probes.dtype} {probes.shape}, not texts")
                 return cls(
                     tuple(raw[i : i + KEY_BYTES] for i in range(0, len(raw), KEY_BYTES)),
                     np.ascontiguousarray(data["rows"], dtype=np.float32),
-                    tuple(str(p) for p in data["probes"]),
+                    tuple(str(p) for p in probes),
                     np.ascontiguousarray(data["probe_rows"], dtype=np.float32),
                 )
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            _log.warning("stored vectors in %s are ignored (%s): start-up embeds live", path, exc)
+        except Exception as exc:  # a cache: whatever is wrong with it, embed live instead
+            _log.warning(
+                "stored vectors in %s are ignored (%s: %s): start-up embeds live",
+                path,
+                type(exc).__name__,
+                exc,
+            )
             return None
 
     def write(self, path: Path) -> None:
-        """Write the store to ``path`` (uncompressed: vectors hardly compress)."""
+        """Write the store to ``path`` (uncompressed: vectors hardly compress), atomically: a
+        bot reading it meanwhile sees the old store or the new one, never half of one."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as out:
-            np.savez(
-                out,
-                keys=np.frombuffer(b"".join(self.keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
-                rows=self.rows.astype(np.float32),
-                probes=np.array(self.probes, dtype=str),
-                probe_rows=self.probe_rows.astype(np.float32),
-            )
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".vectors-", suffix=".npz")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez(
+                    out,
+                    keys=np.frombuffer(b"".join(self.keys), dtype=np.uint8).reshape(-1, KEY_BYTES),
+                    rows=self.rows.astype(np.float32),
+                    probes=np.array(self.probes, dtype=str),
+                    probe_rows=self.probe_rows.astype(np.float32),
+                )
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise

@@ -279,14 +279,18 @@ class Dialogue:
                 if intent.kind == "triage_offer":
                     turn.replies.append(self.answers.triage_offer())
                 return
-            if decision.kind == "unknown" and "medicine" in decision.kinds and node is None:
+            if (
+                intent.kind == "triage_offer"  # never the red-flag list or a menu asked for
+                and decision.kind == "unknown"
+                and "medicine" in decision.kinds
+                and node is None
+            ):
                 # a medicine named that no card answers for ("started topiramate and my
                 # fingers tingle"): an honest "I don't know" and a pharmacist, not a list
                 turn.events.append(("intent", "card_unknown"))
                 turn.events.append((UNANSWERED, text))
                 turn.replies.append(self.answers.dont_know(medicine=True))
-                if intent.kind == "triage_offer":
-                    turn.replies.append(self.answers.triage_offer())
+                turn.replies.append(self.answers.triage_offer())
                 return
         turn.events.append(("intent", intent.kind))
         if node is not None and intent.kind in ("triage_offer", "greet", "menu"):

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bot.content.vectors import StoredVectors
+from bot.content.vectors import PROBES, StoredVectors
 
 _log = logging.getLogger(__name__)
 
@@ -74,14 +74,26 @@ class StoredEmbedder:
 
 def with_stored(embedder: Embedder | None, vectors: StoredVectors | None) -> Embedder | None:
     """``embedder`` reading content's texts from ``vectors`` when this model made them (it
-    gives the store's probe texts the same rows), else ``embedder`` itself."""
+    gives the `PROBES` the store carries the very same rows), else ``embedder`` itself."""
     if embedder is None or vectors is None:
         return embedder
-    live = np.asarray(embedder.embed(list(vectors.probes)))
-    if live.shape != vectors.probe_rows.shape or not np.array_equal(live, vectors.probe_rows):
+    if not made_by(embedder, vectors):
         _log.warning(
-            "stored vectors were made by another embedding model: start-up embeds live "
+            "stored vectors were not made by this embedding model: start-up embeds live "
             "(run python tools/embed_content.py)"
         )
         return embedder
     return StoredEmbedder(embedder, vectors)
+
+
+def made_by(embedder: Embedder, vectors: StoredVectors) -> bool:
+    """Whether ``vectors`` were made by ``embedder``: the store carries the `PROBES`, and the
+    model gives them the stored rows exactly."""
+    if vectors.probes != PROBES:
+        return False
+    try:
+        live = np.asarray(embedder.embed(list(PROBES)))
+    except Exception as exc:  # a model that cannot embed the probes cannot vouch for the store
+        _log.warning("the embedding model failed on the probe texts: %s", exc)
+        return False
+    return live.shape == vectors.probe_rows.shape and bool(np.array_equal(live, vectors.probe_rows))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.content.loader import Bundle, ParsedFile, load_transcripts
+from bot.content.loader import Bundle, ParsedFile, load_transcripts, shown_path
 from bot.content.vectors import VECTORS
 from bot.errors import Problem
 from bot.language.safety import RedFlagScanner
@@ -40,7 +40,7 @@ def lint(parsed: list[ParsedFile], bundle: Bundle, root: Path) -> list[Problem]:
         *_limits(parsed),
         *_overlapping_choices(parsed, bundle),
         *_red_flags_in_benign_tests(bundle, root),
-        *_unstored_vectors(bundle),
+        *_unstored_vectors(bundle, root),
     ]
 
 
@@ -168,15 +168,21 @@ def _red_flags_in_benign_tests(bundle: Bundle, root: Path) -> list[Problem]:
     return out
 
 
-def _unstored_vectors(bundle: Bundle) -> list[Problem]:
-    """A store of vectors that lacks texts start-up embeds (they are embedded then: slower)."""
+def _unstored_vectors(bundle: Bundle, root: Path) -> list[Problem]:
+    """A store of vectors that cannot be read, or that lacks texts start-up embeds: those are
+    embedded then, which is slower (answers are the same)."""
+    path = root / VECTORS
+    advice = "run python tools/embed_content.py"
     if bundle.vectors is None:
-        return []
+        if not path.is_file():
+            return []
+        message = f"the stored vectors cannot be read, so start-up embeds every text: {advice}"
+        return [Problem(shown_path(path, root), 1, 1, message, severity="warning")]
     missing = missing_texts(bundle)
     if not missing:
         return []
     message = (
         f"{len(missing)} text(s) start-up embeds are not stored here, so start-up is slower "
-        "(answers are the same): run python tools/embed_content.py"
+        f"(answers are the same): {advice}"
     )
-    return [Problem(VECTORS, 1, 1, message, severity="warning")]
+    return [Problem(shown_path(path, root), 1, 1, message, severity="warning")]

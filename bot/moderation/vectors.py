@@ -13,13 +13,10 @@ from typing import Any
 import numpy as np
 
 from bot.content.loader import Bundle
-from bot.content.vectors import StoredVectors
+from bot.content.vectors import PROBES, StoredVectors
 from bot.language.embedding import Embedder
 from bot.language.retrieval import CardIndex
 from bot.language.safety import RedFlagScanner
-
-#: Texts the store's own model must give the stored rows, or the store is not used.
-PROBES = ("my eyelid keeps twitching", "magnesium and night cramps", "vitamin b12 tingling")
 
 
 class _Recorder:
