@@ -86,9 +86,6 @@ KNOWN = {
     "when should you call 999 for a seizure? asking for a first aid course at work": "a "
     "question form such as 'when should you call' also opens real emergencies ('when to call "
     "999 for a seizure that's lasted 6 minutes'), so it is not read as hypothetical",
-    "we just bought gummy vitamins, if my kid ever swallowed a bunch what should i do? asking "
-    "ahead, nothing happened": "'if ... ever' also opens real swallowing ('cant tell if he "
-    "ever swallowed any of the paracetamol'), and 'nothing happened' is in the next sentence",
     "fever of 39.8 and my muscles are super stiff and aching all over, been like this since this "
     "afternoon": "fever with stiff muscles alone is not escalated: the rule also fired on 'fever "
     "and stiff from the gym' and on 'my temp job', and the stiffness words are too common",
@@ -106,9 +103,6 @@ KNOWN = {
     "happening now",
     "watching greys anatomy and someone had a thunderclap headache, what even is that": "a show "
     "named only by its title",
-    "if i ever had an allergic reaction with throat swelling what should i do? i have an epipen "
-    "and never had to use it": "'if ... ever' also opens real swallowing of pills ('cant tell if "
-    "he ever swallowed any')",
     "my heart is literally racing rn bc my exam results come out tomorrow 😭 also the twitch in my "
     "eye is back": "a racing heart asks for advice today; a cause in the same breath is not read",
     "someone at work collapsed last month and i did cpr till the ambulance came, hes fine now. how "
@@ -171,8 +165,6 @@ KNOWN = {
     "magnesium anymore, I've decided to eat nuts'); left to the triage model",
     "vegan 4 yrs no supplements. pins and needles in both feet, stumbling a lot and forgetting "
     "stuff. which b12 should i buy": _SLOW_NERVES,
-    "if i ever had a seizure what should my roommate do? just want us both to know": "'if ... "
-    "ever' also opens real swallowing of pills ('cant tell if he ever swallowed any')",
     # rounds 26 and 27 (read after their held-out runs): what the rules still leave
     "my 2 year old has very bowed legs, has stopped wanting to walk, and yesterday his hands went "
     "into a weird twitchy spasm for a minute. we've never given him vitamin D": "a child's hand "
@@ -186,6 +178,15 @@ KNOWN = {
     "9 month old with fever 39 for 3 days now, eating less and a bit grumpy, still drinking and "
     "having wet nappies": "the reference's line for a child's fever is five days; left to the "
     "triage model",
+    # round 36 (read after its first run)
+    "stopped my epilepsy meds myself 2 days ago cos of side effects, now my arm keeps jerking on "
+    "its own": "no rule names stopping an epilepsy medicine (the reference has no line for it); "
+    "the triage model's urgent head raises it (described_urgent)",
+    "my arm twitches have turned into actual weakness over the past few days, cant lift the kettle "
+    "with that hand now": "weakness growing over days with twitching is a routine appointment in "
+    "the reference (possible motor neurone disease); the triage model's urgent head raises it",
+    "reading a book where a guy gets lockjaw after stepping on a nail, is tetanus still a real "
+    "thing these days?": _PLOTS,
     # round 32 (read after its first run)
     "my 5 year old has had a fever for 4 days now, 38.8 today, calpol brings it down but he's just "
     "not right, keeps saying his legs hurt": "the reference's line for a child's fever is five "

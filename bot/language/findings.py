@@ -64,17 +64,19 @@ _LAB_WORDS = {
     "potassium": "potassium_level",
     "sodium": "sodium_level",
     "calcium": "calcium_level",
+    "magnesium": "magnesium_level",  # mmol/L only: a US mg/dL result ("magnesium 1.2 mg") is not read
     "b12": "b12_level",  # ng/L or pmol/L: the two read alike at the low end
 }
 _LAB_RANGES = {
     "potassium_level": (1.0, 10.0),
     "sodium_level": (100.0, 180.0),
     "calcium_level": (0.5, 4.5),
+    "magnesium_level": (0.1, 1.5),
     "b12_level": (20.0, 3000.0),
 }
 #: Other tests whose name between a test's name and a number makes the number theirs.
 _OTHER_TESTS = frozenset(
-    {"ferritin", "iron", "folate", "folic", "vitamin", "vit", "d", "d3", "magnesium", "hba1c",
+    {"ferritin", "iron", "folate", "folic", "vitamin", "vit", "d", "d3", "hba1c",
      "tsh", "thyroid", "crp", "haemoglobin", "hemoglobin", "hb", "egfr", "creatinine", "sugar",
      "glucose", "cholesterol", "phosphate", "zinc", "mma", "homocysteine"}
 )  # fmt: skip
