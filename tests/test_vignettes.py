@@ -178,7 +178,22 @@ KNOWN = {
     "9 month old with fever 39 for 3 days now, eating less and a bit grumpy, still drinking and "
     "having wet nappies": "the reference's line for a child's fever is five days; left to the "
     "triage model",
+    "we just bought gummy vitamins, if my kid ever swallowed a bunch what should i do? asking "
+    "ahead, nothing happened": "'if ... ever' also opens real swallowing ('cant tell if he "
+    "ever swallowed any of the paracetamol'), and 'nothing happened' is in the next sentence",
+    "if i ever had an allergic reaction with throat swelling what should i do? i have an epipen "
+    "and never had to use it": "'if ... ever' also opens real swallowing of pills ('cant tell if "
+    "he ever swallowed any')",
+    "if i ever had a seizure what should my roommate do? just want us both to know": "'if ... "
+    "ever' also opens real swallowing of pills ('cant tell if he ever swallowed any')",
     # round 36 (read after its first run)
+    "if my face ever went droopy what should i do? just curious after seeing that FAST advert on "
+    "telly": "'if ... ever' also opens real swallowing of pills ('cant tell if he ever swallowed "
+    "any', 'no clue if he ever swallowed any') and 'ever since' after a polite 'if you can'",
+    "dad fainted at a wedding last month from the heat, got checked at a&e and all clear. what "
+    "should he drink on hot days so he doesnt cramp": "'all clear' also ends messages about a "
+    "current emergency ('waiting on the all clear from 111', 'had a ct last week, all clear'); "
+    "'last month' is not read as the past ('since last month' must stay current)",
     "stopped my epilepsy meds myself 2 days ago cos of side effects, now my arm keeps jerking on "
     "its own": "no rule names stopping an epilepsy medicine (the reference has no line for it); "
     "the triage model's urgent head raises it (described_urgent)",

@@ -87,7 +87,7 @@ _CALCIUM_MG_PER_MMOL = 4.008
 #: Words after a number that make it an amount of something, not a result.
 _NOT_A_RESULT = frozenset(
     "tablet tablets pills pill capsules times a x grams gram gm gms mgs kg litre litres liter "
-    "liters pints cups cup servings serving portions glasses percent".split()
+    "liters pints cups cup servings serving portions glasses percent per".split()
 )
 #: Words soon after a number that make it an intake ("1.2 grams a day", "2.5 bananas daily").
 _INTAKE = frozenset({"day", "daily", "week", "weekly", "night"})
