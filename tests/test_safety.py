@@ -496,3 +496,20 @@ def test_numbers_that_are_not_heart_rates(text: str) -> None:
 def test_an_activity_s_length_is_not_a_symptom_s(text: str) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     assert all(f.concept != "duration" for f in reader.read(text).findings)
+
+
+def test_every_measure_the_reader_makes_can_be_named_in_a_rule() -> None:
+    # the rule syntax lists measure names; a measure the reader makes but a rule cannot name
+    # (as magnesium_level once was) would be read and never used
+    from bot.content.model import parse_rule
+    from bot.language import findings
+
+    made = {
+        "duration", "count", "age", "pulse", "body_temp",
+        *findings._LAB_WORDS.values(), *(m for m in findings._DOSE_NAMES.values() if m),
+    }  # fmt: skip
+    for measure in sorted(made):
+        (term,) = parse_rule(f"{measure}<1")
+        assert term.measure == measure
+    with pytest.raises(ValueError):
+        parse_rule("ferritin_level<1")

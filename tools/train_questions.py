@@ -157,15 +157,14 @@ def bank_of(questions: list[Asked]) -> tuple[tuple[str, tuple[str, ...]], ...]:
 class Replayed:
     """One read question as the bot decides it with the question's own set (and any question
     worded the same) left out of the bank: the top candidate's signals, whether it is right,
-    and what the other rules did (``path``: "model" where the chance decides, "answer" where a
-    rule answered with ``answered``, "other" where the bot offers or does not know)."""
+    which way it is decided (``path``: "model" where the chance decides, "answer" where a rule
+    answers, "other" where the bot offers or does not know), and what a reader made of the
+    answer it gives or would give (``verdict``, `label`)."""
 
     source: str
     features: tuple[float, ...]
     right: bool
     path: str
-    answered_right: bool = False
-    #: what a reader made of the answer the bot gives or would give (`label`)
     verdict: str = "wrong"
 
 
@@ -196,20 +195,13 @@ def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[R
             decision = dialogue.lookup(q.text, dialogue.understanding.route(q.text))
             refs, features = dialogue.cards.evidence(q.text)
             top = refs[0] if refs else ""
-            given = top
+            given, path = top, "other"
             if decision.chance is not None and decision.reason in ("likely right", "grey zone"):
-                path, answered = "model", False
+                path = "model"
             elif decision.kind == "answer" and decision.ranked:
-                given = decision.ranked[0].candidate.ref
-                path, answered = "answer", given in q.right
-            else:
-                path, answered = "other", False
-            out.append(
-                Replayed(
-                    source, tuple(features[f] for f in FEATURES), top in q.right, path, answered,
-                    label(q, given, labels),
-                )
-            )  # fmt: skip
+                given, path = decision.ranked[0].candidate.ref, "answer"
+            signals = tuple(features[f] for f in FEATURES)
+            out.append(Replayed(source, signals, top in q.right, path, label(q, given, labels)))
     return out
 
 
