@@ -513,3 +513,75 @@ def test_every_measure_the_reader_makes_can_be_named_in_a_rule() -> None:
         assert term.measure == measure
     with pytest.raises(ValueError):
         parse_rule("ferritin_level<1")
+
+
+def _conditional(modifier: Modifier) -> Reader:
+    """A reader of "seizure" with a negation and ``modifier``."""
+    concepts = [Concept(id="seizure", kind="symptom", phrases=("seizure",))]
+    negated = Modifier(category="negated", direction="forward", scope=4, phrases=("no",))
+    return Reader(concepts, ContextRules(modifiers=(negated, modifier)))
+
+
+@pytest.mark.parametrize(
+    ("text", "current"),
+    [
+        ("in my story the hero has a seizure, is that realistic", False),
+        ("in my story the hero has a seizure", True),  # no question about realism: not fiction
+        ("the hero has a seizure in my story. does it sound realistic", False),  # anywhere
+        ("no seizure in my story, is that realistic", False),  # the other modifiers still read
+    ],
+)
+def test_a_modifier_that_needs_words_counts_only_with_them(text: str, current: bool) -> None:
+    fiction = Modifier(
+        category="hypothetical", direction="both", scope=8, phrases=("my story",),
+        needs=("realistic",), through=(",",),
+    )  # fmt: skip
+    seizure = next(f for f in _conditional(fiction).read(text).findings if f.concept == "seizure")
+    assert seizure.current is current
+
+
+@pytest.mark.parametrize(
+    ("text", "current"),
+    [
+        ("a seizure last month, tests came back normal", False),
+        ("a seizure last month, tests came back normal, but it came back", True),  # unless
+        ("a seizure last month, came back again, tests normal", True),
+        ("a seizure last month", True),  # needs: how it ended
+    ],
+)
+def test_an_unless_word_anywhere_cancels_a_modifier(text: str, current: bool) -> None:
+    past = Modifier(
+        category="historical", direction="backward", scope=8, phrases=("last month",),
+        needs=("came back normal",), unless=("came back",), through=(",",),
+    )  # fmt: skip
+    seizure = next(f for f in _conditional(past).read(text).findings if f.concept == "seizure")
+    assert seizure.current is current
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hand cramp from writing for 3 hours",
+        "calf cramp after sitting at my desk for 9 hours",
+        "cramp after writing my essay for 3 hours",
+    ],
+)
+def test_the_length_of_what_brought_it_on_is_not_the_symptom_s(text: str) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    assert all(f.concept != "duration" for f in reader.read(text).findings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["after shaking for 6 minutes he went limp", "hand cramp for 3 hours", "from 2pm for 3 hours"],
+)
+def test_a_symptom_s_length_after_from_or_after_still_counts(text: str) -> None:
+    shaking = Concept(id="shaking", kind="symptom", phrases=("shaking",))
+    reader = Reader([shaking], ContextRules(modifiers=STROKE.context.modifiers))
+    assert any(f.concept == "duration" for f in reader.read(text).findings)
+
+
+@pytest.mark.parametrize(("text", "years"), [("a stroke 5 yrs ago", True), ("3 yr old", False)])
+def test_years_ago_in_short(text: str, years: bool) -> None:
+    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    assert ("years" in reader.read(text).tokens) is years

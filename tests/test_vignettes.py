@@ -33,11 +33,13 @@ ALLOWED = {
 }
 
 
-#: Why plots are not read as hypothetical: a review found that every trigger tried ("in the
-#: show", "my campaign", "murder mystery", "a villain") also hid real emergencies told without
-#: punctuation ("was performing in the show sudden crushing chest pain").
-_PLOTS = "a plot on screen, in a book or in a game is not read as such: " + (
-    "the words that open one also open real events ('performing in the show', 'my campaign')"
+#: Why these plots are not read as hypothetical: a review found that every trigger tried ("in
+#: the show", "my campaign", "murder mystery", "a villain") also hid real emergencies told
+#: without punctuation ("was performing in the show sudden crushing chest pain"), so a plot is
+#: read as fiction only when the message also asks whether it is realistic.
+_PLOTS = "a plot on screen, in a book or in a game is read as such only with a question " + (
+    "about realism ('is that a real thing?'); the words that open one also open real events "
+    "('performing in the show', 'my campaign')"
 )
 
 _DARK_URINE = (
@@ -52,18 +54,8 @@ _SLOW_NERVES = (
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 _URGENT_HEAD = "no rule names it; the triage model's urgent head raises it (described_urgent)"
 KNOWN = {
-    "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
-    "tetanus?": _PLOTS,
     "on the show House a guy collapsed from hypokalemia. how low does potassium have to get for "
     "that": _PLOTS,
-    "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
-    "even a thing nowadays?": _PLOTS,
-    "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "
-    "is that even a real thing?": _PLOTS,
-    "for my d&d campaign i want a villain curse that paralyses you from the feet upward, is there "
-    "a real condition like that for realism": _PLOTS,
-    "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
-    "do": _PLOTS,
     "if my heart races when I have a cramp is that something to worry about? asking because "
     "I read it somewhere, mine doesn't": "the 'mine doesn't' that makes it hypothetical is in "
     "the next sentence; 'if my ...' cannot be read as hypothetical without missing real cases "
@@ -74,9 +66,6 @@ KNOWN = {
     "my flatmate keeps saying her throat is closing up about presenting her dissertation lol, "
     "she just means she's nervous": "what someone near you keeps saying is an emergency when "
     "it is literal ('my dad keeps saying his chest is crushing'); the explanation comes after",
-    "got a cramp in my hand after writing my essay for 3 hours lol, gone now": "the 3 hours "
-    "belong to the writing; and 'gone now' reaches only 3 words back, because stroke signs "
-    "that pass still need help",
     "numb bum after a 4 hour gaming session lol, went back to normal as soon as i got up and "
     "walked": "numbness that has passed is not ignored in general (stroke signs that pass "
     "still need help)",
@@ -101,17 +90,11 @@ KNOWN = {
     "how do you help someone who's having a seizure? doing first aid training at work tomorrow "
     "and wanna be ready": "'how do you help someone having a seizure' also opens a seizure "
     "happening now",
-    "watching greys anatomy and someone had a thunderclap headache, what even is that": "a show "
-    "named only by its title",
     "my heart is literally racing rn bc my exam results come out tomorrow 😭 also the twitch in my "
     "eye is back": "a racing heart asks for advice today; a cause in the same breath is not read",
     "someone at work collapsed last month and i did cpr till the ambulance came, hes fine now. how "
     "often should i refresh my first aid course": "'last month' is not read as history: 'chest "
     "pain last month and it's back' must still escalate",
-    "last year i went to A&E with chest pain and it turned out to be a panic attack. im fine "
-    "now, just get eyelid twitches. ok to take magnesium glycinate?": "'turned out to be' also "
-    "follows real emergencies ('crushing chest pain, last time it turned out to be nothing'), "
-    "and 'last year' is too far from the chest pain",
     "my character in the game literally died of like 50 seizures lmaooo anyway real q does "
     "potassium help cramps": "'in the game' also opens real events at a match; 'my character' "
     "reaches only 8 words",
@@ -130,8 +113,6 @@ KNOWN = {
     "had a seizure at 8 from a high fever, nothing since, im 30 now. is it fine for me to take "
     "magnesium": "'at 8' is not read as an age, and 'nothing since' would also hide a first "
     "seizure yesterday",
-    "watching greys anatomy and a guy had crushing chest pain and it was a heart attack, is it "
-    "always like that in real life": "a show named only by its title",
     "our dog had a seizure last month, vet says epilepsy. got me wondering, do humans twitch from "
     "low magnesium": "'my dog' would also hide 'my dog bit me and now my jaw is locked'",
     "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
@@ -142,8 +123,6 @@ KNOWN = {
     "also opens a seizure happening now",
     "watching greys anatomy and a patients hands went into claws after neck surgery, why does "
     "that happen? is it a calcium thing?": "a show named only by its title",
-    "was watching greys anatomy and someone had a seizure from drinking too much water, is that "
-    "actually a real thing": "a show named only by its title",
     "was watching greys anatomy and someone had a stroke, what are the signs so i know for the "
     "future?": "a show named only by its title",
     "my doctor mentioned thunderclap headache when i asked about my migraines, what actually is "
@@ -190,18 +169,12 @@ KNOWN = {
     "if my face ever went droopy what should i do? just curious after seeing that FAST advert on "
     "telly": "'if ... ever' also opens real swallowing of pills ('cant tell if he ever swallowed "
     "any', 'no clue if he ever swallowed any') and 'ever since' after a polite 'if you can'",
-    "dad fainted at a wedding last month from the heat, got checked at a&e and all clear. what "
-    "should he drink on hot days so he doesnt cramp": "'all clear' also ends messages about a "
-    "current emergency ('waiting on the all clear from 111', 'had a ct last week, all clear'); "
-    "'last month' is not read as the past ('since last month' must stay current)",
     "stopped my epilepsy meds myself 2 days ago cos of side effects, now my arm keeps jerking on "
     "its own": "no rule names stopping an epilepsy medicine (the reference has no line for it); "
     "the triage model's urgent head raises it (described_urgent)",
     "my arm twitches have turned into actual weakness over the past few days, cant lift the kettle "
     "with that hand now": "weakness growing over days with twitching is a routine appointment in "
     "the reference (possible motor neurone disease); the triage model's urgent head raises it",
-    "reading a book where a guy gets lockjaw after stepping on a nail, is tetanus still a real "
-    "thing these days?": _PLOTS,
     # round 32 (read after its first run)
     "my 5 year old has had a fever for 4 days now, 38.8 today, calpol brings it down but he's just "
     "not right, keeps saying his legs hurt": "the reference's line for a child's fever is five "

@@ -204,6 +204,8 @@ class _Trigger:
     stops: frozenset[str]
     through: frozenset[str] = frozenset()
     only: frozenset[str] = frozenset()
+    #: the modifier's index, when it has ``needs`` or ``unless`` phrases (None: it has neither)
+    modifier: int | None = None
 
     def reaches(self, concept: str) -> bool:
         """True when this trigger may modify a finding of ``concept``."""
@@ -241,19 +243,26 @@ class Reader:
             entries, never_fuzzy=never_fuzzy
         )
         triggers = []
-        for modifier in context.modifiers:
+        conditions: list[tuple[str, tuple[bool, int]]] = []  # (phrase, (needed?, modifier))
+        for index, modifier in enumerate(context.modifiers):
             stops = frozenset(said(s) for s in modifier.stop_at)
             through = frozenset(
                 s.strip() if s.strip() in _CLAUSE else said(s) for s in modifier.through
             )
             only = frozenset(modifier.only)
+            conditional = index if modifier.needs or modifier.unless else None
+            conditions += [(said(p), (True, index)) for p in modifier.needs]
+            conditions += [(said(p), (False, index)) for p in modifier.unless]
             trigger = _Trigger(
-                modifier.category, modifier.direction, modifier.scope, stops, through, only
-            )
+                modifier.category, modifier.direction, modifier.scope, stops, through, only,
+                conditional,
+            )  # fmt: skip
             triggers += [(said(p), trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
             triggers + [(said(p), None) for p in context.pseudo], fuzzy=False
         )
+        self._needs = frozenset(i for i, m in enumerate(context.modifiers) if m.needs)
+        self._conditions: PhraseMatcher[tuple[bool, int]] = PhraseMatcher(conditions, fuzzy=False)
         self._terminators = frozenset(said(s) for s in context.terminators)
         # every word or phrase that can end a scope, found once per message
         words = set(self._terminators)
@@ -273,7 +282,7 @@ class Reader:
         """The findings of ``text``, each with its ConText reading."""
         text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
         toks = tokens(text)
-        toks = _respell(_unglue(toks), self._spellings)
+        toks = _years_ago(_respell(_unglue(toks), self._spellings))
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
         found = [
@@ -283,7 +292,12 @@ class Reader:
         ]  # fmt: skip
         found += _measures(toks, sentence, found, self._counted)
         idioms = self._idioms.find(toks)
-        found = [f for f in found if not any(i.start <= f.start and f.end <= i.end for i in idioms)]
+        found = [
+            f
+            for f in found
+            if not any(i.start <= f.start and f.end <= i.end for i in idioms)
+            or (f.kind == "context" and any((i.start, i.end) == (f.start, f.end) for i in idioms))
+        ]  # an idiom's words are no finding, but an idiom can be a context ("leg day")
         triggers = self._active_triggers(toks)
         stoppers = self._stoppers.find(toks)
         # commas and semicolons end a clause too (unless a modifier goes ``through`` them)
@@ -296,13 +310,23 @@ class Reader:
         return Reading(tuple(toks), tuple(sentence), read, shown)
 
     def _active_triggers(self, toks: list[str]) -> list[Match[_Trigger]]:
-        """Trigger matches that no pseudo-trigger covers, plus "in <a past year>"."""
+        """Trigger matches that no pseudo-trigger covers and whose modifier's ``needs`` and
+        ``unless`` the message meets, plus "in <a past year>"."""
         found = self._triggers.find(toks)
         pseudo = [m for m in found if m.payload is None]
+        conditions = self._conditions.find(toks)
+        needs = [m for m in conditions if m.payload[0]]
+        unmet = self._needs - {m.payload[1] for m in needs}
+        unmet |= {  # "it came back" says it again; "tests came back normal" says how it ended
+            m.payload[1]
+            for m in conditions
+            if not m.payload[0] and not any(n.start <= m.start and m.end <= n.end for n in needs)
+        }
         active = [
             Match(m.start, m.end, m.payload)
             for m in found
             if m.payload is not None
+            and m.payload.modifier not in unmet
             and not any(p.start <= m.start < p.end and p.length > m.length for p in pseudo)
             and not any(p.start <= m.start and m.end <= p.end for p in pseudo)
         ]
@@ -381,6 +405,15 @@ def _respell(toks: list[str], spellings: Mapping[str, tuple[str, ...]]) -> list[
     return out
 
 
+def _years_ago(toks: list[str]) -> list[str]:
+    """ "5 yrs ago" read as "5 years ago", so that the words for the past find it."""
+    return [
+        "years" if t in _YEARS and 0 < i < len(toks) - 1 and toks[i + 1] == "ago"
+        and _number(toks[i - 1]) is not None else t
+        for i, t in enumerate(toks)
+    ]  # fmt: skip
+
+
 def _unglue(toks: list[str]) -> list[str]:
     """Split "20min" into "20", "min" and "3yo" into "3", "yo"."""
     out: list[str] = []
@@ -409,6 +442,7 @@ def _measures(
     words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
+    symptoms = {i for f in concepts if f.kind == "symptom" for i in range(f.start, f.end)}
     near = [f for f in concepts if f.concept in counted]
     out = []
     for i, tok in enumerate(toks):
@@ -431,8 +465,9 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
-        # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
-        doing = before in _ACTIVITIES
+        # "sleeping 5 hrs a night", "a cramp from writing for 3 hours"; not "shaking while
+        # sleeping for 6 minutes"
+        doing = before in _ACTIVITIES or _activity_length(toks, i, symptoms)
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -484,6 +519,19 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _activity_length(toks: list[str], i: int, symptoms: set[int]) -> bool:
+    """True when the number at ``toks[i]`` follows "from" or "after" something done "for" it:
+    "a cramp from writing for 3 hours", "after sitting at my desk for 9 hours". Not when what
+    was done is a symptom: "after shaking for 6 minutes he went limp"."""
+    if i < 3 or toks[i - 1] != "for":
+        return False
+    for k in range(i - 2, max(0, i - 6) - 1, -1):
+        if toks[k] in ("from", "after"):
+            doing = [j for j in range(k + 1, i - 1) if toks[j].endswith("ing")]
+            return bool(doing) and not symptoms.intersection(doing)
+    return False
 
 
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
