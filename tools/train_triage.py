@@ -59,7 +59,7 @@ IGNORED = sorted(
     )
 )
 BENIGN_SOURCES = [
-    *(f"heldout/questions_{letter}.yaml" for letter in "abcdefghijklrtw"),
+    *(f"heldout/questions_{letter}.yaml" for letter in "abcdefghijklrtwz"),
     "card_paraphrases.yaml",
 ]
 LABELS = {"emergency": 2, "emergency_or_urgent": 1, "benign": 0}
