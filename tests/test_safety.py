@@ -585,3 +585,75 @@ def test_a_symptom_s_length_after_from_or_after_still_counts(text: str) -> None:
 def test_years_ago_in_short(text: str, years: bool) -> None:
     reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
     assert ("years" in reader.read(text).tokens) is years
+
+
+# A second reviewer's messages against the frames of round 38 (fiction, a past visit, "yrs ago",
+# an activity's length, a doubled dose, a spreading wound): each escalated before those frames,
+# and each must still; the everyday ones must not alarm.
+REVIEW_FRAMES_DANGEROUS = [
+    "dad fell asleep watching tv cant wake up breathing weird, is that real",
+    "watching the match crushing chest pain going down left arm sweating buckets, just curious is that heart",
+    "husband watching the show, face drooping and slurring, is that a stroke just curious",
+    "the baby was watching a cartoon, lips went blue and not breathing properly, is that a thing babies do",
+    "husband fell asleep during the film, cant wake him, snoring weird, is that a thing with sleeping pills",
+    "son took a handful of his nans tablets after the movie, vomiting and drowsy, out of curiosity how long do they take",
+    "reading the kids a story, little one started choking on a grape cant breathe going blue, what even is the heimlich",
+    "playing our dnd campaign, mate's lips and tongue swelling up after the snacks, cant breathe, is that a thing with peanuts",
+    "friend passed out during the show, not breathing, does that sound right for a faint",
+    "sister was watching netflix and took 30 paracetamol, just curious how long before it hurts",
+    "only ever seen this in a film never in real life, flatmate shaking all over and not responding, what do we do",
+    "like in the movie, boyfriend overdosed on heroin, not breathing properly, lips blue, is narcan a real thing",
+    "went to hospital last night with headache, sent home, worst headache of my life and vomiting",
+    "she went to the hospital after hitting her head, sent home, really confused and being sick",
+    "went to the er for my asthma, sent home, cant speak in full sentences, inhaler not working",
+    "my son went to a&e with his asthma last month, sent home, breathing really fast sucking in under his ribs",
+    "had a fit last month, tests came back normal, he is fitting right now lips blue",
+    "was admitted for sepsis last month, discharged, temp 39 shaking cant stop shivering confused",
+    "gave birth last month, was fine after, bleeding heavily soaking a pad an hour",
+    "started the new pill last month, was fine, crushing chest pain coughing up blood",
+    "my dad got admitted last month for his heart, discharged, hes grey sweaty and clutching his chest",
+    "face drooping and arm weak, had covid 2 yrs ago",
+    "nose started bleeding after sneezing, still going for 30 mins",
+    "my epileptic son started shaking after swimming, still going for 7 mins",
+    "palpitations from the evening for 2 hours",
+    "calf cramp after walking, still going for 20 mins",
+    "leg cramp from this morning for 2 hours",
+    "in the film last night a man collapsed, and now my dad has collapsed and wont wake up, is that realistic",
+    "had chest pain months ago, turned out fine, but now crushing chest pain again",
+]
+REVIEW_FRAMES_EVERYDAY = [
+    "took my blood pressure twice and it was 150/95, feel a bit dizzy and faint",
+    "took my temp twice, 38.5, been throwing up all night",
+    "i took my son to the gp twice this week, hes still vomiting",
+    "doubled up on my contraceptive pill this morning and feel nauseous, been sick once",
+    "doubled my dose of sertraline as the doctor told me to, heart racing a bit",
+    "had a seizure that didnt last long when i was little, can i learn to drive",
+    "had a stroke that hasnt left any damage, years ago, can i drink",
+    "graze on knee is red and warm, im spreading sudocrem on it, is that ok",
+]
+
+
+@pytest.mark.parametrize("text", REVIEW_FRAMES_DANGEROUS)
+def test_the_frames_of_round_38_hide_no_emergency(text: str) -> None:
+    assert SCANNER.scan(text)
+
+
+@pytest.mark.parametrize("text", REVIEW_FRAMES_EVERYDAY)
+def test_the_frames_of_round_38_raise_no_alarm(text: str) -> None:
+    assert SCANNER.scan(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "current"),
+    [
+        ("in my story the hero has a seizure, is that realistic", False),  # "my" is the trigger's
+        ("in my story the hero has a seizure and my son too, is that realistic", True),
+    ],
+)
+def test_an_unless_word_inside_the_trigger_is_not_said_apart(text: str, current: bool) -> None:
+    fiction = Modifier(
+        category="hypothetical", direction="both", scope=8, phrases=("in my story",),
+        needs=("realistic",), unless=("my",), through=(",",),
+    )  # fmt: skip
+    seizure = next(f for f in _conditional(fiction).read(text).findings if f.concept == "seizure")
+    assert seizure.current is current

@@ -36,10 +36,11 @@ ALLOWED = {
 #: Why these plots are not read as hypothetical: a review found that every trigger tried ("in
 #: the show", "my campaign", "murder mystery", "a villain") also hid real emergencies told
 #: without punctuation ("was performing in the show sudden crushing chest pain"), so a plot is
-#: read as fiction only when the message also asks whether it is realistic.
-_PLOTS = "a plot on screen, in a book or in a game is read as such only with a question " + (
-    "about realism ('is that a real thing?'); the words that open one also open real events "
-    "('performing in the show', 'my campaign')"
+#: read as fiction only when it is told as one ("a story where", "in the film", "the hero"), the
+#: message asks whether it is realistic, and it speaks of nobody real, of now or of help.
+_PLOTS = "a plot is read as such only when told as one, with a question about realism, " + (
+    "and with nobody real, no 'I' and no 'now' in the message: the words that open one also "
+    "open real events ('performing in the show', 'my campaign', 'after the movie')"
 )
 
 _DARK_URINE = (
@@ -51,9 +52,35 @@ _SLOW_NERVES = (
     "the reference the rules follow, not a same-day one"
 )
 
+#: A show named only by its title: "watching" is no frame of its own (a review found "dad fell
+#: asleep watching tv, can't wake him, is that real"), and a title is not a word of the content.
+_TITLE = "a show named only by its title: 'watching' also frames real emergencies"
+
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 _URGENT_HEAD = "no rule names it; the triage model's urgent head raises it (described_urgent)"
 KNOWN = {
+    "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
+    "tetanus?": _PLOTS,
+    "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
+    "even a thing nowadays?": _PLOTS,
+    "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "
+    "is that even a real thing?": _PLOTS,
+    "for my d&d campaign i want a villain curse that paralyses you from the feet upward, is there "
+    "a real condition like that for realism": _PLOTS,
+    "watching greys anatomy and someone had a thunderclap headache, what even is that": _TITLE,
+    "last year i went to A&E with chest pain and it turned out to be a panic attack. im fine "
+    "now, just get eyelid twitches. ok to take magnesium glycinate?": "'turned out to be' also "
+    "follows real emergencies ('crushing chest pain, last time it turned out to be nothing'), "
+    "and 'last year' is too far from the chest pain",
+    "watching greys anatomy and a guy had crushing chest pain and it was a heart attack, is it "
+    "always like that in real life": _TITLE,
+    "was watching greys anatomy and someone had a seizure from drinking too much water, is that "
+    "actually a real thing": _TITLE,
+    "dad fainted at a wedding last month from the heat, got checked at a&e and all clear. what "
+    "should he drink on hot days so he doesnt cramp": "'all clear' also ends messages about a "
+    "current emergency ('waiting on the all clear from 111', 'had a ct last week, all clear'); "
+    "'last month' is not read as the past ('since last month' must stay current)",
+    "watching greys anatomy and someone got lockjaw from tetanus, is that a real thing": _TITLE,
     "on the show House a guy collapsed from hypokalemia. how low does potassium have to get for "
     "that": _PLOTS,
     "if my heart races when I have a cramp is that something to worry about? asking because "

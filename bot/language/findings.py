@@ -57,6 +57,8 @@ _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
     "gaming gamed driving drove drive sitting sat".split()
 )
+#: Words in -ing that are no activity ("from this morning", "after that, still going for").
+_NOT_DOING = frozenset("morning evening going lasting being getting during starting having".split())
 #: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
 #: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
 #: with a decimal point; a whole number after them is more often a dose or a count).
@@ -317,10 +319,16 @@ class Reader:
         conditions = self._conditions.find(toks)
         needs = [m for m in conditions if m.payload[0]]
         unmet = self._needs - {m.payload[1] for m in needs}
-        unmet |= {  # "it came back" says it again; "tests came back normal" says how it ended
+        # an ``unless`` word inside a needed phrase or the modifier's own trigger is not said
+        # apart from them: "tests came back normal" is not "it came back", "in my story" is
+        # not the writer
+        own = [(m, m.payload.modifier) for m in found if m.payload is not None]
+        unmet |= {
             m.payload[1]
             for m in conditions
-            if not m.payload[0] and not any(n.start <= m.start and m.end <= n.end for n in needs)
+            if not m.payload[0]
+            and not any(n.start <= m.start and m.end <= n.end for n in needs)
+            and not any(t.start <= m.start and m.end <= t.end and i == m.payload[1] for t, i in own)
         }
         active = [
             Match(m.start, m.end, m.payload)
@@ -522,15 +530,23 @@ def _measures(
 
 
 def _activity_length(toks: list[str], i: int, symptoms: set[int]) -> bool:
-    """True when the number at ``toks[i]`` follows "from" or "after" something done "for" it:
-    "a cramp from writing for 3 hours", "after sitting at my desk for 9 hours". Not when what
-    was done is a symptom: "after shaking for 6 minutes he went limp"."""
+    """True when the number at ``toks[i]`` is how long something was done, told right after
+    "from" or "after": "a cramp from writing for 3 hours", "after sitting at my desk for 9
+    hours". Not when what was done is a symptom ("after shaking for 6 minutes"), not across a
+    comma or "still" ("after sneezing, still going for 30 mins"), and not a time of day ("from
+    this morning for 2 hours")."""
     if i < 3 or toks[i - 1] != "for":
         return False
-    for k in range(i - 2, max(0, i - 6) - 1, -1):
+    for k in range(i - 3, max(0, i - 7) - 1, -1):
         if toks[k] in ("from", "after"):
-            doing = [j for j in range(k + 1, i - 1) if toks[j].endswith("ing")]
-            return bool(doing) and not symptoms.intersection(doing)
+            doing = toks[k + 1]
+            between = toks[k + 1 : i - 1]
+            return (
+                doing.endswith("ing")
+                and doing not in _NOT_DOING
+                and k + 1 not in symptoms
+                and not {",", ";", "still", "and", "but"}.intersection(between)
+            )
     return False
 
 
