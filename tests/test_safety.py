@@ -515,49 +515,6 @@ def test_every_measure_the_reader_makes_can_be_named_in_a_rule() -> None:
         parse_rule("ferritin_level<1")
 
 
-def _conditional(modifier: Modifier) -> Reader:
-    """A reader of "seizure" with a negation and ``modifier``."""
-    concepts = [Concept(id="seizure", kind="symptom", phrases=("seizure",))]
-    negated = Modifier(category="negated", direction="forward", scope=4, phrases=("no",))
-    return Reader(concepts, ContextRules(modifiers=(negated, modifier)))
-
-
-@pytest.mark.parametrize(
-    ("text", "current"),
-    [
-        ("in my story the hero has a seizure, is that realistic", False),
-        ("in my story the hero has a seizure", True),  # no question about realism: not fiction
-        ("the hero has a seizure in my story. does it sound realistic", False),  # anywhere
-        ("no seizure in my story, is that realistic", False),  # the other modifiers still read
-    ],
-)
-def test_a_modifier_that_needs_words_counts_only_with_them(text: str, current: bool) -> None:
-    fiction = Modifier(
-        category="hypothetical", direction="both", scope=8, phrases=("my story",),
-        needs=("realistic",), through=(",",),
-    )  # fmt: skip
-    seizure = next(f for f in _conditional(fiction).read(text).findings if f.concept == "seizure")
-    assert seizure.current is current
-
-
-@pytest.mark.parametrize(
-    ("text", "current"),
-    [
-        ("a seizure last month, tests came back normal", False),
-        ("a seizure last month, tests came back normal, but it came back", True),  # unless
-        ("a seizure last month, came back again, tests normal", True),
-        ("a seizure last month", True),  # needs: how it ended
-    ],
-)
-def test_an_unless_word_anywhere_cancels_a_modifier(text: str, current: bool) -> None:
-    past = Modifier(
-        category="historical", direction="backward", scope=8, phrases=("last month",),
-        needs=("came back normal",), unless=("came back",), through=(",",),
-    )  # fmt: skip
-    seizure = next(f for f in _conditional(past).read(text).findings if f.concept == "seizure")
-    assert seizure.current is current
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -573,7 +530,13 @@ def test_the_length_of_what_brought_it_on_is_not_the_symptom_s(text: str) -> Non
 
 @pytest.mark.parametrize(
     "text",
-    ["after shaking for 6 minutes he went limp", "hand cramp for 3 hours", "from 2pm for 3 hours"],
+    [
+        "after shaking for 6 minutes he went limp",
+        "hand cramp for 3 hours",
+        "from 2pm for 3 hours",
+        "nose bleeding from blowing it too hard for 25 mins",  # a moment's act: the bleed's length
+        "calf cramp after walking, still going for 20 mins",
+    ],
 )
 def test_a_symptom_s_length_after_from_or_after_still_counts(text: str) -> None:
     shaking = Concept(id="shaking", kind="symptom", phrases=("shaking",))
@@ -628,9 +591,67 @@ REVIEW_FRAMES_EVERYDAY = [
     "doubled up on my contraceptive pill this morning and feel nauseous, been sick once",
     "doubled my dose of sertraline as the doctor told me to, heart racing a bit",
     "had a seizure that didnt last long when i was little, can i learn to drive",
-    "had a stroke that hasnt left any damage, years ago, can i drink",
     "graze on knee is red and warm, im spreading sudocrem on it, is that ok",
 ]
+
+# A third reviewer's, against the frames as mended (fiction and a past visit are no longer
+# read; a time in the past reaches back within its own clause only; see tests/test_vignettes.py)
+REVIEW_FRAMES_DANGEROUS += [
+    "bro passed out in the movie, not breathing properly, is that a real thing with panic attacks",
+    "hubby face drooping one side cant lift arm, like in the film, is that realistic??",
+    "like in the movie, stepdad collapsed not breathing, does cpr work like that in real life",
+    "grandson choking on a sweet cant breathe going blue, saw the heimlich in a film once, is it realistic, what do i do",
+    "just like in the film, teen took 40 paracetamol, is it realistic that you feel fine at first",
+    "got stung, throat closing up and cant breathe, like in the movie, is that realistic",
+    "lass on the show collapsed and is fitting, is that a real thing",
+    "fiance is shaking all over and unresponsive, like the main character in the show, does that really happen",
+    "seen for headaches months ago, all clear, worst headache of my life and being sick",
+    "had a scan last month all clear, woke up last night with the worst headache of my life and stiff neck",
+    "hospital checked my heart last month nothing wrong, heart going 180 and feel like passing out",
+    "last month doc said nothing serious, the numbness is back and spreading up my legs",
+    "months ago had a seizure turned out nothing serious, having another fit lips blue",
+    "had a funny turn months ago turned out to be nothing, just collapsed and cant feel my left side",
+    "got checked for a blood clot last month all clear, calf swollen and short of breath coughing up blood",
+    "kid had a febrile fit months ago nothing serious, fitting for 6 mins lips going blue",
+    "had a bleed after the birth last month all clear, soaking through a pad every hour dizzy",
+    "my stent was fitted months ago fine since, chest pain crushing and spreading to my left arm",
+    "asthma attack a month ago turned out fine, cant speak in full sentences lips blue",
+    "face drooping and arm weak, stroke 2 yrs ago",
+    "face drooping and slurred speech, covid 2 yrs ago",
+    "face drooping, arm weak, mini stroke 1 yr ago",
+    "crushing chest pain and sweating, heart attack 3 yrs ago",
+    "cant breathe lips going blue, asthma diagnosed 10 yrs ago",
+    "son fitting lips blue, diagnosed epilepsy 2 yrs ago",
+    "worst headache ever and neck stiff, surgery 5 yrs ago",
+    "suddenly cant move my legs, back op 4 yrs ago",
+    "face drooping and arm weak, stroke 2 years ago",
+    "nose bleeding from blowing it too hard for 25 mins",
+    "cut my hand bleeding after chopping veg for 30 mins",
+    "heart racing after drinking an energy drink for 45 mins",
+    "my epileptic daughter has been jerking after waking for 8 minutes",
+    "epileptic son shaking all over after falling asleep for 6 mins",
+    "my epileptic son is shaking after eating for 10 minutes",
+    "my dad got admitted last month for his heart, discharged, hes grey sweaty and clutching his chest",
+]
+REVIEW_FRAMES_EVERYDAY += [
+    "passed out and had a fit as a teenager, can i get a driving licence",
+    "my dad collapsed and had to be resuscitated 10 years ago, what are the chances it happens to me",
+    "had a stroke and had to learn to talk again years ago, can i fly",
+    "was paralysed and had to relearn walking as a kid, now i get back pain",
+    "he had a seizure and had to go in an ambulance years ago, hes fine now",
+    "accidentally took my omeprazole twice this morning, feel a bit dizzy and faint",
+    "took my antihistamine twice by mistake, feeling really drowsy",
+    "clutching my chest laughing at this 😂",
+    "my husband was clutching his chest laughing at the telly",
+    "mum clutching her chest in shock when she saw the bill haha",
+    "woke up grey and sweaty after too many pints lol, hangover cure?",
+    "feeling grey and sweaty after the flu jab, normal?",
+    "gardening all day, sunburnt red and hot, blotchy rash spreading up my arms",
+    "painting my nails red but the polish keeps spreading up the skin, how do i stop it",
+]
+# The price of reading a time in the past within its own clause: "had a stroke that hasnt left
+# any damage, years ago" alarms (the stroke is before the comma), as "crushing chest pain and
+# sweating, heart attack 3 years ago" must.
 
 
 @pytest.mark.parametrize("text", REVIEW_FRAMES_DANGEROUS)
@@ -643,17 +664,14 @@ def test_the_frames_of_round_38_raise_no_alarm(text: str) -> None:
     assert SCANNER.scan(text) == []
 
 
-@pytest.mark.parametrize(
-    ("text", "current"),
-    [
-        ("in my story the hero has a seizure, is that realistic", False),  # "my" is the trigger's
-        ("in my story the hero has a seizure and my son too, is that realistic", True),
-    ],
-)
-def test_an_unless_word_inside_the_trigger_is_not_said_apart(text: str, current: bool) -> None:
-    fiction = Modifier(
-        category="hypothetical", direction="both", scope=8, phrases=("in my story",),
-        needs=("realistic",), unless=("my",), through=(",",),
-    )  # fmt: skip
-    seizure = next(f for f in _conditional(fiction).read(text).findings if f.concept == "seizure")
-    assert seizure.current is current
+def test_the_model_reads_the_message_less_what_it_denies() -> None:
+    reading = SCANNER.reader.read("I don't have chest pain, only cramps. Had a seizure as a kid")
+    told = reading.told()
+    assert "chest" not in told and "pain" not in told  # negated: hidden from the model
+    assert "cramps" in told and "seizure" in told  # current, or past: the model weighs it
+
+
+def test_the_shipped_model_reads_a_denial_as_a_denial() -> None:
+    scanner = RedFlagScanner.for_bundle(BUNDLE)
+    assert scanner.scan("I don't have chest pain or shortness of breath, only cramps") == []
+    assert scanner.scan("crushing chest pain and short of breath, only cramps before")

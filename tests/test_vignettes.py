@@ -33,14 +33,13 @@ ALLOWED = {
 }
 
 
-#: Why these plots are not read as hypothetical: a review found that every trigger tried ("in
-#: the show", "my campaign", "murder mystery", "a villain") also hid real emergencies told
-#: without punctuation ("was performing in the show sudden crushing chest pain"), so a plot is
-#: read as fiction only when it is told as one ("a story where", "in the film", "the hero"), the
-#: message asks whether it is realistic, and it speaks of nobody real, of now or of help.
-_PLOTS = "a plot is read as such only when told as one, with a question about realism, " + (
-    "and with nobody real, no 'I' and no 'now' in the message: the words that open one also "
-    "open real events ('performing in the show', 'my campaign', 'after the movie')"
+#: Why plots are not read as hypothetical: reviews found that every trigger tried ("in the
+#: show", "my campaign", "murder mystery", "a villain"), even only with a question about realism
+#: and nobody real named, also hid real emergencies ("was performing in the show sudden crushing
+#: chest pain"; "got stung, throat closing up and cant breathe, like in the movie, is that
+#: realistic").
+_PLOTS = "a plot on screen, in a book or in a game is not read as such: " + (
+    "the words that open one also open real events ('performing in the show', 'like in the movie')"
 )
 
 _DARK_URINE = (
@@ -56,9 +55,24 @@ _SLOW_NERVES = (
 #: asleep watching tv, can't wake him, is that real"), and a title is not a word of the content.
 _TITLE = "a show named only by its title: 'watching' also frames real emergencies"
 
+#: Why a past visit that found nothing is not read as the past: a review found a frame of "last
+#: month" with "turned out", "all clear" or "tests came back normal" reaching over the complaint
+#: told next ("seen for headaches months ago, all clear, worst headache of my life").
+_LAST_MONTH = "a visit 'last month' that found nothing is not read as the past: " + (
+    "the words that say so also come before a new emergency in the same message"
+)
+
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 _URGENT_HEAD = "no rule names it; the triage model's urgent head raises it (described_urgent)"
 KNOWN = {
+    "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
+    "do": _PLOTS,
+    "reading a book where a guy gets lockjaw after stepping on a nail, is tetanus still a real "
+    "thing these days?": _PLOTS,
+    "wrote a story where the hero has a seizure, does this description sound realistic or is it "
+    "cringe": _PLOTS,
+    "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
+    "stretches help": _LAST_MONTH,
     "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
     "tetanus?": _PLOTS,
     "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "

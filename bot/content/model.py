@@ -186,9 +186,6 @@ class Modifier(_Model):
     adds terminators for this modifier; ``through`` lists terminators it may pass ("had a
     stroke, but has recovered"; "," for commas). ``only``: the concepts it may modify (empty:
     all), so that "lol" can make "paralysed" figurative but never a suicidal statement.
-    ``needs``: the trigger counts only when the message also says one of these, anywhere
-    ("a story where the hero has a seizure" is fiction only with "is that realistic?");
-    ``unless``: it does not count when the message says one of these ("it's back").
     """
 
     category: ContextCategory
@@ -198,8 +195,6 @@ class Modifier(_Model):
     stop_at: tuple[Text, ...] = ()
     through: tuple[Text, ...] = ()
     only: tuple[Id, ...] = ()
-    needs: tuple[Text, ...] = ()
-    unless: tuple[Text, ...] = ()
 
 
 class ContextRules(_Model):

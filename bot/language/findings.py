@@ -57,8 +57,12 @@ _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
     "gaming gamed driving drove drive sitting sat".split()
 )
-#: Words in -ing that are no activity ("from this morning", "after that, still going for").
-_NOT_DOING = frozenset("morning evening going lasting being getting during starting having".split())
+#: Activities that last, whose length "from" or "after" them gives ("a cramp from writing for
+#: 3 hours"); not a moment's act ("after blowing it too hard for 25 mins" is a nosebleed's length).
+_SUSTAINED = frozenset(
+    "writing typing sitting standing walking running driving gaming studying working revising "
+    "playing painting gardening hiking cycling knitting drawing kneeling squatting".split()
+)
 #: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
 #: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
 #: with a decimal point; a whole number after them is more often a dose or a count).
@@ -197,6 +201,14 @@ class Reading:
         """The findings that count for triage."""
         return [f for f in self.findings if f.current]
 
+    def told(self) -> str:
+        """The message as the triage model reads it: its words, less those of findings it
+        denies ("I don't have chest pain, only cramps" keeps "cramps"). Only negation, the
+        reader's surest call: what is past, asked about or reported stays for the model to
+        weigh on its own, as a second opinion on the rules."""
+        hidden = {i for f in self.findings if "negated" in f.context for i in f.positions}
+        return " ".join(t for i, t in enumerate(self.tokens) if i not in hidden)
+
 
 @dataclass(frozen=True)
 class _Trigger:
@@ -206,8 +218,6 @@ class _Trigger:
     stops: frozenset[str]
     through: frozenset[str] = frozenset()
     only: frozenset[str] = frozenset()
-    #: the modifier's index, when it has ``needs`` or ``unless`` phrases (None: it has neither)
-    modifier: int | None = None
 
     def reaches(self, concept: str) -> bool:
         """True when this trigger may modify a finding of ``concept``."""
@@ -245,26 +255,19 @@ class Reader:
             entries, never_fuzzy=never_fuzzy
         )
         triggers = []
-        conditions: list[tuple[str, tuple[bool, int]]] = []  # (phrase, (needed?, modifier))
-        for index, modifier in enumerate(context.modifiers):
+        for modifier in context.modifiers:
             stops = frozenset(said(s) for s in modifier.stop_at)
             through = frozenset(
                 s.strip() if s.strip() in _CLAUSE else said(s) for s in modifier.through
             )
             only = frozenset(modifier.only)
-            conditional = index if modifier.needs or modifier.unless else None
-            conditions += [(said(p), (True, index)) for p in modifier.needs]
-            conditions += [(said(p), (False, index)) for p in modifier.unless]
             trigger = _Trigger(
-                modifier.category, modifier.direction, modifier.scope, stops, through, only,
-                conditional,
-            )  # fmt: skip
+                modifier.category, modifier.direction, modifier.scope, stops, through, only
+            )
             triggers += [(said(p), trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
             triggers + [(said(p), None) for p in context.pseudo], fuzzy=False
         )
-        self._needs = frozenset(i for i, m in enumerate(context.modifiers) if m.needs)
-        self._conditions: PhraseMatcher[tuple[bool, int]] = PhraseMatcher(conditions, fuzzy=False)
         self._terminators = frozenset(said(s) for s in context.terminators)
         # every word or phrase that can end a scope, found once per message
         words = set(self._terminators)
@@ -312,29 +315,13 @@ class Reader:
         return Reading(tuple(toks), tuple(sentence), read, shown)
 
     def _active_triggers(self, toks: list[str]) -> list[Match[_Trigger]]:
-        """Trigger matches that no pseudo-trigger covers and whose modifier's ``needs`` and
-        ``unless`` the message meets, plus "in <a past year>"."""
+        """Trigger matches that no pseudo-trigger covers, plus "in <a past year>"."""
         found = self._triggers.find(toks)
         pseudo = [m for m in found if m.payload is None]
-        conditions = self._conditions.find(toks)
-        needs = [m for m in conditions if m.payload[0]]
-        unmet = self._needs - {m.payload[1] for m in needs}
-        # an ``unless`` word inside a needed phrase or the modifier's own trigger is not said
-        # apart from them: "tests came back normal" is not "it came back", "in my story" is
-        # not the writer
-        own = [(m, m.payload.modifier) for m in found if m.payload is not None]
-        unmet |= {
-            m.payload[1]
-            for m in conditions
-            if not m.payload[0]
-            and not any(n.start <= m.start and m.end <= n.end for n in needs)
-            and not any(t.start <= m.start and m.end <= t.end and i == m.payload[1] for t, i in own)
-        }
         active = [
             Match(m.start, m.end, m.payload)
             for m in found
             if m.payload is not None
-            and m.payload.modifier not in unmet
             and not any(p.start <= m.start < p.end and p.length > m.length for p in pseudo)
             and not any(p.start <= m.start and m.end <= p.end for p in pseudo)
         ]
@@ -450,7 +437,6 @@ def _measures(
     words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
-    symptoms = {i for f in concepts if f.kind == "symptom" for i in range(f.start, f.end)}
     near = [f for f in concepts if f.concept in counted]
     out = []
     for i, tok in enumerate(toks):
@@ -475,7 +461,7 @@ def _measures(
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
         # "sleeping 5 hrs a night", "a cramp from writing for 3 hours"; not "shaking while
         # sleeping for 6 minutes"
-        doing = before in _ACTIVITIES or _activity_length(toks, i, symptoms)
+        doing = before in _ACTIVITIES or _activity_length(toks, i)
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -529,23 +515,19 @@ def _measures(
     return out  # fmt: skip
 
 
-def _activity_length(toks: list[str], i: int, symptoms: set[int]) -> bool:
-    """True when the number at ``toks[i]`` is how long something was done, told right after
-    "from" or "after": "a cramp from writing for 3 hours", "after sitting at my desk for 9
-    hours". Not when what was done is a symptom ("after shaking for 6 minutes"), not across a
-    comma or "still" ("after sneezing, still going for 30 mins"), and not a time of day ("from
-    this morning for 2 hours")."""
+def _activity_length(toks: list[str], i: int) -> bool:
+    """True when the number at ``toks[i]`` is how long something lasting was done, told right
+    after "from" or "after": "a cramp from writing for 3 hours", "after sitting at my desk for
+    9 hours". Only for activities that last (`_SUSTAINED`: not "after blowing it too hard for
+    25 mins", where the length is the symptom's), and never across a comma or "still" ("after
+    walking, still going for 20 mins")."""
     if i < 3 or toks[i - 1] != "for":
         return False
     for k in range(i - 3, max(0, i - 7) - 1, -1):
         if toks[k] in ("from", "after"):
-            doing = toks[k + 1]
             between = toks[k + 1 : i - 1]
-            return (
-                doing.endswith("ing")
-                and doing not in _NOT_DOING
-                and k + 1 not in symptoms
-                and not {",", ";", "still", "and", "but"}.intersection(between)
+            return toks[k + 1] in _SUSTAINED and not {",", ";", "still", "and", "but"}.intersection(
+                between
             )
     return False
 
