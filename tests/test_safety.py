@@ -515,41 +515,6 @@ def test_every_measure_the_reader_makes_can_be_named_in_a_rule() -> None:
         parse_rule("ferritin_level<1")
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "hand cramp from writing for 3 hours",
-        "calf cramp after sitting at my desk for 9 hours",
-        "cramp after writing my essay for 3 hours",
-    ],
-)
-def test_the_length_of_what_brought_it_on_is_not_the_symptom_s(text: str) -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
-    assert all(f.concept != "duration" for f in reader.read(text).findings)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "after shaking for 6 minutes he went limp",
-        "hand cramp for 3 hours",
-        "from 2pm for 3 hours",
-        "nose bleeding from blowing it too hard for 25 mins",  # a moment's act: the bleed's length
-        "calf cramp after walking, still going for 20 mins",
-    ],
-)
-def test_a_symptom_s_length_after_from_or_after_still_counts(text: str) -> None:
-    shaking = Concept(id="shaking", kind="symptom", phrases=("shaking",))
-    reader = Reader([shaking], ContextRules(modifiers=STROKE.context.modifiers))
-    assert any(f.concept == "duration" for f in reader.read(text).findings)
-
-
-@pytest.mark.parametrize(("text", "years"), [("a stroke 5 yrs ago", True), ("3 yr old", False)])
-def test_years_ago_in_short(text: str, years: bool) -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
-    assert ("years" in reader.read(text).tokens) is years
-
-
 # A second reviewer's messages against the frames of round 38 (fiction, a past visit, "yrs ago",
 # an activity's length, a doubled dose, a spreading wound): each escalated before those frames,
 # and each must still; the everyday ones must not alarm.
@@ -653,6 +618,55 @@ REVIEW_FRAMES_EVERYDAY += [
 # any damage, years ago" alarms (the stroke is before the comma), as "crushing chest pain and
 # sweating, heart attack 3 years ago" must.
 
+# A fourth reviewer's (at e480e2a): "N yrs ago" with no comma, "fully recovered" reaching back,
+# an activity's length, gym days, spreading redness, and bare past-time clauses.
+REVIEW_FRAMES_DANGEROUS += [
+    "he had a seizure 3 yrs ago hes fitting again been 7 mins",
+    "had anaphylaxis 3 yrs ago throat is swelling up after eating nuts",
+    "had a bleed on the brain 6 yrs ago worst headache of my life came on suddenly",
+    "had sepsis 2 yrs ago feel exactly the same shivering confused and mottled skin",
+    "had a heart attack 5 yrs ago chest pain is back crushing and going down my arm",
+    "struggling to breathe and lips bluish, wasnt fully recovered from pneumonia",
+    "mum is confused and burning up, isnt fully recovered from her uti",
+    "shes really confused and has a high temp, never fully recovered from covid",
+    "nan is muddled and shivering, never fully recovered from her chest infection",
+    "arm weak and speech slurred, had a tia in march fully recovered",
+    "hes confused and burning up and mottled, had sepsis in june fully recovered",
+    "my son has epilepsy, shaking after playing for 8 mins now and not stopping",
+    "cramp in my calf after running for 20 mins and still locked",
+    "got cramp after running for 15 mins now and it wont let go",
+    "cramp after running for 20 mins rn, leg is locked solid",
+    "hamstring cramp after squatting for 12 mins wont ease",
+    "my heart been racing after walking up the stairs for 40 mins",
+    "heart pounding after sitting down for 45 mins and not slowing",
+    "woke up and can barely move my legs, last leg day was a month ago",
+    "leg day was last week, now i can barely walk and legs keep giving way",
+    "dog bite on my hand and the redness is spreading up my arm",
+    "cut my leg on barbed wire, red streaks going up towards my knee",
+    "cat scratch and theres a red line going up my arm",
+]
+REVIEW_FRAMES_EVERYDAY += [
+    "my chest hair is going grey and i get sweaty at night, normal at 40?",
+    "sweating loads in the gym on chest press, my grey top is soaked through lol",
+    "took the wrong train twice by mistake this week, my memory is shocking and i get confused easily",
+    "throat swelled shut after peanuts, epipen, as a kid. do i still need to carry one",
+    "lips and tongue swelled up, couldnt breathe, after a wasp sting, years ago. should i get tested",
+    "my face went droopy on one side, bells palsy, last year. any vitamins for nerve recovery",
+    "collapsed and stopped breathing, had cpr, as a teenager. can i take energy drinks",
+    "had a seizure at school, when i was a kid, never since. can i take magnesium",
+]
+# Denials the rules read wrongly ("never had this before chest crushing"): the triage model,
+# which reads every word, still escalates them.
+MODEL_COVERS_NEGATION = [
+    "never had this before chest crushing and sweating loads",
+    "never had chest pain before, its like a tight band and im sweating loads",
+    "never had chest pain in my life but now its crushing me and my left arm aches",
+    "never had a pain like it in my chest, like a weight and im sweating",
+    "no pain exactly just tight chest and sweaty and sick",
+    "never experienced chest tightness before and now i feel clammy and sick",
+    "no pain just a heavy squeezing in my chest and sweating, 55 male",
+]
+
 
 @pytest.mark.parametrize("text", REVIEW_FRAMES_DANGEROUS)
 def test_the_frames_of_round_38_hide_no_emergency(text: str) -> None:
@@ -664,14 +678,12 @@ def test_the_frames_of_round_38_raise_no_alarm(text: str) -> None:
     assert SCANNER.scan(text) == []
 
 
-def test_the_model_reads_the_message_less_what_it_denies() -> None:
-    reading = SCANNER.reader.read("I don't have chest pain, only cramps. Had a seizure as a kid")
-    told = reading.told()
-    assert "chest" not in told and "pain" not in told  # negated: hidden from the model
-    assert "cramps" in told and "seizure" in told  # current, or past: the model weighs it
-
-
 def test_the_shipped_model_reads_a_denial_as_a_denial() -> None:
     scanner = RedFlagScanner.for_bundle(BUNDLE)
     assert scanner.scan("I don't have chest pain or shortness of breath, only cramps") == []
     assert scanner.scan("crushing chest pain and short of breath, only cramps before")
+
+
+@pytest.mark.parametrize("text", MODEL_COVERS_NEGATION)
+def test_the_model_escalates_what_the_rules_wrongly_read_as_denied(text: str) -> None:
+    assert RedFlagScanner.for_bundle(BUNDLE).scan(text)

@@ -62,9 +62,24 @@ _LAST_MONTH = "a visit 'last month' that found nothing is not read as the past: 
     "the words that say so also come before a new emergency in the same message"
 )
 
+#: Why a length after an activity is read as the symptom's: reviews found "from writing for 3
+#: hours" read as the writing's length also hid "cramp after running for 20 mins and still
+#: locked" and "nose bleeding from blowing it too hard for 25 mins".
+_ACTIVITY = "the length after 'from'/'after' an activity is read as the symptom's: " + (
+    "'cramp after running for 20 mins and still locked' is the cramp's"
+)
+
 #: Known misses, each with why it is left: a test that lists them keeps them visible.
 _URGENT_HEAD = "no rule names it; the triage model's urgent head raises it (described_urgent)"
 KNOWN = {
+    "got a cramp in my hand after writing my essay for 3 hours lol, gone now": _ACTIVITY,
+    "hand cramp from writing for 3 hours in my exam": _ACTIVITY,
+    "my dad had a stroke 5 yrs ago, recovered really well, what foods give potassium without "
+    "loads of salt": "'yrs' is not read as 'years' ('had a seizure 3 yrs ago hes fitting again' "
+    "would become the past), and 'recovered really well' is not a resolution ('wasnt fully "
+    "recovered from pneumonia, struggling to breathe')",
+    "legs were jelly after leg day, can barely walk down stairs haha": "'leg day' is not read as "
+    "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
     "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
     "do": _PLOTS,
     "reading a book where a guy gets lockjaw after stepping on a nail, is tetanus still a real "

@@ -3,8 +3,8 @@
 Trained on labelled messages that are not held out: the safety rounds that were read and used
 (tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), everyday
 messages (tests/data/everyday*.yaml) and a reviewer's cases and lay descriptions
-(tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T and
-W and the card paraphrases: all benign), and every user turn of the content's transcript tests
+(tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T, W and
+Z and the card paraphrases: all benign), and every user turn of the content's transcript tests
 (content/tests) that expects an urgency (none, urgent, emergency).
 Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V and X onwards) are
 never read here.
@@ -88,20 +88,6 @@ def examples(path: Path) -> list[tuple[str, int]]:
 
 
 @functools.cache
-def _reader() -> Any:
-    from bot.language.safety import RedFlagScanner
-
-    return RedFlagScanner(load_content(CONTENT).safety).reader
-
-
-@functools.cache
-def told(text: str) -> str:
-    """A message as the model reads it, in training as in the bot: without the words of
-    findings the message does not say are happening (`bot.language.findings.Reading.told`)."""
-    return str(_reader().read(text).told())
-
-
-@functools.cache
 def _transcripts() -> tuple[tuple[Path, Any], ...]:
     """Every transcript test of the content, with the file it is in (read once)."""
     transcripts, problems = load_transcripts(CONTENT)
@@ -134,7 +120,7 @@ def fit(texts: list[str], labels: Any) -> tuple[Any, Any, Any]:
         stop_words=IGNORED,
         preprocessor=prepare,
     )
-    matrix = vectorizer.fit_transform([told(t) for t in texts])
+    matrix = vectorizer.fit_transform(texts)
     heads = []
     for positive in (labels == 2, labels >= 1):
         model = LogisticRegression(C=C, max_iter=5000, class_weight="balanced")
@@ -178,12 +164,12 @@ def evaluate(min_words: int, behind_rules: bool = False) -> None:
     for held, held_examples in files:
         train = [e for p, ex in files if p != held for e in ex]
         vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))
-        matrix = vectorizer.transform([told(t) for t, _ in held_examples])
+        matrix = vectorizer.transform([t for t, _ in held_examples])
         pe = emergency.predict_proba(matrix)[:, 1]
         pu = urgent.predict_proba(matrix)[:, 1]
         kind = _kind(held)
         scored += [
-            (e, u, y, kind, len(words_of(told(text), frozenset(IGNORED))))
+            (e, u, y, kind, len(words_of(text, frozenset(IGNORED))))
             for e, u, (text, y) in zip(pe, pu, held_examples, strict=True)
         ]
     pe, pu, y, kind, n = (np.array(column) for column in zip(*scored, strict=True))

@@ -51,17 +51,13 @@ _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligram
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
+#: Punctuation that ends a sentence.
+_ENDS = frozenset({".", "!", "?"})
 #: Activities whose own length a number right after them gives ("slept 5 hrs", "worked 12
 #: hours"): not how long a symptom has lasted.
 _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
     "gaming gamed driving drove drive sitting sat".split()
-)
-#: Activities that last, whose length "from" or "after" them gives ("a cramp from writing for
-#: 3 hours"); not a moment's act ("after blowing it too hard for 25 mins" is a nosebleed's length).
-_SUSTAINED = frozenset(
-    "writing typing sitting standing walking running driving gaming studying working revising "
-    "playing painting gardening hiking cycling knitting drawing kneeling squatting".split()
 )
 #: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
 #: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
@@ -201,14 +197,6 @@ class Reading:
         """The findings that count for triage."""
         return [f for f in self.findings if f.current]
 
-    def told(self) -> str:
-        """The message as the triage model reads it: its words, less those of findings it
-        denies ("I don't have chest pain, only cramps" keeps "cramps"). Only negation, the
-        reader's surest call: what is past, asked about or reported stays for the model to
-        weigh on its own, as a second opinion on the rules."""
-        hidden = {i for f in self.findings if "negated" in f.context for i in f.positions}
-        return " ".join(t for i, t in enumerate(self.tokens) if i not in hidden)
-
 
 @dataclass(frozen=True)
 class _Trigger:
@@ -287,7 +275,7 @@ class Reader:
         """The findings of ``text``, each with its ConText reading."""
         text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
         toks = tokens(text)
-        toks = _years_ago(_respell(_unglue(toks), self._spellings))
+        toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
         found = [
@@ -297,18 +285,14 @@ class Reader:
         ]  # fmt: skip
         found += _measures(toks, sentence, found, self._counted)
         idioms = self._idioms.find(toks)
-        found = [
-            f
-            for f in found
-            if not any(i.start <= f.start and f.end <= i.end for i in idioms)
-            or (f.kind == "context" and any((i.start, i.end) == (f.start, f.end) for i in idioms))
-        ]  # an idiom's words are no finding, but an idiom can be a context ("leg day")
+        found = [f for f in found if not any(i.start <= f.start and f.end <= i.end for i in idioms)]
         triggers = self._active_triggers(toks)
         stoppers = self._stoppers.find(toks)
         # commas and semicolons end a clause too (unless a modifier goes ``through`` them)
         stoppers += [Match(i, i + 1, ",") for i, t in enumerate(toks) if t in _CLAUSE]
+        alone = _clauses_alone(toks, sentence, triggers)
         read = tuple(
-            replace(f, context=self._categories(f, sentence, triggers, stoppers))
+            replace(f, context=self._categories(f, sentence, triggers, stoppers, alone))
             for f in sorted(found, key=lambda f: (f.start, f.end))
         )
         shown = tuple((t.payload.category, " ".join(toks[t.start : t.end])) for t in triggers)
@@ -342,7 +326,12 @@ class Reader:
         sentence: list[int],
         triggers: list[Match[_Trigger]],
         stoppers: list[Match[str]],
+        alone: frozenset[int] = frozenset(),
     ) -> frozenset[ContextCategory]:
+        """The ConText categories of ``finding``. A past-time trigger that is a clause on its
+        own (``alone``: "throat swelled shut after peanuts, epipen, as a kid.") reads back over
+        commas to the clauses before it, within its scope; one with words of its own ("chest
+        pain and sweating, heart attack 3 years ago") reads its own clause only."""
         out: set[ContextCategory] = set()
         for match in triggers:
             trigger = match.payload
@@ -357,7 +346,10 @@ class Reader:
                 continue
             if sentence[match.start] != sentence[finding.start]:
                 continue
-            stops = ((self._terminators | {","}) - trigger.through) | trigger.stops
+            through = trigger.through
+            if trigger.category == "historical" and match.start in alone:
+                through = through | {","}
+            stops = ((self._terminators | {","}) - through) | trigger.stops
             if trigger.direction in ("forward", "both") and match.end <= finding.start:
                 start, end = match.end, finding.start
             elif trigger.direction in ("backward", "both") and finding.end <= match.start:
@@ -370,6 +362,22 @@ class Reader:
             if end - start < trigger.scope and not blocked:
                 out.add(trigger.category)
         return frozenset(out)
+
+
+def _clauses_alone(
+    toks: list[str], sentence: list[int], triggers: list[Match[_Trigger]]
+) -> frozenset[int]:
+    """Where a trigger is a whole clause: nothing else between the commas or sentence ends
+    around it ("…, as a kid." but not "…, heart attack 3 years ago")."""
+
+    def edge(i: int, at: int) -> bool:
+        return not 0 <= i < len(toks) or toks[i] in _CLAUSE or toks[i] in _ENDS or sentence[i] != at
+
+    return frozenset(
+        m.start
+        for m in triggers
+        if edge(m.start - 1, sentence[m.start]) and edge(m.end, sentence[m.start])
+    )
 
 
 def _longest(matches: list[Match[tuple[str, str]]]) -> list[Match[tuple[str, str]]]:
@@ -398,15 +406,6 @@ def _respell(toks: list[str], spellings: Mapping[str, tuple[str, ...]]) -> list[
         said = spellings.get(tok)
         out += list(said) if said and not (i and _number(toks[i - 1]) is not None) else [tok]
     return out
-
-
-def _years_ago(toks: list[str]) -> list[str]:
-    """ "5 yrs ago" read as "5 years ago", so that the words for the past find it."""
-    return [
-        "years" if t in _YEARS and 0 < i < len(toks) - 1 and toks[i + 1] == "ago"
-        and _number(toks[i - 1]) is not None else t
-        for i, t in enumerate(toks)
-    ]  # fmt: skip
 
 
 def _unglue(toks: list[str]) -> list[str]:
@@ -459,9 +458,8 @@ def _measures(
         person_before = bool(people.intersection(range(max(0, i - 4), i)))
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
-        # "sleeping 5 hrs a night", "a cramp from writing for 3 hours"; not "shaking while
-        # sleeping for 6 minutes"
-        doing = before in _ACTIVITIES or _activity_length(toks, i)
+        # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
+        doing = before in _ACTIVITIES
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -513,23 +511,6 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
-
-
-def _activity_length(toks: list[str], i: int) -> bool:
-    """True when the number at ``toks[i]`` is how long something lasting was done, told right
-    after "from" or "after": "a cramp from writing for 3 hours", "after sitting at my desk for
-    9 hours". Only for activities that last (`_SUSTAINED`: not "after blowing it too hard for
-    25 mins", where the length is the symptom's), and never across a comma or "still" ("after
-    walking, still going for 20 mins")."""
-    if i < 3 or toks[i - 1] != "for":
-        return False
-    for k in range(i - 3, max(0, i - 7) - 1, -1):
-        if toks[k] in ("from", "after"):
-            between = toks[k + 1 : i - 1]
-            return toks[k + 1] in _SUSTAINED and not {",", ";", "still", "and", "but"}.intersection(
-                between
-            )
-    return False
 
 
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:

@@ -110,7 +110,7 @@ class RedFlagScanner:
         for f in fired:
             hits.setdefault(f.rule.flag.id, RedFlagHit(f.rule.flag, f.rule.text))
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
-        score = self._model_score(reading.told())  # not what the message denies
+        score = self._model_score(text)
         # like the net, the model speaks only where the reader found a symptom said to be
         # happening now: it reads topic and telling, not negation, time or a figure of speech
         current = any(f.kind == "symptom" for f in reading.current())
