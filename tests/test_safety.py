@@ -655,6 +655,29 @@ REVIEW_FRAMES_EVERYDAY += [
     "collapsed and stopped breathing, had cpr, as a teenager. can i take energy drinks",
     "had a seizure at school, when i was a kid, never since. can i take magnesium",
 ]
+# A fifth reviewer's (at ec6dc78): grey skin not grey hair, redness tracking up a limb not red
+# streaks in a nail, a doubled supplement that only puzzles.
+REVIEW_FRAMES_DANGEROUS += [
+    "my dad is clutching his chest, hes gone really grey and clammy",
+    "my husband is holding his chest, hes grey and clammy",
+    "cut on my leg, red line going up to my knee and i feel shivery",
+    "got bit by a cat, the red is tracking up my arm",
+    "crushing chest pain and sweating, heart attack 3 years ago",
+    "dog bite on my hand is red and hot and the redness is spreading up my arm",
+    "cut my leg on barbed wire, red streaks going up towards my knee",
+    "cat scratch and theres a red line going up my arm",
+]
+REVIEW_FRAMES_EVERYDAY += [
+    "my chest hair has gone grey and i get sweaty at night, low testosterone?",
+    "beard and chest hair gone grey, sweaty all the time, menopause for men?",
+    "got red streaks under my nail, did i damage it",
+    "nail polish left red streaks on my nail bed, is it stained?",
+    "dyed my hair and got red streaks, my scalp has a small cut is that ok",
+    "cut out sugar and the redness is spreading less on my face, rosacea improving?",
+    "i cut my leg shaving and theres a tiny red streak, just from the razor",
+    "bit my lip, sore, the redness is spreading?? its a cold sore i think",
+    "by mistake i doubled up my omega 3, im confused is that bad",
+]
 # Denials the rules read wrongly ("never had this before chest crushing"): the triage model,
 # which reads every word, still escalates them.
 MODEL_COVERS_NEGATION = [
