@@ -710,3 +710,16 @@ def test_the_shipped_model_reads_a_denial_as_a_denial() -> None:
 @pytest.mark.parametrize("text", MODEL_COVERS_NEGATION)
 def test_the_model_escalates_what_the_rules_wrongly_read_as_denied(text: str) -> None:
     assert RedFlagScanner.for_bundle(BUNDLE).scan(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "raised"),
+    [
+        ("my arm and leg went weak, as a kid", False),  # a past time alone in its clause
+        ("my arm and leg went weak, as a kid.", False),
+        ("my arm and leg went weak, a bad fall as a kid", True),  # it has words of its own
+        ("my arm and leg went weak, as a kid i fell", True),
+    ],
+)
+def test_a_past_time_alone_in_its_clause_reads_back_over_the_comma(text: str, raised: bool) -> None:
+    assert bool(RedFlagScanner(STROKE).scan(text)) is raised
