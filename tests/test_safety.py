@@ -19,6 +19,7 @@ from bot.language.safety import RedFlagScanner
 
 BUNDLE = load_content(bundled_content_dir())
 SCANNER = RedFlagScanner(BUNDLE.safety)
+SHIPPED = RedFlagScanner.for_bundle(BUNDLE)  # with the triage model, as the bot runs it
 FLAG_PHRASES = [
     (flag.id, phrase.replace("...", "really"))
     for flag in BUNDLE.safety.red_flags
@@ -466,16 +467,6 @@ REVIEW_BENIGN = [
 ]
 
 
-@pytest.mark.parametrize("text", REVIEW_EMERGENCIES)
-def test_reviewed_dangerous_messages_escalate(text: str) -> None:
-    assert SCANNER.scan(text)
-
-
-@pytest.mark.parametrize("text", REVIEW_BENIGN)
-def test_reviewed_everyday_messages_do_not(text: str) -> None:
-    assert SCANNER.scan(text) == []
-
-
 @pytest.mark.parametrize(
     "text",
     [
@@ -691,25 +682,24 @@ MODEL_COVERS_NEGATION = [
 ]
 
 
-@pytest.mark.parametrize("text", REVIEW_FRAMES_DANGEROUS)
-def test_the_frames_of_round_38_hide_no_emergency(text: str) -> None:
+@pytest.mark.parametrize("text", [*REVIEW_EMERGENCIES, *REVIEW_FRAMES_DANGEROUS])
+def test_reviewed_dangerous_messages_escalate(text: str) -> None:
     assert SCANNER.scan(text)
 
 
-@pytest.mark.parametrize("text", REVIEW_FRAMES_EVERYDAY)
-def test_the_frames_of_round_38_raise_no_alarm(text: str) -> None:
+@pytest.mark.parametrize("text", [*REVIEW_BENIGN, *REVIEW_FRAMES_EVERYDAY])
+def test_reviewed_everyday_messages_do_not(text: str) -> None:
     assert SCANNER.scan(text) == []
 
 
 def test_the_shipped_model_reads_a_denial_as_a_denial() -> None:
-    scanner = RedFlagScanner.for_bundle(BUNDLE)
-    assert scanner.scan("I don't have chest pain or shortness of breath, only cramps") == []
-    assert scanner.scan("crushing chest pain and short of breath, only cramps before")
+    assert SHIPPED.scan("I don't have chest pain or shortness of breath, only cramps") == []
+    assert SHIPPED.scan("crushing chest pain and short of breath, only cramps before")
 
 
 @pytest.mark.parametrize("text", MODEL_COVERS_NEGATION)
 def test_the_model_escalates_what_the_rules_wrongly_read_as_denied(text: str) -> None:
-    assert RedFlagScanner.for_bundle(BUNDLE).scan(text)
+    assert SHIPPED.scan(text)
 
 
 @pytest.mark.parametrize(

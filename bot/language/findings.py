@@ -326,7 +326,7 @@ class Reader:
         sentence: list[int],
         triggers: list[Match[_Trigger]],
         stoppers: list[Match[str]],
-        alone: frozenset[int] = frozenset(),
+        alone: frozenset[int],
     ) -> frozenset[ContextCategory]:
         """The ConText categories of ``finding``. A past-time trigger that is a clause on its
         own (``alone``: "throat swelled shut after peanuts, epipen, as a kid.") reads back over
