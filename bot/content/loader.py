@@ -229,6 +229,8 @@ class Bundle:
     triage: TriageWeights | None = field(default=None, repr=False)
     questions: QuestionModel | None = field(default=None, repr=False)
     vectors: StoredVectors | None = field(default=None, repr=False)
+    #: common words never read as a typo of another word (`PhraseMatcher`)
+    real_words: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     def message(self, key: str, **values: str) -> str:
         """The text of a message, with ``{name}`` placeholders filled in."""
@@ -906,6 +908,7 @@ def _assemble(
             entities=entities,
             cards=cards,
             ask_templates=ask_templates,
+            real_words=frozenset(w for pf in parsed for w in pf.data.real_words),
         ),
         problems,
     )

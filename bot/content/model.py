@@ -458,6 +458,9 @@ class ContentFile(_Model):
     cards: tuple[Card, ...] = ()
     safety: Safety | None = None
     flows: tuple[Flow, ...] = ()
+    #: Common words read as written, never as a typo of another word ("should" is not
+    #: "shoulder"); written by tools/real_words.py.
+    real_words: tuple[Text, ...] = ()
 
 
 class Expect(_Model):

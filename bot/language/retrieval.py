@@ -201,7 +201,9 @@ class Vocabulary:
             pairs += [(a, (c.id, "cause", a)) for a in c.aliases]
         for d in bundle.diets.values():
             pairs += [(a, (d.id, "diet", a)) for a in (d.name, *d.aliases)]
-        self._matcher: PhraseMatcher[tuple[str, str, str]] = PhraseMatcher(pairs)
+        self._matcher: PhraseMatcher[tuple[str, str, str]] = PhraseMatcher(
+            pairs, real_words=bundle.real_words
+        )
         self.kind_of = {eid: kind for _, (eid, kind, _) in pairs}
         self._names: dict[str, list[str]] = {}
         for name, (eid, _, _) in pairs:

@@ -21,6 +21,10 @@ BREAK_TOKENS = frozenset(".,;:!?")
 FUZZY_MIN_LEN = 5
 #: rapidfuzz ratio (0-100) a typo must reach; "siezure" ~ "seizure" scores 85.7.
 FUZZY_CUTOFF = 85.0
+#: Endings by which a real word may still differ from a phrase's word ("twitch"/"twitchy",
+#: "throw"/"thrown"): a real word is never read as a typo, only with another ending.
+ENDINGS = frozenset(("s", "es", "d", "ed", "n", "en", "y", "ly", "ing", "ings"))
+_GROWN_ENDINGS = ENDINGS | {"i" + ending for ending in ENDINGS}  # "dizzy" -> "dizzied"
 
 
 def clean_text(text: str) -> str:
@@ -102,6 +106,17 @@ GAP_WORDS = 4
 SENTENCE_END = frozenset(".!?")
 
 
+def same_but_ending(a: str, b: str) -> bool:
+    """Whether two words differ only by one of the `ENDINGS`, a final "e" or "y" giving way
+    to it ("cramp"/"crampy", "tremble"/"trembly", "dizzy"/"dizzied")."""
+
+    def grows(short: str, long: str) -> bool:
+        bases = {short, short[:-1]} if short.endswith(("e", "y")) else {short}
+        return any(long.startswith(base) and long[len(base) :] in _GROWN_ENDINGS for base in bases)
+
+    return grows(a, b) or grows(b, a)
+
+
 def phrase_tokens(phrase: str) -> tuple[str, ...]:
     """A phrase's words, with `GAP` where the phrase has "..."."""
     out: list[str] = []
@@ -121,6 +136,9 @@ class PhraseMatcher(Generic[T]):
 
     A phrase may contain "..." for a gap of up to `GAP_WORDS` words within a sentence.
     Words listed in ``never_fuzzy`` (look-alikes such as "stroked") only ever match exactly.
+    Words listed in ``real_words`` (common words such as "should", "starting") are what the
+    person wrote, never a typo of another word ("shoulder", "statin"): they match with their
+    stem or another ending only.
     """
 
     def __init__(
@@ -129,6 +147,7 @@ class PhraseMatcher(Generic[T]):
         *,
         fuzzy: bool = True,
         never_fuzzy: Iterable[str] = (),
+        real_words: Iterable[str] = (),
     ) -> None:
         self._by_first: dict[str, list[tuple[tuple[str, ...], T]]] = {}
         for phrase, payload in phrases:
@@ -140,6 +159,7 @@ class PhraseMatcher(Generic[T]):
         }
         self._fuzzy = fuzzy
         self._never_fuzzy = frozenset(w for phrase in never_fuzzy for w in words(phrase))
+        self._real_words = frozenset(w for phrase in real_words for w in words(phrase))
         self._by_stem: dict[str, set[str]] = {}
         for word in self._vocab_all:
             self._by_stem.setdefault(stem(word), set()).add(word)
@@ -159,15 +179,28 @@ class PhraseMatcher(Generic[T]):
             same |= self._by_stem.get(stem(token), set())
         if fuzzy and len(token) >= FUZZY_MIN_LEN and token.isalpha():
             candidates = self._fuzzy_vocab.get(token[0], ())
+            real = token in self._real_words
             for word, _score, _ in process.extract(
                 token, candidates, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=None
             ):
-                same.add(word)
+                if not real or same_but_ending(token, word):
+                    same.add(word)
         found = frozenset(same)
         if len(self._cache) > 50_000:
             self._cache.clear()
         self._cache[token] = found
         return found
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every word of its phrases."""
+        return frozenset(self._vocab_all)
+
+    def typos_of(self, token: str) -> frozenset[str]:
+        """The words of its phrases that ``token`` is read as, besides itself and its stem."""
+        return frozenset(
+            w for w in self._equivalents(token) if w != token and stem(w) != stem(token)
+        )
 
     def find(self, toks: list[str]) -> list[Match[T]]:
         """Every occurrence of every phrase in ``toks`` (overlaps included)."""

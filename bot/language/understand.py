@@ -60,7 +60,8 @@ class Understanding:
             + [(a, ("diet", d.id)) for d in bundle.diets.values() for a in (d.name, *d.aliases)]
             + [(a, ("cause", c.id)) for c in bundle.causes.values() for a in c.aliases]
             + [(k, ("topic", t.id)) for t in bundle.topics.values() for k in t.keywords]
-            + [(w, ("intent", name)) for name, ws in bundle.intents.items() for w in ws]
+            + [(w, ("intent", name)) for name, ws in bundle.intents.items() for w in ws],
+            real_words=bundle.real_words,
         )
         self._choices: dict[tuple[str, str], PhraseMatcher[int]] = {}
         #: words that turn the next words of an answer around ("dont", "never")
@@ -78,7 +79,8 @@ class Understanding:
         matcher = self._choices.get((flow, node.id))
         if matcher is None:
             matcher = PhraseMatcher(
-                [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)]
+                [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)],
+                real_words=self._bundle.real_words,
             )
             self._choices[(flow, node.id)] = matcher
         # "i don't eat meat" does not pick "meat": a match right after a negation word is not
@@ -104,7 +106,9 @@ class Understanding:
         key = (flow, "about:" + node.id)
         matcher = self._choices.get(key)
         if matcher is None:
-            matcher = PhraseMatcher([(w, 0) for w in node.about])
+            matcher = PhraseMatcher(
+                [(w, 0) for w in node.about], real_words=self._bundle.real_words
+            )
             self._choices[key] = matcher
         return bool(node.about) and any(m.exact for m in matcher.find(words(text)))
 

@@ -1,0 +1,99 @@
+"""Common words are read as written, never as a typo of another word (content/real_words.yaml)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.language.retrieval import Vocabulary
+from bot.language.safety import RedFlagScanner
+from bot.language.text import PhraseMatcher, same_but_ending, words
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import real_words
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Bundle:
+    return load_content(bundled_content_dir())
+
+
+def test_a_real_word_is_not_a_typo_but_keeps_its_endings() -> None:
+    plain = PhraseMatcher([("shoulder", "site"), ("twitch", "symptom"), ("seizure", "fit")])
+    real = PhraseMatcher(
+        [("shoulder", "site"), ("twitch", "symptom"), ("seizure", "fit")],
+        real_words=["should", "twitchy"],
+    )
+    assert [m.payload for m in plain.find(words("should i worry"))] == ["site"]
+    assert real.find(words("should i worry")) == []
+    assert [m.payload for m in real.find(words("my eye is twitchy"))] == ["symptom"]
+    assert [m.payload for m in real.find(words("a siezure"))] == ["fit"]  # a typo still is one
+    assert [m.payload for m in real.find(words("my sholder hurts"))] == ["site"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("cramp", "crampy", True),
+        ("tremble", "trembly", True),
+        ("throw", "thrown", True),
+        ("dizzy", "dizzied", True),
+        ("should", "shoulder", False),
+        ("taking", "talking", False),
+        ("starting", "statin", False),
+    ],
+)
+def test_same_but_ending(a: str, b: str, same: bool) -> None:
+    assert same_but_ending(a, b) is same and same_but_ending(b, a) is same
+
+
+def test_lookalikes_are_the_common_words_read_as_another_word() -> None:
+    found = real_words.lookalikes(
+        ["shoulder", "seizure", "twitch"], ["should", "seizures", "twitchy", "house", "shouldered"]
+    )
+    assert found == ["should"]
+
+
+def test_the_shipped_list_is_the_one_the_content_needs(bundle: Bundle) -> None:
+    shipped = (bundled_content_dir() / "real_words.yaml").read_text(encoding="utf-8")
+    assert shipped == real_words.render(real_words.real_words(bundle)), (
+        "phrases changed since the list was written: run python tools/real_words.py"
+    )
+    assert {"should", "starting", "cooking"} <= bundle.real_words
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my leg feels weak after the long run should i rest",
+        "my face feels a bit numb after the dentist, should i worry",
+    ],
+)
+def test_should_is_not_a_shoulder_so_no_stroke(bundle: Bundle, text: str) -> None:
+    without = RedFlagScanner(bundle.safety)  # every word may be a typo
+    shipped = RedFlagScanner.for_bundle(bundle)
+    assert [h.flag.id for h in without.scan(text)] == ["stroke"]
+    assert shipped.scan(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("pain in my chest going to my left sholder and arm", "chest_breathing"),
+        ("i think im having a siezure", "seizure"),
+        ("her face is dropping on one side", "stroke"),
+        ("my arm and leg on the left went numb and weak all of a sudden", "stroke"),
+    ],
+)
+def test_typos_and_lay_words_still_raise_the_flag(bundle: Bundle, text: str, flag: str) -> None:
+    assert flag in [h.flag.id for h in RedFlagScanner.for_bundle(bundle).scan(text)]
+
+
+def test_starting_is_not_a_statin(bundle: Bundle) -> None:
+    vocabulary = Vocabulary(bundle)
+    assert "statin" not in vocabulary.find("just starting magnesium, how long until it works")
+    assert "statin" in vocabulary.find("started statins last month, legs cramping")
+    assert "statin" in vocabulary.find("on a stattin for my cholesterol")
