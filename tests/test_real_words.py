@@ -62,7 +62,7 @@ def test_the_shipped_list_is_the_one_the_content_needs(bundle: Bundle) -> None:
     assert shipped == real_words.render(real_words.real_words(bundle)), (
         "phrases changed since the list was written: run python tools/real_words.py"
     )
-    assert {"should", "starting", "cooking"} <= bundle.real_words
+    assert {"starting", "tables"} <= bundle.real_words
 
 
 @pytest.mark.parametrize(
@@ -73,10 +73,9 @@ def test_the_shipped_list_is_the_one_the_content_needs(bundle: Bundle) -> None:
     ],
 )
 def test_should_is_not_a_shoulder_so_no_stroke(bundle: Bundle, text: str) -> None:
-    without = RedFlagScanner(bundle.safety)  # every word may be a typo
-    shipped = RedFlagScanner.for_bundle(bundle)
-    assert [h.flag.id for h in without.scan(text)] == ["stroke"]
-    assert shipped.scan(text) == []
+    # the safety check's own look-alike list (never_fuzzy), not the real-words list
+    assert "should" in bundle.safety.never_fuzzy
+    assert RedFlagScanner.for_bundle(bundle).scan(text) == []
 
 
 @pytest.mark.parametrize(
@@ -86,10 +85,24 @@ def test_should_is_not_a_shoulder_so_no_stroke(bundle: Bundle, text: str) -> Non
         ("i think im having a siezure", "seizure"),
         ("her face is dropping on one side", "stroke"),
         ("my arm and leg on the left went numb and weak all of a sudden", "stroke"),
+        # a common word that is someone's typo of a red-flag word still counts in safety
+        ("struggling to breath and my lips look blue", "chest_breathing"),
+        ("he is grasping for air and turning blue", "chest_breathing"),
+        ("my throat is selling up after i ate peanuts", "anaphylaxis"),
+        ("i took 20 tables tonight", "poisoning"),
     ],
 )
 def test_typos_and_lay_words_still_raise_the_flag(bundle: Bundle, text: str, flag: str) -> None:
-    assert flag in [h.flag.id for h in RedFlagScanner.for_bundle(bundle).scan(text)]
+    hits = RedFlagScanner.for_bundle(bundle).scan(text)
+    assert flag in [h.flag.id for h in hits]
+    assert hits[0].urgency.value == "emergency"
+
+
+def test_the_safety_check_reads_every_word_as_a_possible_typo(bundle: Bundle) -> None:
+    assert "tables" in bundle.real_words  # answering reads "tables" as written...
+    reader = RedFlagScanner.for_bundle(bundle).reader
+    found = {f.concept for f in reader.read("i took 20 tables").findings}
+    assert "pills" in found  # ...the safety check still reads it as "tablets"
 
 
 def test_starting_is_not_a_statin(bundle: Bundle) -> None:

@@ -18,7 +18,7 @@ from bot.language.findings import Reader
 from bot.language.safety import RedFlagScanner
 
 BUNDLE = load_content(bundled_content_dir())
-SCANNER = RedFlagScanner(BUNDLE.safety, real_words=BUNDLE.real_words)  # no model
+SCANNER = RedFlagScanner(BUNDLE.safety)
 SHIPPED = RedFlagScanner.for_bundle(BUNDLE)  # with the triage model, as the bot runs it
 FLAG_PHRASES = [
     (flag.id, phrase.replace("...", "really"))

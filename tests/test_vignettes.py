@@ -18,10 +18,7 @@ from bot.language.embedding import load_embedder
 from bot.language.safety import RedFlagScanner
 
 DATA = Path(__file__).parent / "data"
-BUNDLE = load_content(bundled_content_dir())
-SCANNER = RedFlagScanner(  # no model
-    BUNDLE.safety, load_embedder(), real_words=BUNDLE.real_words
-)
+SCANNER = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())  # no model
 CASES = [
     (group, text)
     for path in sorted(DATA.glob("vignettes*.yaml"))

@@ -1,13 +1,19 @@
-"""Write content/real_words.yaml: common words that are never read as a typo of another word.
+"""Write content/real_words.yaml: common words that answering never reads as a typo of another.
 
-Matching tolerates typos in words of five letters or more, so "siezure" is read as "seizure".
-A real word can sit just as close to a word of the content: "should" to "shoulder" ("my leg
-feels weak, should I rest" was read as a leg and an arm, a stroke), "starting" to "statin",
-"cooking" to "choking". The person wrote the word they meant, so a common word is read as
+Matching tolerates typos in words of five letters or more, so "magnesuim" is read as
+"magnesium". A real word can sit just as close to a word of the content: "starting" to
+"statin" ("just starting magnesium, how long until it works" was a question about a
+medicine no card covers), "tables" to "tablets". When answering, a common word is read as
 itself (with its stem or another ending: "twitchy" is still "twitch"), never as a typo.
 
+The safety check is left out on purpose: there a common word may still be someone's typo of
+a red-flag word ("struggling to breath", "took 20 tables", "grasping for air"), and missing
+an emergency is worse than a needless alarm. Its few proven look-alikes ("should" is not
+"shoulder") are in ``never_fuzzy`` in content/safety.yaml.
+
 The list holds the common English words (pyspellchecker's English frequencies: seen at least
-`MIN_COUNT` times) that the content's phrases would otherwise read as a typo of another word.
+`MIN_COUNT` times) that the phrases of the topic router, the flows' answers and retrieval's
+vocabulary would otherwise read as a typo of another word.
 Run it after adding phrases; a test compares the list with the content as it is.
 
     python tools/real_words.py           # write content/real_words.yaml
@@ -29,7 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 from bot.content.loader import Bundle, load_content  # noqa: E402
 from bot.language.retrieval import Vocabulary  # noqa: E402
-from bot.language.safety import RedFlagScanner  # noqa: E402
 from bot.language.text import FUZZY_MIN_LEN, PhraseMatcher, same_but_ending  # noqa: E402
 from bot.language.understand import Understanding  # noqa: E402
 
@@ -40,23 +45,23 @@ MIN_COUNT = 1000
 
 HEADER = """\
 # yaml-language-server: $schema=./schema.json
-# Real words: common words that are read as written, never as a typo of another word.
-# Matching tolerates typos in longer words ("siezure" is "seizure"), but a common word the
-# person wrote is the word they meant: "should" is not "shoulder", "starting" is not
-# "statin", "cooking" is not "choking". Each still matches with its stem or another ending
-# ("twitchy" is "twitch"). Words seen at least {count} times in pyspellchecker's English
-# word frequencies that the content's phrases would otherwise read as a typo of another word.
+# Real words: common words that answering reads as written, never as a typo of another word.
+# Matching tolerates typos in longer words ("magnesuim" is "magnesium"), but a common word
+# the person wrote is usually the word they meant: "starting" is not "statin". Each still
+# matches with its stem or another ending ("twitchy" is "twitch"). Words seen at least
+# {count} times in pyspellchecker's English word frequencies that the topic router, the
+# flows' answers or retrieval's vocabulary would otherwise read as a typo of another word.
+# Not used by the safety check, where a common word may still be a typo of a red-flag word
+# ("struggling to breath"): its look-alikes are `never_fuzzy` in safety.yaml.
 # Written by: python tools/real_words.py (run it after adding phrases; a test checks it).
 """
 
 
 def matchers(bundle: Bundle) -> Iterator[PhraseMatcher[Any]]:
-    """Every phrase matcher the bot builds from ``bundle``: safety concepts, the topic
-    router's words, flow answers, and retrieval's entities."""
-    reader = RedFlagScanner(bundle.safety).reader
-    yield reader._concepts  # the tool reads the matchers the bot builds
+    """Every phrase matcher answering builds from ``bundle``: the topic router's words, flow
+    answers, and retrieval's entities (not the safety check's)."""
     understanding = Understanding(bundle)
-    yield understanding._entities
+    yield understanding._entities  # the tool reads the matchers the bot builds
     for (flow, _), node in bundle.nodes.items():
         understanding.choice(flow, node, "x")  # builds the node's matchers
         understanding.mentions(flow, node, "x")

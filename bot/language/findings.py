@@ -222,7 +222,6 @@ class Reader:
         *,
         extra: Iterable[tuple[str, str, str]] = (),
         never_fuzzy: Iterable[str] = (),
-        real_words: Iterable[str] = (),
         spellings: Mapping[str, str] | None = None,
         counted: Iterable[str] = (),
     ) -> None:
@@ -230,7 +229,6 @@ class Reader:
 
         ``spellings``: chat spellings read as the words they stand for ("u" -> "you").
         ``counted``: concepts next to which a number is a count ("took 20", "20 tablets").
-        ``never_fuzzy``, ``real_words``: words never read as typos (`PhraseMatcher`).
         """
         self._counted = frozenset(counted)
         self._spellings = {
@@ -242,7 +240,7 @@ class Reader:
         ]
         entries += [(said(p), (cid, kind)) for p, cid, kind in extra]
         self._concepts: PhraseMatcher[tuple[str, str]] = PhraseMatcher(
-            entries, never_fuzzy=never_fuzzy, real_words=real_words
+            entries, never_fuzzy=never_fuzzy
         )
         triggers = []
         for modifier in context.modifiers:

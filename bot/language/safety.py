@@ -10,7 +10,6 @@ was raised, the semantic recall net (`bot.language.recall`) when an embedder is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bot.content.loader import Bundle
@@ -71,7 +70,6 @@ class RedFlagScanner:
         safety: Safety,
         embedder: Embedder | None = None,
         triage: TriageWeights | None = None,
-        real_words: Iterable[str] = (),
     ) -> None:
         self._flags = safety.red_flags
         self._model = TriageModel(triage) if triage is not None and safety.model else None
@@ -88,7 +86,6 @@ class RedFlagScanner:
             safety.context,
             extra=extra,
             never_fuzzy=safety.never_fuzzy,
-            real_words=real_words,
             spellings=safety.spellings,
             counted=safety.counted,
         )
@@ -100,9 +97,7 @@ class RedFlagScanner:
     def for_bundle(cls, bundle: Bundle, embedder: Embedder | None = None) -> RedFlagScanner:
         """The scanner of a content bundle: its rules, its triage model, the net if given
         (its examples' vectors read from the bundle's stored vectors)."""
-        return cls(
-            bundle.safety, with_stored(embedder, bundle.vectors), bundle.triage, bundle.real_words
-        )
+        return cls(bundle.safety, with_stored(embedder, bundle.vectors), bundle.triage)
 
     def assess(self, text: str) -> Assessment:
         """Read ``text``, apply the rules, and say which red flags it raises."""

@@ -22,8 +22,9 @@ FUZZY_MIN_LEN = 5
 #: rapidfuzz ratio (0-100) a typo must reach; "siezure" ~ "seizure" scores 85.7.
 FUZZY_CUTOFF = 85.0
 #: Endings by which a real word may still differ from a phrase's word ("twitch"/"twitchy",
-#: "throw"/"thrown"): a real word is never read as a typo, only with another ending.
-ENDINGS = frozenset(("s", "es", "d", "ed", "n", "en", "y", "ly", "ing", "ings"))
+#: "throw"/"thrown", "breath"/"breathe"): a real word is never read as a typo, only with
+#: another ending.
+ENDINGS = frozenset(("e", "s", "es", "d", "ed", "n", "en", "y", "ly", "ing", "ings"))
 _GROWN_ENDINGS = ENDINGS | {"i" + ending for ending in ENDINGS}  # "dizzy" -> "dizzied"
 
 
@@ -136,9 +137,10 @@ class PhraseMatcher(Generic[T]):
 
     A phrase may contain "..." for a gap of up to `GAP_WORDS` words within a sentence.
     Words listed in ``never_fuzzy`` (look-alikes such as "stroked") only ever match exactly.
-    Words listed in ``real_words`` (common words such as "should", "starting") are what the
-    person wrote, never a typo of another word ("shoulder", "statin"): they match with their
-    stem or another ending only.
+    Words listed in ``real_words`` (common words such as "starting") are what the person
+    wrote, never a typo of another word ("statin"): they match with their stem or another
+    ending only. The safety check does not use them: there a real word may still be a typo
+    of a red-flag word ("struggling to breath", "took 20 tables").
     """
 
     def __init__(

@@ -153,7 +153,7 @@ def _overlapping_choices(parsed: list[ParsedFile], bundle: Bundle) -> list[Probl
 
 
 def _red_flags_in_benign_tests(bundle: Bundle, root: Path) -> list[Problem]:
-    scanner = RedFlagScanner(bundle.safety, real_words=bundle.real_words)
+    scanner = RedFlagScanner(bundle.safety)
     transcripts, _ = load_transcripts(root)
     out = []
     for file, transcript in transcripts:
