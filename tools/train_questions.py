@@ -53,7 +53,7 @@ from bot.content.vectors import VECTORS  # noqa: E402
 from bot.conversation.answers import Answers  # noqa: E402
 from bot.conversation.dialogue import Dialogue  # noqa: E402
 from bot.language.embedding import Embedder, load_embedder  # noqa: E402
-from bot.language.retrieval import FEATURES, candidates  # noqa: E402
+from bot.language.retrieval import FEATURES, candidates, pick_may_give_way  # noqa: E402
 from bot.moderation.vectors import store_vectors  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -157,15 +157,18 @@ def bank_of(questions: list[Asked]) -> tuple[tuple[str, tuple[str, ...]], ...]:
 class Replayed:
     """One read question as the bot decides it with the question's own set (and any question
     worded the same) left out of the bank: the top candidate's signals, whether it is right,
-    which way it is decided (``path``: "model" where the chance decides, "answer" where a rule
-    answers, "other" where the bot offers or does not know), and what a reader made of the
-    answer it gives or would give (``verdict``, `label`)."""
+    which way it is decided (``path``: "model" where the chance decides, "router" where the
+    topic router's pick stands unless the chance vouches for the top candidate, "answer" where
+    another rule answers, "other" where the bot offers or does not know), and what a reader
+    made of the answer it gives or would give (``verdict``, `label`; ``fallback``: of the
+    router's pick)."""
 
     source: str
     features: tuple[float, ...]
     right: bool
     path: str
     verdict: str = "wrong"
+    fallback: str = "wrong"
 
 
 def left_out(
@@ -173,14 +176,16 @@ def left_out(
 ) -> Iterator[tuple[str, list[Asked], Dialogue]]:
     """For each set: its name, its questions, and a dialogue whose bank holds only the other
     sets (and no question worded like one of its own), as a new question meets the bot. The
-    bank's weights are 0, so every chance is 0.5: where the chance decides is what is read."""
+    bank's weights are 0, so every chance is 0.5, below its threshold: where the chance
+    decides is what is read, and the topic router's pick stands as if the chance never
+    vouched for another answer (`tabulate` decides that with the fitted chance)."""
     for source in dict.fromkeys(q.source for q in questions):
         held = [q for q in questions if q.source == source]
         texts = {q.text for q in held}
         others = [q for q in questions if q.source != source and q.text not in texts]
         placeholder = QuestionModel(
             bank=bank_of(others), features=FEATURES, weights=(0.0,) * len(FEATURES), bias=0.0,
-            answer=0.5,
+            answer=0.99,
         )  # fmt: skip
         yield source, held, Dialogue(dataclasses.replace(bundle, questions=placeholder), embedder)
 
@@ -195,13 +200,22 @@ def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[R
             decision = dialogue.lookup(q.text, dialogue.understanding.route(q.text))
             refs, features = dialogue.cards.evidence(q.text)
             top = refs[0] if refs else ""
-            given, path = top, "other"
+            given, path, fallback = top, "other", "wrong"
             if decision.chance is not None and decision.reason in ("likely right", "grey zone"):
                 path = "model"
+            elif (
+                decision.reason == "topic words"
+                and top != (pick := decision.ranked[0].candidate.ref)
+                and pick_may_give_way(
+                    pick, dialogue.understanding.has_intent(q.text, "food_list", exact=True)
+                )
+            ):
+                path, fallback = "router", label(q, pick, labels)
             elif decision.kind == "answer" and decision.ranked:
                 given, path = decision.ranked[0].candidate.ref, "answer"
             signals = tuple(features[f] for f in FEATURES)
-            out.append(Replayed(source, signals, top in q.right, path, label(q, given, labels)))
+            verdict = label(q, given, labels)
+            out.append(Replayed(source, signals, top in q.right, path, verdict, fallback))
     return out
 
 
@@ -220,7 +234,7 @@ def fit(rows: Any, right: Any) -> Any:
 
 def model_rows(replayed: list[Replayed]) -> tuple[Any, Any]:
     """The signals and outcomes of the questions where the chance decides."""
-    rows = [r for r in replayed if r.path == "model"]
+    rows = [r for r in replayed if r.path in ("model", "router")]
     return np.array([r.features for r in rows]), np.array([r.right for r in rows])
 
 
@@ -231,7 +245,7 @@ def threshold_table(replayed: list[Replayed]) -> list[tuple[float, float, float,
     chance = {}
     for source in dict.fromkeys(r.source for r in replayed):
         train = model_rows([r for r in replayed if r.source != source])
-        held = [r for r in replayed if r.source == source and r.path == "model"]
+        held = [r for r in replayed if r.source == source and r.path in ("model", "router")]
         if held:
             p = fit(*train).predict_proba(np.array([r.features for r in held]))[:, 1]
             chance.update({id(r): float(c) for r, c in zip(held, p, strict=True)})
@@ -247,8 +261,10 @@ def tabulate(
     for threshold in THRESHOLDS:
         counts = dict.fromkeys(LABELS, 0)
         for r, c in zip(replayed, chance, strict=True):
-            if r.path == "answer" or (r.path == "model" and c >= threshold):
+            if r.path == "answer" or (r.path in ("model", "router") and c >= threshold):
                 counts[r.verdict] += 1
+            elif r.path == "router":  # the chance does not vouch for the top: the pick stands
+                counts[r.fallback] += 1
         n = len(replayed)
         table.append((threshold, *(counts[k] / n for k in LABELS)))
     return table
@@ -327,7 +343,7 @@ def main() -> None:
         return
     replayed = replay(bundle, embedder, questions)
     table = threshold_table(replayed)
-    decided = sum(r.path == "model" for r in replayed)
+    decided = sum(r.path in ("model", "router") for r in replayed)
     print("command: python tools/train_questions.py" + (" --evaluate" if args.evaluate else ""))
     print(f"{len(questions)} questions, {len(bank_of(questions))} in the bank")
     print("each question decided by the bot with its set left out of the bank and of the fit:")

@@ -620,7 +620,8 @@ class CardIndex:
         """Answer, suggest or admit not knowing.
 
         ``prefer`` is what the topic router picked from the nutrient, topic and FAQ words (the
-        older kinds of answer); it stands unless an answer card clearly beats it.
+        older kinds of answer); it stands unless an answer card clearly beats it, or the
+        question model is confident that the top candidate, a different one, is right.
         ``food_list``: the question asks for the food list itself, which a card about a
         medicine or a condition does not replace.
         """
@@ -640,14 +641,23 @@ class CardIndex:
             return Decision(verdict, tuple(ranked), tuple(named), kinds, "worded as an example")
         ranked = [self._ranked(i, scores) for i in order]
         top = ranked[0]
+        chance = self._chance(self._features(scores, order))
         if prefer is not None and prefer.startswith("foods:") and not food_list:
             prefer = None  # "with food", "from food": the food list competes like any card
         if prefer is not None and prefer in self._index_of:
             mine = self._ranked(self._index_of[prefer], scores)
-            if self._router_stands(mine, top, named, food_list):
+            explicit = food_list and prefer.startswith("foods:")
+            confident = (
+                chance is not None
+                and self._model is not None
+                and chance >= self._model.answer
+                and top.candidate.ref != prefer
+                and pick_may_give_way(prefer, food_list)
+                and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
+            )  # the model vouches for an answer that holds more of the question: it takes over
+            if not confident and self._router_stands(mine, top, named, food_list):
                 rest = tuple(r for r in ranked if r.candidate.ref != prefer)[:4]
                 # a request for the food list gets it, whatever else the question says
-                explicit = food_list and prefer.startswith("foods:")
                 if explicit or self.coverage(text, prefer) >= COVERAGE:
                     return Decision("answer", (mine, *rest), tuple(named), kinds, "topic words")
                 if top.candidate.ref == prefer:
@@ -659,7 +669,6 @@ class CardIndex:
             return Decision("unknown", tuple(ranked), tuple(named), kinds, "medicine not covered")
         if top.own < SUGGEST:  # the bank vouches for answers, it does not make one relevant
             return Decision("unknown", tuple(ranked), tuple(named), kinds, "below suggest")
-        chance = self._chance(self._features(scores, order))
         if chance is not None and self._model is not None:
             verdict = "answer" if chance >= self._model.answer else "suggest"
             reason = "likely right" if verdict == "answer" else "grey zone"
@@ -700,6 +709,12 @@ class CardIndex:
             or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
+
+
+def pick_may_give_way(prefer: str, food_list: bool) -> bool:
+    """Whether the topic router's pick gives way to another answer the question model vouches
+    for: never a plain request's overview ("vitamin d") or a request for the food list itself."""
+    return not prefer.endswith(":") and not (food_list and prefer.startswith("foods:"))
 
 
 def kind_of(ref: str) -> str:
