@@ -130,31 +130,62 @@ def test_the_bank_does_not_decide_which_kind_of_answer_a_plain_request_gets(
 
 
 ROUTED = "does omeprazole cause low magnesium? been on it 4 years"  # router: magnesium risks
+FOOD_LIST = "im on furosemide and my legs feel really weak, which foods have potassium?"
+PLAIN = "vitamin d"  # the overview
+TOPIC = "calcium symptoms"  # the topic holds the whole question
+
+
+def _dialogue(bundle: Bundle, embedder: Embedder, bias: float) -> Dialogue:
+    """The shipped bank, and a chance of 1 (bias 50) or 0 (bias -50) for every top candidate."""
+    shipped = bundle.questions
+    assert shipped is not None
+    model = shipped.model_copy(update={"weights": (0.0,) * len(shipped.features), "bias": bias})
+    return Dialogue(dataclasses.replace(bundle, questions=model), embedder)
 
 
 @pytest.mark.parametrize(("bias", "gives_way"), [(50.0, True), (-50.0, False)])
 def test_the_router_s_pick_gives_way_only_when_the_model_vouches_for_another_answer(
     bundle: Bundle, embedder: Embedder, bias: float, gives_way: bool
 ) -> None:
-    dialogue = Dialogue(dataclasses.replace(bundle, questions=_model((), bias=bias)), embedder)
-    intent = dialogue.understanding.route(ROUTED)
-    decision = dialogue.lookup(ROUTED, intent)
+    dialogue = _dialogue(bundle, embedder, bias)
+    decision = dialogue.lookup(ROUTED, dialogue.understanding.route(ROUTED))
     ranked, _ = dialogue.cards.evidence(ROUTED)
-    if gives_way:  # a chance of 1: the top candidate is the answer
-        assert (decision.kind, decision.reason) == ("answer", "likely right")
+    if gives_way:  # the top candidate is the answer
+        assert (decision.kind, decision.reason) == ("answer", "over topic words")
         assert decision.ranked[0].candidate.ref == ranked[0]
-    else:  # a chance of 0: the router's pick stands, as before there was a model
+    else:  # the router's pick stands, as before there was a model
         assert decision.reason == "topic words"
         assert decision.ranked[0].candidate.ref != ranked[0]
 
 
-def test_a_request_for_the_food_list_keeps_it_whatever_the_model_says(
-    bundle: Bundle, embedder: Embedder
+@pytest.mark.parametrize(
+    ("text", "pick"),
+    [(FOOD_LIST, "foods:potassium"), (PLAIN, "nutrient:vitamin_d:"), (TOPIC, None)],
+)
+def test_a_food_list_an_overview_or_a_whole_topic_never_gives_way(
+    bundle: Bundle, embedder: Embedder, text: str, pick: str | None
 ) -> None:
-    dialogue = Dialogue(dataclasses.replace(bundle, questions=_model((), bias=50.0)), embedder)
-    text = "which foods have magnesium"
+    dialogue = _dialogue(bundle, embedder, 50.0)
     decision = dialogue.lookup(text, dialogue.understanding.route(text))
-    assert decision.ranked[0].candidate.ref == "foods:magnesium"
+    ranked, _ = dialogue.cards.evidence(text)
+    assert decision.reason == "topic words"
+    assert decision.ranked[0].candidate.ref != ranked[0]  # another candidate ranks first...
+    if pick is not None:
+        assert decision.ranked[0].candidate.ref == pick  # ...and the pick answers
+
+
+@pytest.mark.parametrize("text", [ROUTED, FOOD_LIST, PLAIN, TOPIC])
+def test_the_trainer_s_test_of_giving_way_is_the_one_the_bot_applies(
+    bundle: Bundle, embedder: Embedder, text: str
+) -> None:
+    stands = _dialogue(bundle, embedder, -50.0)
+    pick = stands.lookup(text, stands.understanding.route(text)).ranked[0].candidate.ref
+    food_list = stands.understanding.has_intent(text, "food_list", exact=True)
+    vouching = _dialogue(bundle, embedder, 50.0)
+    decision = vouching.lookup(text, vouching.understanding.route(text))
+    assert stands.cards.may_give_way(text, pick, food_list) is (
+        decision.reason == "over topic words"
+    )
 
 
 def test_the_trainer_counts_the_router_s_pick_where_the_chance_does_not_vouch() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bot.content.loader import Bundle, bundled_content_dir, load_content
 from bot.language.retrieval import Vocabulary
 from bot.language.safety import RedFlagScanner
 from bot.language.text import PhraseMatcher, same_but_ending, words
+from bot.language.understand import Understanding
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import real_words
@@ -35,19 +37,27 @@ def test_a_real_word_is_not_a_typo_but_keeps_its_endings() -> None:
 
 
 @pytest.mark.parametrize(
-    ("a", "b", "same"),
+    ("word", "other", "same"),
     [
         ("cramp", "crampy", True),
+        ("crampy", "cramp", True),
         ("tremble", "trembly", True),
+        ("trembly", "tremble", True),
         ("throw", "thrown", True),
+        ("thrown", "throwing", True),
         ("dizzy", "dizzied", True),
+        ("breath", "breathe", True),
+        ("alcoholic", "alcohol", True),  # a longer word that begins with a content word
         ("should", "shoulder", False),
         ("taking", "talking", False),
         ("starting", "statin", False),
+        ("stat", "statin", False),
+        ("digital", "digitalis", False),
     ],
 )
-def test_same_but_ending(a: str, b: str, same: bool) -> None:
-    assert same_but_ending(a, b) is same and same_but_ending(b, a) is same
+def test_same_but_ending(word: str, other: str, same: bool) -> None:
+    """``word`` is what the person wrote, ``other`` a word of the content's phrases."""
+    assert same_but_ending(word, other) is same
 
 
 def test_lookalikes_are_the_common_words_read_as_another_word() -> None:
@@ -98,6 +108,15 @@ def test_typos_and_lay_words_still_raise_the_flag(bundle: Bundle, text: str, fla
     assert hits[0].urgency.value == "emergency"
 
 
+@pytest.mark.parametrize("text", ["i have thrown up twice", "been seating a lot at night"])
+def test_a_flow_answer_reads_every_word_as_a_possible_typo(bundle: Bundle, text: str) -> None:
+    # the triage flow's answer that raises the urgency: real words never apply to flow choices
+    understanding = Understanding(dataclasses.replace(bundle, real_words=frozenset(words(text))))
+    node = bundle.nodes[("triage", "q_other")]
+    choice = understanding.choice("triage", node, text)
+    assert choice is not None and choice.id == "fluid_loss"
+
+
 def test_the_safety_check_reads_every_word_as_a_possible_typo(bundle: Bundle) -> None:
     assert "tables" in bundle.real_words  # answering reads "tables" as written...
     reader = RedFlagScanner.for_bundle(bundle).reader
@@ -110,3 +129,4 @@ def test_starting_is_not_a_statin(bundle: Bundle) -> None:
     assert "statin" not in vocabulary.find("just starting magnesium, how long until it works")
     assert "statin" in vocabulary.find("started statins last month, legs cramping")
     assert "statin" in vocabulary.find("on a stattin for my cholesterol")
+    assert "caffeine_alcohol" in vocabulary.find("does being alcoholic affect b12")

@@ -6,14 +6,15 @@ Matching tolerates typos in words of five letters or more, so "magnesuim" is rea
 medicine no card covers), "tables" to "tablets". When answering, a common word is read as
 itself (with its stem or another ending: "twitchy" is still "twitch"), never as a typo.
 
-The safety check is left out on purpose: there a common word may still be someone's typo of
+The safety check and the flows' answers (a choice may raise a red flag) are left out on
+purpose: there a common word may still be someone's typo of
 a red-flag word ("struggling to breath", "took 20 tables", "grasping for air"), and missing
 an emergency is worse than a needless alarm. Its few proven look-alikes ("should" is not
 "shoulder") are in ``never_fuzzy`` in content/safety.yaml.
 
 The list holds the common English words (pyspellchecker's English frequencies: seen at least
-`MIN_COUNT` times) that the phrases of the topic router, the flows' answers and retrieval's
-vocabulary would otherwise read as a typo of another word.
+`MIN_COUNT` times) that the phrases of the topic router and retrieval's vocabulary would
+otherwise read as a typo of another word.
 Run it after adding phrases; a test compares the list with the content as it is.
 
     python tools/real_words.py           # write content/real_words.yaml
@@ -49,8 +50,8 @@ HEADER = """\
 # Matching tolerates typos in longer words ("magnesuim" is "magnesium"), but a common word
 # the person wrote is usually the word they meant: "starting" is not "statin". Each still
 # matches with its stem or another ending ("twitchy" is "twitch"). Words seen at least
-# {count} times in pyspellchecker's English word frequencies that the topic router, the
-# flows' answers or retrieval's vocabulary would otherwise read as a typo of another word.
+# {count} times in pyspellchecker's English word frequencies that the topic router or
+# retrieval's vocabulary would otherwise read as a typo of another word.
 # Not used by the safety check, where a common word may still be a typo of a red-flag word
 # ("struggling to breath"): its look-alikes are `never_fuzzy` in safety.yaml.
 # Written by: python tools/real_words.py (run it after adding phrases; a test checks it).
@@ -58,14 +59,10 @@ HEADER = """\
 
 
 def matchers(bundle: Bundle) -> Iterator[PhraseMatcher[Any]]:
-    """Every phrase matcher answering builds from ``bundle``: the topic router's words, flow
-    answers, and retrieval's entities (not the safety check's)."""
-    understanding = Understanding(bundle)
-    yield understanding._entities  # the tool reads the matchers the bot builds
-    for (flow, _), node in bundle.nodes.items():
-        understanding.choice(flow, node, "x")  # builds the node's matchers
-        understanding.mentions(flow, node, "x")
-    yield from understanding._choices.values()
+    """Every phrase matcher that reads real words: the topic router's words and retrieval's
+    entities (not the safety check's, and not the flows' answers, where a choice may raise a
+    red flag)."""
+    yield Understanding(bundle)._entities  # the tool reads the matchers the bot builds
     yield Vocabulary(bundle)._matcher
 
 

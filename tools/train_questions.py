@@ -1,14 +1,15 @@
 """Train answer retrieval's question model (`bot.language.retrieval`) and write it into content.
 
-Learnt from questions already read and scored (question sets A-L, R, T and W, the card
-paraphrases), never from a held-out set (M-Q, S, U, V and X onwards) before its first run:
+Learnt from questions already read and scored (question sets A-L, R, T, W, Z and AA, the
+card paraphrases), never from a held-out set (M-Q, S, U, V, X, Y, BB) before its first run:
 
 - the question bank: each question and the answers of the content that held everything it
   needed (its ``must`` groups), skipping questions no answer held and questions so general
   that more than `MOST_ANSWERS` did;
 - the decision: a logistic model of "the top candidate is right" over the signals of the top
   candidate (`bot.language.retrieval.FEATURES`), fitted on the questions where the bot lets
-  the chance decide (not those the topic router, exact wording or the medicine rule settle),
+  the chance decide, whether to answer or whether the topic router's pick gives way
+  (`CardIndex.may_give_way`; not those exact wording or the medicine rule settle),
   each decided by the dialogue with its own set (and any question worded the same) left out
   of the bank, as a new question meets it;
 - the threshold from which the top candidate is answered: the one that gives the most right
@@ -53,7 +54,7 @@ from bot.content.vectors import VECTORS  # noqa: E402
 from bot.conversation.answers import Answers  # noqa: E402
 from bot.conversation.dialogue import Dialogue  # noqa: E402
 from bot.language.embedding import Embedder, load_embedder  # noqa: E402
-from bot.language.retrieval import FEATURES, candidates, pick_may_give_way  # noqa: E402
+from bot.language.retrieval import FEATURES, candidates  # noqa: E402
 from bot.moderation.vectors import store_vectors  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -176,7 +177,7 @@ def left_out(
 ) -> Iterator[tuple[str, list[Asked], Dialogue]]:
     """For each set: its name, its questions, and a dialogue whose bank holds only the other
     sets (and no question worded like one of its own), as a new question meets the bot. The
-    bank's weights are 0, so every chance is 0.5, below its threshold: where the chance
+    model's weights are 0, so every chance is 0.5, below its threshold: where the chance
     decides is what is read, and the topic router's pick stands as if the chance never
     vouched for another answer (`tabulate` decides that with the fitted chance)."""
     for source in dict.fromkeys(q.source for q in questions):
@@ -205,9 +206,11 @@ def replay(bundle: Bundle, embedder: Embedder, questions: list[Asked]) -> list[R
                 path = "model"
             elif (
                 decision.reason == "topic words"
-                and top != (pick := decision.ranked[0].candidate.ref)
-                and pick_may_give_way(
-                    pick, dialogue.understanding.has_intent(q.text, "food_list", exact=True)
+                and top
+                and dialogue.cards.may_give_way(
+                    q.text,
+                    pick := decision.ranked[0].candidate.ref,
+                    dialogue.understanding.has_intent(q.text, "food_list", exact=True),
                 )
             ):
                 path, fallback = "router", label(q, pick, labels)
@@ -233,7 +236,8 @@ def fit(rows: Any, right: Any) -> Any:
 
 
 def model_rows(replayed: list[Replayed]) -> tuple[Any, Any]:
-    """The signals and outcomes of the questions where the chance decides."""
+    """The signals and outcomes of the questions where the chance decides (to answer the top
+    candidate, or to have the router's pick give way to it)."""
     rows = [r for r in replayed if r.path in ("model", "router")]
     return np.array([r.features for r in rows]), np.array([r.right for r in rows])
 

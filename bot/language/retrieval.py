@@ -620,8 +620,9 @@ class CardIndex:
         """Answer, suggest or admit not knowing.
 
         ``prefer`` is what the topic router picked from the nutrient, topic and FAQ words (the
-        older kinds of answer); it stands unless an answer card clearly beats it, or the
-        question model is confident that the top candidate, a different one, is right.
+        older kinds of answer); it stands unless an answer card clearly beats it, or it gives
+        way (`_gives_way`) because the question model's chance for the top candidate reaches
+        its threshold.
         ``food_list``: the question asks for the food list itself, which a card about a
         medicine or a condition does not replace.
         """
@@ -647,15 +648,17 @@ class CardIndex:
         if prefer is not None and prefer in self._index_of:
             mine = self._ranked(self._index_of[prefer], scores)
             explicit = food_list and prefer.startswith("foods:")
-            confident = (
+            gives_way = (
                 chance is not None
                 and self._model is not None
                 and chance >= self._model.answer
-                and top.candidate.ref != prefer
-                and pick_may_give_way(prefer, food_list)
-                and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
-            )  # the model vouches for an answer that holds more of the question: it takes over
-            if not confident and self._router_stands(mine, top, named, food_list):
+                and self._gives_way(text, prefer, ranked, named, food_list)
+            )
+            if gives_way:  # the model vouches for an answer that holds more of the question
+                return Decision(
+                    "answer", tuple(ranked[:5]), tuple(named), kinds, "over topic words", chance
+                )
+            if self._router_stands(mine, top, named, food_list):
                 rest = tuple(r for r in ranked if r.candidate.ref != prefer)[:4]
                 # a request for the food list gets it, whatever else the question says
                 if explicit or self.coverage(text, prefer) >= COVERAGE:
@@ -681,6 +684,32 @@ class CardIndex:
                 "answer", tuple(ranked), tuple(named), kinds, "clear" if covered else "score"
             )
         return Decision("suggest", tuple(ranked), tuple(named), kinds, "grey zone")
+
+    def may_give_way(self, text: str, prefer: str, food_list: bool = False) -> bool:
+        """Whether the topic router's pick ``prefer`` gives way to the top candidate for
+        ``text`` when the question model's chance for that candidate reaches its threshold
+        (the rest of the rule: `_gives_way`); the trainer replays decide() with it."""
+        scores = self._scores(text)
+        order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
+        ranked = [self._ranked(i, scores) for i in order]
+        return bool(ranked) and self._gives_way(text, prefer, ranked, scores[4], food_list)
+
+    def _gives_way(
+        self, text: str, prefer: str, ranked: list[Ranked], named: list[str], food_list: bool
+    ) -> bool:
+        """The router's pick gives way to a different top candidate that holds more of the
+        question (`coverage`: so a plain request keeps its overview) and would be answered (no
+        medicine it does not cover, above `SUGGEST`); never for a request for the food list
+        itself (`pick_may_give_way`)."""
+        top = ranked[0]
+        medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
+        return (
+            top.candidate.ref != prefer
+            and pick_may_give_way(prefer, food_list)
+            and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
+            and top.own >= SUGGEST
+            and not (medicines and not any(medicines & r.candidate.about for r in ranked[:3]))
+        )
 
     def _router_stands(self, mine: Ranked, top: Ranked, named: list[str], food_list: bool) -> bool:
         """Whether the topic router's pick (``mine``) is the answer rather than ``top``.
@@ -712,9 +741,10 @@ class CardIndex:
 
 
 def pick_may_give_way(prefer: str, food_list: bool) -> bool:
-    """Whether the topic router's pick gives way to another answer the question model vouches
-    for: never a plain request's overview ("vitamin d") or a request for the food list itself."""
-    return not prefer.endswith(":") and not (food_list and prefer.startswith("foods:"))
+    """Whether the topic router's pick may give way to another answer the question model
+    vouches for: never a request for the food list itself. (A plain request, "vitamin d",
+    keeps its overview because the overview holds the whole question: `CardIndex.coverage`.)"""
+    return not (food_list and prefer.startswith("foods:"))
 
 
 def kind_of(ref: str) -> str:

@@ -25,7 +25,6 @@ FUZZY_CUTOFF = 85.0
 #: "throw"/"thrown", "breath"/"breathe"): a real word is never read as a typo, only with
 #: another ending.
 ENDINGS = frozenset(("e", "s", "es", "d", "ed", "n", "en", "y", "ly", "ing", "ings"))
-_GROWN_ENDINGS = ENDINGS | {"i" + ending for ending in ENDINGS}  # "dizzy" -> "dizzied"
 
 
 def clean_text(text: str) -> str:
@@ -107,13 +106,32 @@ GAP_WORDS = 4
 SENTENCE_END = frozenset(".!?")
 
 
+def _bases(word: str) -> set[str]:
+    """The word, and what is left of it without one of the `ENDINGS` (3 letters at least)."""
+    out = {word}
+    for ending in ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 3:
+            out.add(word[: -len(ending)])
+    return out
+
+
 def same_but_ending(a: str, b: str) -> bool:
-    """Whether two words differ only by one of the `ENDINGS`, a final "e" or "y" giving way
-    to it ("cramp"/"crampy", "tremble"/"trembly", "dizzy"/"dizzied")."""
+    """Whether two words are one word with different `ENDINGS` ("cramp"/"crampy",
+    "thrown"/"throwing"), a final "e" or "y" giving way to the ending ("tremble"/"trembly",
+    "dizzy"/"dizzied"), or the first is the second with letters added at the end
+    ("alcoholic"/"alcohol": a longer word that begins with a content word is read as it)."""
+    if a == b or _bases(a) & _bases(b) or a.startswith(b):
+        return True
 
     def grows(short: str, long: str) -> bool:
-        bases = {short, short[:-1]} if short.endswith(("e", "y")) else {short}
-        return any(long.startswith(base) and long[len(base) :] in _GROWN_ENDINGS for base in bases)
+        if long.startswith(short) and long[len(short) :] in ENDINGS:
+            return True
+        if short.endswith("e") and long.startswith(short[:-1]):
+            return long[len(short) - 1 :] in ENDINGS
+        if short.endswith("y") and long.startswith(short[:-1]):
+            rest = long[len(short) - 1 :]
+            return rest in ENDINGS or (rest.startswith("i") and rest[1:] in ENDINGS)
+        return False
 
     return grows(a, b) or grows(b, a)
 

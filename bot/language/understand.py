@@ -78,9 +78,8 @@ class Understanding:
             return node.choices[int(toks[0]) - 1]
         matcher = self._choices.get((flow, node.id))
         if matcher is None:
-            matcher = PhraseMatcher(
-                [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)],
-                real_words=self._bundle.real_words,
+            matcher = PhraseMatcher(  # no real words: a choice may raise a red flag
+                [(p, i) for i, c in enumerate(node.choices) for p in (c.label, *c.says)]
             )
             self._choices[(flow, node.id)] = matcher
         # "i don't eat meat" does not pick "meat": a match right after a negation word is not
@@ -106,9 +105,7 @@ class Understanding:
         key = (flow, "about:" + node.id)
         matcher = self._choices.get(key)
         if matcher is None:
-            matcher = PhraseMatcher(
-                [(w, 0) for w in node.about], real_words=self._bundle.real_words
-            )
+            matcher = PhraseMatcher([(w, 0) for w in node.about])
             self._choices[key] = matcher
         return bool(node.about) and any(m.exact for m in matcher.find(words(text)))
 
