@@ -229,7 +229,7 @@ class Bundle:
     triage: TriageWeights | None = field(default=None, repr=False)
     questions: QuestionModel | None = field(default=None, repr=False)
     vectors: StoredVectors | None = field(default=None, repr=False)
-    #: common words never read as a typo of another word (`PhraseMatcher`)
+    #: common words that answering never reads as a typo of another word (`PhraseMatcher`)
     real_words: frozenset[str] = field(default_factory=frozenset, repr=False)
 
     def message(self, key: str, **values: str) -> str:

@@ -458,8 +458,8 @@ class ContentFile(_Model):
     cards: tuple[Card, ...] = ()
     safety: Safety | None = None
     flows: tuple[Flow, ...] = ()
-    #: Common words read as written, never as a typo of another word ("should" is not
-    #: "shoulder"); written by tools/real_words.py.
+    #: Common words that answering reads as written, never as a typo of another word
+    #: ("starting" is not "statin"); written by tools/real_words.py. Not used by safety.
     real_words: tuple[Text, ...] = ()
 
 
