@@ -28,7 +28,7 @@ asks without the question model.
 the reply's digest), for a judge who reads them blind to the verdicts; ``--judged FILE`` (id:
 "right", "partly", "wrong" or "honest", then the reply's digest) prints the judge's shares
 and how they meet the verdicts, without any text; a label whose reply has since changed is
-left out as stale. tests/data/judged_replies/ holds the labels of sets M, N and O.
+left out as stale. tests/data/judged_replies/ holds the labels of the held-out sets.
 
 Usage: python benchmarks/questions.py [--set FILE ...] [--at COMMIT] [--quiet] [--area AREA]
        [--bank all|without-set|none] [--replies FILE] [--judged FILE]
@@ -226,6 +226,11 @@ def judged(results: list[dict[str, Any]], given: dict[str, str]) -> None:
     for verdict in ("correct", "honest", "wrong"):
         line = [sum(r["verdict"] == verdict and labels[r["id"]] == k for r in rows) for k in kinds]
         print(f"  {verdict:<9}" + "".join(f"{c:>8}" for c in line))
+    print(f"  {'area':<18}{'n':>4}" + "".join(f"{k:>8}" for k in kinds))
+    for area in sorted({r["area"] for r in rows}):
+        mine = [r for r in rows if r["area"] == area]
+        counts = [sum(labels[r["id"]] == k for r in mine) for k in kinds]
+        print(f"  {area:<18}{len(mine):>4}" + "".join(f"{c:>8}" for c in counts))
 
 
 def main() -> None:

@@ -700,12 +700,12 @@ class CardIndex:
         """The router's pick gives way to a different top candidate that holds more of the
         question (`coverage`: so a plain request keeps its overview) and would be answered (no
         medicine it does not cover, above `SUGGEST`); never for a request for the food list
-        itself (`pick_may_give_way`)."""
+        itself."""
         top = ranked[0]
         medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
         return (
             top.candidate.ref != prefer
-            and pick_may_give_way(prefer, food_list)
+            and not (food_list and prefer.startswith("foods:"))
             and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
             and top.own >= SUGGEST
             and not (medicines and not any(medicines & r.candidate.about for r in ranked[:3]))
@@ -738,13 +738,6 @@ class CardIndex:
             or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
-
-
-def pick_may_give_way(prefer: str, food_list: bool) -> bool:
-    """Whether the topic router's pick may give way to another answer the question model
-    vouches for: never a request for the food list itself. (A plain request, "vitamin d",
-    keeps its overview because the overview holds the whole question: `CardIndex.coverage`.)"""
-    return not (food_list and prefer.startswith("foods:"))
 
 
 def kind_of(ref: str) -> str:
