@@ -94,6 +94,23 @@ def test_the_chance_is_the_logistic_of_the_top_candidate_s_signals(
     assert decision.chance == pytest.approx(expected)
 
 
+def test_a_runner_up_right_for_the_same_read_questions_is_a_twin(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    plain = _index(bundle, embedder, _model(()))
+    top, runner = plain.evidence(QUESTION)[0][:2]
+    others = ("magnesium and the heart", "b12 jabs", "vitamin d in winter")
+    apart = _index(bundle, embedder, _model(((others[0], (top,)), (others[1], (runner,)))))
+    assert apart.evidence(QUESTION)[1]["twin"] == 0.0
+    # right for the same two read questions, and one more each: 2 of the 3
+    shared = tuple((q, (top, runner)) for q in others[:2])
+    own = ((others[2], (top,)), ("potassium in bananas", (runner,)))
+    twins = _index(bundle, embedder, _model((*shared, *own)))
+    refs, features = twins.evidence(QUESTION)
+    assert refs[:2] == [top, runner]  # the bank votes for both alike: the order holds
+    assert features["twin"] == pytest.approx(2 / 3)
+
+
 @pytest.mark.parametrize(("bias", "kind"), [(5.0, "answer"), (-5.0, "suggest")])
 def test_above_the_model_s_threshold_it_answers_below_it_offers(
     bundle: Bundle, embedder: Embedder, bias: float, kind: str

@@ -100,7 +100,7 @@ W_BANK, NEAREST = 0.6, 3
 #: The top candidate's signals the question model reads, in the order of its weights.
 FEATURES = (
     "score", "margin", "neighbour", "vote", "vote_share", "covered", "entities", "lexical",
-    "semantic", "card",
+    "semantic", "card", "twin",
 )  # fmt: skip
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
@@ -427,8 +427,15 @@ class CardIndex:
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
         self._model = bundle.questions
         self._bank: Bank | None = None
+        self._answered: dict[int, frozenset[int]] = {}
         if self._model is not None and stored is not None:
             self._bank = self._build_bank(self._model.bank, stored)
+        if self._bank is not None:
+            groups = np.split(self._bank.rows, self._bank.starts[1:])
+            self._answered = {
+                int(o): frozenset(g.tolist())
+                for o, g in zip(self._bank.owners, groups, strict=True)
+            }
 
     def _build_bank(
         self, bank: tuple[tuple[str, tuple[str, ...]], ...], embedder: Embedder
@@ -597,7 +604,17 @@ class CardIndex:
             "lexical": float(s.lexical[top]),
             "semantic": float(s.semantic[top]),
             "card": float(kind_of(self._candidates[top].ref) == "card"),
+            "twin": self._twin(top, order[1]) if len(order) > 1 else 0.0,
         }
+
+    def _twin(self, a: int, b: int) -> float:
+        """The read questions candidates ``a`` and ``b`` were both right for, as a share of
+        those the one with fewer was right for: near 1 the two answer the same questions, so a
+        small margin between them is no doubt about the answer."""
+        mine, theirs = self._answered.get(a), self._answered.get(b)
+        if not mine or not theirs:
+            return 0.0
+        return len(mine & theirs) / min(len(mine), len(theirs))
 
     def _chance(self, features: dict[str, float]) -> float | None:
         """The question model's chance that the top candidate is right; None without a model,
