@@ -1,7 +1,7 @@
 """Train answer retrieval's question model (`bot.language.retrieval`) and write it into content.
 
-Learnt from questions already read and scored (question sets A-L, R, T, W, Z and AA, the
-card paraphrases), never from a held-out set (M-Q, S, U, V, X, Y, BB, CC) before its first run:
+Learnt from questions already read and scored (question sets A-L, R, T, W, Z, AA, BB and CC, the
+card paraphrases), never from a held-out set (M-Q, S, U, V, X, Y, DD) before its first run:
 
 - the question bank: each question and the answers of the content that held everything it
   needed (its ``must`` groups), skipping questions no answer held and questions so general
@@ -66,7 +66,7 @@ OUT = CONTENT / QUESTION_MODEL
 #: The read question sets, and the card paraphrases (`tests/test_card_paraphrases.py` asks
 #: them with the paraphrases left out of the bank, as new questions).
 SOURCES = [
-    *(DATA / "heldout" / f"questions_{name}.yaml" for name in [*"abcdefghijklrtwz", "aa"]),
+    *(DATA / "heldout" / f"questions_{name}.yaml" for name in [*"abcdefghijklrtwz", "aa", "bb", "cc"]),
     DATA / "card_paraphrases.yaml",
 ]
 #: A question that more than this many answers hold is too general to vouch for any of them.

@@ -3,10 +3,10 @@
 Trained on labelled messages that are not held out: the safety rounds that were read and used
 (tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), everyday
 messages (tests/data/everyday*.yaml) and a reviewer's cases and lay descriptions
-(tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T, W, Z
-and AA, and the card paraphrases: all benign), and every user turn of the content's transcript tests
+(tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T, W, Z,
+AA, BB and CC, and the card paraphrases: all benign), and every user turn of the content's transcript tests
 (content/tests) that expects an urgency (none, urgent, emergency).
-Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y, BB and CC) are
+Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y and DD) are
 never read here.
 After changing any of these files, train again: a test compares the files with the digests
 the weights were trained on.
@@ -59,7 +59,7 @@ IGNORED = sorted(
     )
 )
 BENIGN_SOURCES = [
-    *(f"heldout/questions_{name}.yaml" for name in [*"abcdefghijklrtwz", "aa"]),
+    *(f"heldout/questions_{name}.yaml" for name in [*"abcdefghijklrtwz", "aa", "bb", "cc"]),
     "card_paraphrases.yaml",
 ]
 LABELS = {"emergency": 2, "emergency_or_urgent": 1, "benign": 0}
