@@ -120,6 +120,25 @@ def test_with_food_is_not_a_request_for_the_food_list(dialogue: Dialogue) -> Non
     assert "pumpkin seeds" in reply.lower()
 
 
+def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialogue) -> None:
+    ranked, named = dialogue.cards.rank("leg cramps at night, im not pregnant")
+    assert "pregnancy" not in named
+    assert ranked[0].candidate.ref != "card:cramp_pregnancy"
+    pregnant, _ = dialogue.cards.rank("leg cramps when im pregnant")
+    assert pregnant[0].candidate.ref == "card:cramp_pregnancy"
+    vocabulary = dialogue.cards.vocabulary
+    assert vocabulary.affirmed("cramps at night, not pregnant") == "cramps at night"
+    assert vocabulary.affirmed("im non-vegan, apart from being pregnant") == "im"
+    # said of a thing, a nutrient, a medicine, or denied with "no": still what it asks about
+    for text in (
+        "is that not safe in pregnancy",
+        "not taking glycinate, should i",
+        "not on omeprazole any more",
+        "cramps so no pregnancy then?",
+    ):
+        assert vocabulary.affirmed(text) == text
+
+
 def test_a_symptom_with_a_near_miss_question_offers_cards_and_the_check(
     bundle: Bundle, embedder: Embedder
 ) -> None:

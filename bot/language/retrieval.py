@@ -104,6 +104,19 @@ FEATURES = (
 )  # fmt: skip
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
+#: A diet, condition, life stage or cause right after "not" or "non", or after "apart from
+#: being" ("if i'm not vegan", "non-diabetic", "apart from being pregnant"), is what the
+#: question is *not* about: retrieval reads the question without it (`Vocabulary.affirmed`).
+#: Not after "is not", "it's not" (about a thing: "d3 is not vegan?"), never "no" ("so no
+#: pernicious anaemia?" asks about it); nutrients, medicines, forms and foods are left alone
+#: ("not taking vitamin d" is about vitamin D).
+_NOT_BEFORE = (("not",), ("non",), ("apart", "from", "being"), ("other", "than", "being"),
+               ("aside", "from", "being"))  # fmt: skip
+#: Words before "not" that make it say something of a thing, not of the person asking.
+_THING_IS = frozenset("is isnt its it thats that was does do did".split())
+#: Words allowed between "not" and what it denies ("not a strict vegan").
+_NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
+_DENIABLE = frozenset({"diet", "condition", "life_stage", "cause"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +252,27 @@ class Vocabulary:
     def find(self, text: str) -> list[str]:
         """Entity ids named in ``text``, in order, each once."""
         return list(dict.fromkeys(eid for eid, _, _ in self.spans(text)))
+
+    def affirmed(self, text: str) -> str:
+        """``text`` without the diets, conditions, life stages and causes it says it is not
+        about (`_NOT_BEFORE`), as normalised words; ``text`` itself when it denies none."""
+        toks = words(normalise(text))
+        drop: set[int] = set()
+        for eid, start, end in self.spans(text):
+            if self.kind_of.get(eid) not in _DENIABLE:
+                continue
+            at = start
+            while at > 0 and toks[at - 1] in _NOT_FILLER:
+                at -= 1
+            for before in _NOT_BEFORE:
+                first = at - len(before)
+                if first >= 0 and tuple(toks[first:at]) == before:
+                    if first == 0 or toks[first - 1] not in _THING_IS:
+                        drop.update(range(first, end))
+                    break
+        if not drop:
+            return text
+        return " ".join(t for i, t in enumerate(toks) if i not in drop)
 
     def reading(self, text: str) -> tuple[frozenset[str], list[str]]:
         """A question as retrieval reads it: the stems of its content words plus one ``@id``
@@ -463,7 +497,9 @@ class CardIndex:
         )
 
     def signals(self, text: str) -> Signals:
-        """Every signal of every candidate for ``text`` (arrays in candidate order)."""
+        """Every signal of every candidate for ``text`` (arrays in candidate order), read
+        without what it says it is not about (`Vocabulary.affirmed`)."""
+        text = self.vocabulary.affirmed(text)
         q_stems, named = self.vocabulary.reading(text)
         n = len(self._candidates)
         lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
@@ -572,7 +608,7 @@ class CardIndex:
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
         entities it names) the candidate's questions and answer contain: 0 to 1."""
-        q_stems, _ = self.vocabulary.reading(text)
+        q_stems, _ = self.vocabulary.reading(self.vocabulary.affirmed(text))
         mass = sum(self._idf(t) for t in q_stems)
         if not mass:
             return 0.0
