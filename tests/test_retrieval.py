@@ -139,6 +139,45 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
         assert vocabulary.affirmed(text) == text
 
 
+def test_an_age_names_its_life_stage(base: Bundle) -> None:
+    stages = dataclasses.replace(
+        base,
+        entities={
+            "child": Entity(id="child", kind="life_stage", names=("kids",), ages=(1, 12)),
+            "older_age": Entity(
+                id="older_age", kind="life_stage", names=("elderly",), ages=(65, 130)
+            ),
+        },
+    )
+    find = CardIndex(stages, None).vocabulary.find
+    for text in ("my 9 yo has cramps", "my 8yo has cramps", "a 3 year old", "my mum is 6"):
+        assert "child" in find(text), text
+    for text in ("im 75, do i need b12", "my nan is 84", "a 72 yr old man", "hes 80"):
+        assert "older_age" in find(text), text
+    # a time, an amount or an adult's age is no life stage
+    for text in (
+        "been vegan 3 yrs",
+        "im 34 weeks pregnant",
+        "taking 400 mg",
+        "im 45",
+        "for 9 years",
+    ):
+        assert not {"child", "older_age"} & set(find(text)), text
+
+
+def test_an_age_belongs_to_a_life_stage_only() -> None:
+    with pytest.raises(ValueError, match="only a life stage"):
+        Entity(id="ppi", kind="medicine", names=("ppi",), ages=(1, 2))
+    with pytest.raises(ValueError, match="from the younger"):
+        Entity(id="child", kind="life_stage", names=("kids",), ages=(12, 1))
+
+
+def test_a_small_word_is_never_a_name_by_its_stem(base: Bundle) -> None:
+    find = CardIndex(base, None).vocabulary.find
+    assert "oily_fish" not in find("my mum is 78, should she take b12 at her age")
+    assert "oily_fish" in find("is herring good for vitamin d")
+
+
 def test_a_symptom_with_a_near_miss_question_offers_cards_and_the_check(
     bundle: Bundle, embedder: Embedder
 ) -> None:

@@ -129,6 +129,10 @@ class FaqEntry(_Model):
 EntityKind = Literal["medicine", "condition", "life_stage", "form", "food", "test", "topic"]
 
 
+#: Someone's age in years.
+Age = Annotated[float, Field(ge=0, le=130)]
+
+
 class Entity(_Model):
     """A thing questions name (a medicine class, a condition, a supplement form...) and the
     words people use for it: brand and generic names, lay words."""
@@ -136,6 +140,18 @@ class Entity(_Model):
     id: Id
     kind: EntityKind
     names: Phrases
+    #: for a life stage, the ages in years it covers (from, to): a question that tells
+    #: someone's age ("my 9 yo", "im 75", "my mum is 80") names it
+    ages: tuple[Age, Age] | None = None
+
+    @model_validator(mode="after")
+    def _ages_of_a_life_stage(self) -> Entity:
+        if self.ages is not None:
+            if self.kind != "life_stage":
+                raise ValueError("ages: only a life stage has ages")
+            if self.ages[0] > self.ages[1]:
+                raise ValueError("ages: give them as [from, to], from the younger")
+        return self
 
 
 class Card(_Model):

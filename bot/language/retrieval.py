@@ -117,6 +117,25 @@ _THING_IS = frozenset("is isnt its it thats that was does do did".split())
 #: Words allowed between "not" and what it denies ("not a strict vegan").
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
 _DENIABLE = frozenset({"diet", "condition", "life_stage", "cause"})
+#: Someone's age in a question, read as the life stage whose ``ages`` hold it (`_ages`): a
+#: number then "yo", "y/o" or a unit and "old" ("my 9 yo", "a 72 yr old man", "6 week old"),
+#: "29m" or "61f", or a number right after one of `_AGE_BEFORE` ("im 75") or after a person
+#: and "is" ("my mum is 80"), unless a unit follows ("im 34 weeks pregnant", "she's 5 ft").
+_AGE_UNITS = {
+    "year": 1.0, "years": 1.0, "yr": 1.0, "yrs": 1.0, "month": 1 / 12, "months": 1 / 12,
+    "week": 1 / 52, "weeks": 1 / 52,
+}  # fmt: skip
+_AGE_BEFORE = frozenset("im hes shes aged age turned turning".split())
+_AGE_PEOPLE = frozenset(
+    "mum mom mother dad father nan gran granny grandma grandmother grandad grandpa grandfather "
+    "son daughter kid child boy girl husband wife partner brother sister he she".split()
+)
+_AGE_TOKEN = re.compile(r"^(\d{1,3})(yo|m|f)$")
+#: Words after a number that make it an amount or a time, not someone's age.
+_NOT_AGE_AFTER = frozenset(
+    "mg mcg ug iu g kg lbs lb st stone ft cm percent nmol ng pmol mmol x times cups pills "
+    "tablets hours hrs days minutes mins".split()
+) | frozenset(_AGE_UNITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +237,9 @@ class Vocabulary:
             pairs, real_words=bundle.real_words
         )
         self.kind_of = {eid: kind for _, (eid, kind, _) in pairs}
+        self._stages = sorted(
+            (e.ages, e.id) for e in bundle.entities.values() if e.ages is not None
+        )
         self._names: dict[str, list[str]] = {}
         for name, (eid, _, _) in pairs:
             self._names.setdefault(eid, []).append(name)
@@ -241,9 +263,44 @@ class Vocabulary:
             span = set(range(match.start, match.end))
             if span & taken:
                 continue
+            if not match.exact and all(toks[k] in QUESTION_WORDS for k in span):
+                continue  # a small word is itself: "her" is not "herring" by its stem
             taken |= span
             chosen.append((match.payload[0], match.start, match.end))
-        return chosen
+        for years, start, end in self._ages(toks):
+            stage = next((eid for (low, high), eid in self._stages if low <= years <= high), None)
+            if stage is not None and not taken & set(range(start, end)):
+                chosen.append((stage, start, end))
+        return sorted(chosen, key=lambda span: span[1])
+
+    @staticmethod
+    def _ages(toks: list[str]) -> list[tuple[float, int, int]]:
+        """(age in years, first token, end token) of each age the tokens tell (`_AGE_UNITS`)."""
+        out = []
+        for i, tok in enumerate(toks):
+            after = toks[i + 1 : i + 3]
+            glued = _AGE_TOKEN.match(tok)
+            if glued:  # "9yo", "29m", "61f"
+                value = float(glued.group(1))
+                if glued.group(2) == "yo" or 13 <= value <= 100:
+                    out.append((value, i, i + 1))
+                continue
+            if not tok.isdigit():
+                continue
+            value = float(tok)
+            if after[:1] == ["yo"]:
+                out.append((value, i, i + 2))
+            elif after == ["y", "o"]:  # "15 y/o"
+                out.append((value, i, i + 3))
+            elif after[:1] and after[0] in _AGE_UNITS and after[1:2] == ["old"]:
+                out.append((value * _AGE_UNITS[after[0]], i, i + 3))
+            elif after[:1] and after[0] in _NOT_AGE_AFTER:
+                continue
+            elif i and toks[i - 1] in _AGE_BEFORE:
+                out.append((value, i - 1, i + 1))
+            elif i > 1 and toks[i - 1] == "is" and toks[i - 2] in _AGE_PEOPLE:
+                out.append((value, i - 2, i + 1))
+        return out
 
     def names(self, ids: Iterable[str]) -> list[str]:
         """Every name of the entities ``ids``."""
