@@ -244,8 +244,10 @@ async def test_moderators_and_others_on_content_reload(
         faq.write_text(
             faq.read_text().replace("Yes, caffeine is one of", "Indeed, caffeine is one of")
         )
+        # a reload runs every transcript test of the content first (about 20 s on one slow
+        # shared core): the wait only bounds a failure
         by_role = await fake.wait_answers(
-            await fake.slash("content", ALICE, sub="reload", roles=[MOD_ROLE_ID])
+            await fake.slash("content", ALICE, sub="reload", roles=[MOD_ROLE_ID]), timeout=180
         )
         answer = await fake.wait_answers(
             await fake.slash("ask", BOB, {"question": "can coffee make my eye twitch"})
