@@ -66,7 +66,10 @@ OUT = CONTENT / QUESTION_MODEL
 #: The read question sets, and the card paraphrases (`tests/test_card_paraphrases.py` asks
 #: them with the paraphrases left out of the bank, as new questions).
 SOURCES = [
-    *(DATA / "heldout" / f"questions_{name}.yaml" for name in [*"abcdefghijklrtwz", "aa", "bb", "cc"]),
+    *(
+        DATA / "heldout" / f"questions_{name}.yaml"
+        for name in [*"abcdefghijklrtwz", "aa", "bb", "cc"]
+    ),
     DATA / "card_paraphrases.yaml",
 ]
 #: A question that more than this many answers hold is too general to vouch for any of them.
