@@ -6,7 +6,7 @@ messages (tests/data/everyday*.yaml) and a reviewer's cases and lay descriptions
 (tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T, W, Z,
 AA, BB and CC, and the card paraphrases: all benign), and every user turn of the content's transcript tests
 (content/tests) that expects an urgency (none, urgent, emergency).
-Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y and DD) are
+Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y, DD and EE) are
 never read here.
 After changing any of these files, train again: a test compares the files with the digests
 the weights were trained on.
