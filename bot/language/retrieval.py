@@ -104,38 +104,46 @@ FEATURES = (
 )  # fmt: skip
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
-#: A diet, condition, life stage or cause right after "not" or "non", or after "apart from
-#: being" ("if i'm not vegan", "non-diabetic", "apart from being pregnant"), is what the
-#: question is *not* about: retrieval reads the question without it (`Vocabulary.affirmed`).
-#: Not after "is not", "it's not" (about a thing: "d3 is not vegan?"), never "no" ("so no
-#: pernicious anaemia?" asks about it); nutrients, medicines, forms and foods are left alone
-#: ("not taking vitamin d" is about vitamin D).
+#: A diet or life stage the person asking says they are *not* ("if i'm not vegan", "i am not
+#: pregnant", "apart from being vegan", "non-vegan") is left out of the question as retrieval
+#: reads it (`Vocabulary.reading`). Only after a word of the asker's own clause (`_SELF`), so
+#: "is d3 not vegan", "whether or not pregnant women..." and "shes not vegan" keep it; never
+#: after "no" ("so no pernicious anaemia?" asks about it); never a condition ("hopefully not
+#: als" is a worry about ALS), nutrient, medicine, form or food.
 _NOT_BEFORE = (("not",), ("non",), ("apart", "from", "being"), ("other", "than", "being"),
                ("aside", "from", "being"))  # fmt: skip
-#: Words before "not" that make it say something of a thing, not of the person asking.
-_THING_IS = frozenset("is isnt its it thats that was does do did".split())
+#: The words after which "not" is said of the person asking (or opens a clause about them).
+_SELF = frozenset("im am i if when as but since because though although".split())
 #: Words allowed between "not" and what it denies ("not a strict vegan").
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
-_DENIABLE = frozenset({"diet", "condition", "life_stage", "cause"})
+_DENIABLE = frozenset({"diet", "life_stage"})
 #: Someone's age in a question, read as the life stage whose ``ages`` hold it (`_ages`): a
-#: number then "yo", "y/o" or a unit and "old" ("my 9 yo", "a 72 yr old man", "6 week old"),
-#: "29m" or "61f", or a number right after one of `_AGE_BEFORE` ("im 75") or after a person
-#: and "is" ("my mum is 80"), unless a unit follows ("im 34 weeks pregnant", "she's 5 ft").
+#: number then "yo", "y/o" or a unit and "old" ("my 9 yo", "a 72 yr old man", "6 week old",
+#: "my 3yr old", "a 1.5 year old"), or a whole number from 1 to 110 right after one of
+#: `_AGE_BEFORE` ("im 75", "age 8") or after a person and "is" ("my mum is 80"), unless a unit
+#: follows ("im 34 weeks pregnant", "hes 6 foot", "im 90 kilos", "im 100% sure").
 _AGE_UNITS = {
     "year": 1.0, "years": 1.0, "yr": 1.0, "yrs": 1.0, "month": 1 / 12, "months": 1 / 12,
     "week": 1 / 52, "weeks": 1 / 52,
 }  # fmt: skip
-_AGE_BEFORE = frozenset("im hes shes aged age turned turning".split())
+_AGE_BEFORE = frozenset("im am hes shes aged age turned turning".split())
 _AGE_PEOPLE = frozenset(
     "mum mom mother dad father nan gran granny grandma grandmother grandad grandpa grandfather "
     "son daughter kid child boy girl husband wife partner brother sister he she".split()
 )
-_AGE_TOKEN = re.compile(r"^(\d{1,3})(yo|m|f)$")
-#: Words after a number that make it an amount or a time, not someone's age.
+_AGE_TOKEN = re.compile(r"^(\d{1,3}(?:\.\d)?)(yo|yr|yrs)$")
+#: Words after a number that make it an amount, a size or a time, not someone's age.
 _NOT_AGE_AFTER = frozenset(
-    "mg mcg ug iu g kg lbs lb st stone ft cm percent nmol ng pmol mmol x times cups pills "
-    "tablets hours hrs days minutes mins".split()
+    "mg mcg ug iu g kg kgs kilo kilos lbs lb pound pounds st stone ft foot feet in inch inches "
+    "cm percent nmol ng pmol mmol x times cups pills tablets hours hrs hr days minutes mins wk "
+    "wks mo mos night nights degrees of".split()
 ) | frozenset(_AGE_UNITS)
+#: Before reading ages, a percentage and a height are said in words ("100%" and "6'5" lose
+#: their marks when the text is normalised, and would read as "100" and "65").
+_MARKS = (
+    (re.compile(r"(\d)\s*%"), r"\1 percent "),
+    (re.compile(r"(\d)\s*['’]\s*(\d)"), r"\1 foot \2"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,50 +252,63 @@ class Vocabulary:
         for name, (eid, _, _) in pairs:
             self._names.setdefault(eid, []).append(name)
 
+    @staticmethod
+    def tokens(text: str) -> list[str]:
+        """The words of ``text`` as the vocabulary reads them (`_MARKS` said in words)."""
+        for mark, said in _MARKS:
+            text = mark.sub(said, text)
+        return words(normalise(text))
+
     def spans(self, text: str) -> list[tuple[str, int, int]]:
-        """(entity id, first token, end token) named in ``text``, in order. Overlaps go to
-        the longest match, then an exact one, then the closest spelling ("hypokalemia" is
-        potassium's word, not calcium's "hypocalcaemia")."""
-        toks = words(normalise(text))
+        """(entity id, first token, end token) named in ``text`` (tokens as `tokens` reads
+        them), in order. A told age names its life stage first (it overrides a life stage
+        named in words: "my kid is 15" is a teenager); then overlaps go to the longest match,
+        then an exact one, then the closest spelling ("hypokalemia" is potassium's word, not
+        calcium's "hypocalcaemia")."""
+        toks = self.tokens(text)
 
         def closeness(m: Match[tuple[str, str, str]]) -> float:
             return fuzz.ratio(" ".join(toks[m.start : m.end]), normalise(m.payload[2]))
 
+        chosen: list[tuple[str, int, int]] = []
+        taken: set[int] = set()
+        for years, start, end in self._ages(toks):
+            stage = next((eid for (low, high), eid in self._stages if low <= years <= high), None)
+            if stage is not None:
+                chosen.append((stage, start, end))
+            taken.update(range(start, end))
+        staged = {eid for _, eid in self._stages}
+        told = bool(chosen)
         found = sorted(
             self._matcher.find(toks),
             key=lambda m: (m.start, -m.length, not m.exact, -closeness(m)),
         )
-        chosen: list[tuple[str, int, int]] = []
-        taken: set[int] = set()
         for match in found:
             span = set(range(match.start, match.end))
-            if span & taken:
+            if span & taken or (told and match.payload[0] in staged):
                 continue
             if not match.exact and all(toks[k] in QUESTION_WORDS for k in span):
                 continue  # a small word is itself: "her" is not "herring" by its stem
             taken |= span
             chosen.append((match.payload[0], match.start, match.end))
-        for years, start, end in self._ages(toks):
-            stage = next((eid for (low, high), eid in self._stages if low <= years <= high), None)
-            if stage is not None and not taken & set(range(start, end)):
-                chosen.append((stage, start, end))
         return sorted(chosen, key=lambda span: span[1])
 
     @staticmethod
     def _ages(toks: list[str]) -> list[tuple[float, int, int]]:
-        """(age in years, first token, end token) of each age the tokens tell (`_AGE_UNITS`)."""
+        """(age in years, first token, end token) of each age the tokens tell (`_AGE_UNITS`);
+        the span holds the number and its unit, and "age" or "aged" before it."""
         out = []
         for i, tok in enumerate(toks):
             after = toks[i + 1 : i + 3]
             glued = _AGE_TOKEN.match(tok)
-            if glued:  # "9yo", "29m", "61f"
-                value = float(glued.group(1))
-                if glued.group(2) == "yo" or 13 <= value <= 100:
-                    out.append((value, i, i + 1))
+            if glued:  # "9yo", "3yr old"
+                if glued.group(2) == "yo" or after[:1] == ["old"]:
+                    out.append((float(glued.group(1)), i, i + 1 + (glued.group(2) != "yo")))
                 continue
-            if not tok.isdigit():
+            try:
+                value = float(tok)
+            except ValueError:
                 continue
-            value = float(tok)
             if after[:1] == ["yo"]:
                 out.append((value, i, i + 2))
             elif after == ["y", "o"]:  # "15 y/o"
@@ -295,11 +316,14 @@ class Vocabulary:
             elif after[:1] and after[0] in _AGE_UNITS and after[1:2] == ["old"]:
                 out.append((value * _AGE_UNITS[after[0]], i, i + 3))
             elif after[:1] and after[0] in _NOT_AGE_AFTER:
-                continue
+                continue  # "im 34 weeks pregnant", "hes 6 foot"
+            elif not tok.isdigit() or not 1 <= value <= 110:
+                continue  # "potassium is 3.4"
             elif i and toks[i - 1] in _AGE_BEFORE:
-                out.append((value, i - 1, i + 1))
+                first = i - 1 if toks[i - 1] in ("age", "aged") else i
+                out.append((value, first, i + 1))
             elif i > 1 and toks[i - 1] == "is" and toks[i - 2] in _AGE_PEOPLE:
-                out.append((value, i - 2, i + 1))
+                out.append((value, i, i + 1))
         return out
 
     def names(self, ids: Iterable[str]) -> list[str]:
@@ -310,12 +334,11 @@ class Vocabulary:
         """Entity ids named in ``text``, in order, each once."""
         return list(dict.fromkeys(eid for eid, _, _ in self.spans(text)))
 
-    def affirmed(self, text: str) -> str:
-        """``text`` without the diets, conditions, life stages and causes it says it is not
-        about (`_NOT_BEFORE`), as normalised words; ``text`` itself when it denies none."""
-        toks = words(normalise(text))
+    def _denied(self, toks: list[str], spans: list[tuple[str, int, int]]) -> set[int]:
+        """The tokens of what the asker says they are not (`_NOT_BEFORE`), with the words
+        that say so."""
         drop: set[int] = set()
-        for eid, start, end in self.spans(text):
+        for eid, start, end in spans:
             if self.kind_of.get(eid) not in _DENIABLE:
                 continue
             at = start
@@ -324,20 +347,29 @@ class Vocabulary:
             for before in _NOT_BEFORE:
                 first = at - len(before)
                 if first >= 0 and tuple(toks[first:at]) == before:
-                    if first == 0 or toks[first - 1] not in _THING_IS:
+                    if len(before) > 1 or (first and toks[first - 1] in _SELF):
                         drop.update(range(first, end))
                     break
-        if not drop:
-            return text
-        return " ".join(t for i, t in enumerate(toks) if i not in drop)
+        if drop and not question_words(" ".join(t for i, t in enumerate(toks) if i not in drop)):
+            return set()  # nothing left ("im not vegan"): read it as written
+        return drop
+
+    def affirmed(self, text: str) -> str:
+        """``text`` without what the asker says they are not (`_NOT_BEFORE`), as normalised
+        words, for its meaning; ``text`` itself when it denies nothing."""
+        toks = self.tokens(text)
+        drop = self._denied(toks, self.spans(text))
+        return " ".join(t for i, t in enumerate(toks) if i not in drop) if drop else text
 
     def reading(self, text: str) -> tuple[frozenset[str], list[str]]:
-        """A question as retrieval reads it: the stems of its content words plus one ``@id``
-        token per entity named (so "losec" meets "omeprazole"); and the entity ids."""
-        toks = words(normalise(text))
+        """A question as retrieval reads it, without what the asker says they are not: the
+        stems of its content words plus one ``@id`` token per entity named (so "losec" meets
+        "omeprazole"); and the entity ids."""
+        toks = self.tokens(text)
         spans = self.spans(text)
-        plain = " ".join(toks)
-        named = list(dict.fromkeys(eid for eid, _, _ in spans))
+        drop = self._denied(toks, spans)
+        plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
+        named = list(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
         return _stems(question_words(plain)) | {f"@{e}" for e in named}, named
 
 
@@ -554,9 +586,8 @@ class CardIndex:
         )
 
     def signals(self, text: str) -> Signals:
-        """Every signal of every candidate for ``text`` (arrays in candidate order), read
-        without what it says it is not about (`Vocabulary.affirmed`)."""
-        text = self.vocabulary.affirmed(text)
+        """Every signal of every candidate for ``text`` (arrays in candidate order),
+        read without what the asker says they are not (`Vocabulary.reading`)."""
         q_stems, named = self.vocabulary.reading(text)
         n = len(self._candidates)
         lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
@@ -578,7 +609,7 @@ class CardIndex:
                     found[holders] += self._idf(t)
             covered = found / q_mass if q_mass else found
             if self._matrix is not None and self._embedder is not None:
-                question = self._embedder.embed([normalise(text)])[0]
+                question = self._embedder.embed([normalise(self.vocabulary.affirmed(text))])[0]
                 semantic = np.maximum.reduceat(self._matrix @ question, self._starts)
                 said = np.maximum.reduceat(self._passages @ question, self._passage_starts)
                 if self._bank is not None:
@@ -665,7 +696,7 @@ class CardIndex:
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
         entities it names) the candidate's questions and answer contain: 0 to 1."""
-        q_stems, _ = self.vocabulary.reading(self.vocabulary.affirmed(text))
+        q_stems, _ = self.vocabulary.reading(text)
         mass = sum(self._idf(t) for t in q_stems)
         if not mass:
             return 0.0
@@ -702,12 +733,13 @@ class CardIndex:
 
     def _twin(self, a: int, b: int) -> float:
         """The read questions candidates ``a`` and ``b`` were both right for, as a share of
-        those the one with fewer was right for: near 1 the two answer the same questions, so a
-        small margin between them is no doubt about the answer."""
+        those the one with fewer was right for (two more counted, so that one shared question
+        is not a certainty): near 1 the two answer the same questions, so a small margin
+        between them is no doubt about the answer."""
         mine, theirs = self._answered.get(a), self._answered.get(b)
         if not mine or not theirs:
             return 0.0
-        return len(mine & theirs) / min(len(mine), len(theirs))
+        return len(mine & theirs) / (min(len(mine), len(theirs)) + 2)
 
     def _chance(self, features: dict[str, float]) -> float | None:
         """The question model's chance that the top candidate is right; None without a model,
