@@ -142,7 +142,7 @@ _NOT_AGE_AFTER = frozenset(
 #: their marks when the text is normalised, and would read as "100" and "65").
 _MARKS = (
     (re.compile(r"(\d)\s*%"), r"\1 percent "),
-    (re.compile(r"(\d)\s*['’]\s*(\d)"), r"\1 foot \2"),
+    (re.compile(r"(\d)\s*['’]\s*(\d)"), r"\1 ft \2"),
 )
 
 
