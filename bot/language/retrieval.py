@@ -354,20 +354,22 @@ class Vocabulary:
             return set()  # nothing left ("im not vegan"): read it as written
         return drop
 
+    def _kept(self, text: str) -> tuple[list[str], list[tuple[str, int, int]], set[int]]:
+        """The tokens of ``text``, the entities it names, and the tokens it denies."""
+        toks, spans = self.tokens(text), self.spans(text)
+        return toks, spans, self._denied(toks, spans)
+
     def affirmed(self, text: str) -> str:
         """``text`` without what the asker says they are not (`_NOT_BEFORE`), as normalised
         words, for its meaning; ``text`` itself when it denies nothing."""
-        toks = self.tokens(text)
-        drop = self._denied(toks, self.spans(text))
+        toks, _, drop = self._kept(text)
         return " ".join(t for i, t in enumerate(toks) if i not in drop) if drop else text
 
     def reading(self, text: str) -> tuple[frozenset[str], list[str]]:
         """A question as retrieval reads it, without what the asker says they are not: the
         stems of its content words plus one ``@id`` token per entity named (so "losec" meets
         "omeprazole"); and the entity ids."""
-        toks = self.tokens(text)
-        spans = self.spans(text)
-        drop = self._denied(toks, spans)
+        toks, spans, drop = self._kept(text)
         plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
         named = list(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
         return _stems(question_words(plain)) | {f"@{e}" for e in named}, named
@@ -808,8 +810,7 @@ class CardIndex:
                 if top.candidate.ref == prefer:
                     ranked = [mine, *rest]
         ranked = ranked[:5]
-        medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
-        if medicines and not any(medicines & r.candidate.about for r in ranked[:3]):
+        if self._medicine_uncovered(named, ranked):
             # a question about a medicine no card covers: honest, and a pharmacist
             return Decision("unknown", tuple(ranked), tuple(named), kinds, "medicine not covered")
         if top.own < SUGGEST:  # the bank vouches for answers, it does not make one relevant
@@ -844,14 +845,19 @@ class CardIndex:
         medicine it does not cover, above `SUGGEST`); never for a request for the food list
         itself."""
         top = ranked[0]
-        medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
         return (
             top.candidate.ref != prefer
             and not (food_list and prefer.startswith("foods:"))
             and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
             and top.own >= SUGGEST
-            and not (medicines and not any(medicines & r.candidate.about for r in ranked[:3]))
+            and not self._medicine_uncovered(named, ranked)
         )
+
+    def _medicine_uncovered(self, named: list[str], ranked: list[Ranked]) -> bool:
+        """Whether the question names a medicine that none of the three best candidates is
+        about: then it is not answered (honest, and a pharmacist)."""
+        medicines = {e for e in named if self.vocabulary.kind_of.get(e) == "medicine"}
+        return bool(medicines) and not any(medicines & r.candidate.about for r in ranked[:3])
 
     def _router_stands(self, mine: Ranked, top: Ranked, named: list[str], food_list: bool) -> bool:
         """Whether the topic router's pick (``mine``) is the answer rather than ``top``.
