@@ -68,7 +68,7 @@ OUT = CONTENT / QUESTION_MODEL
 SOURCES = [
     *(
         DATA / "heldout" / f"questions_{name}.yaml"
-        for name in [*"abcdefghijklrtwz", "aa", "bb", "cc", "dd", "ee"]
+        for name in [*"abcdefghijklrtwz", "aa", "bb", "cc", "dd", "ee", "ff"]
     ),
     DATA / "card_paraphrases.yaml",
 ]
