@@ -253,6 +253,46 @@ def test_ranking_reports_its_signals(bundle: Bundle, embedder: Embedder) -> None
     assert top.lexical > 0.5 and top.semantic > 0.5 and top.entities == 1.0
 
 
+def test_a_card_about_supplements_in_general_is_not_ruled_out_by_a_nutrient(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    general = Card(
+        id="storage", title="Storing supplements", any_nutrient=True,
+        asks=("how should i store my vitamins", "do supplements go off"),
+        answer="Somewhere cool and dry.", source="NHS",
+    )  # fmt: skip
+
+    def entities(card: Card, text: str) -> float:
+        index = CardIndex(dataclasses.replace(bundle, cards={**bundle.cards, "storage": card}))
+        return float(index.signals(text).entities[index.refs.index("card:storage")])
+
+    assert entities(general, "how should i store my vitamin d drops") == 0.0
+    narrow = general.model_copy(update={"any_nutrient": False})
+    assert entities(narrow, "how should i store my vitamin d drops") == -1.0
+    # a medicine it is not about still counts against it
+    assert entities(general, "how should i store my omeprazole") == -1.0
+
+
+def test_a_card_mainly_about_what_the_question_never_names_loses_ground(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    index = CardIndex(bundle, embedder)
+
+    def unasked(text: str, ref: str) -> float:
+        return float(index.signals(text).unasked[index.refs.index(ref)])
+
+    # the PPI card's examples name PPIs and B12: a question about B12 alone misses part
+    alone = unasked("why would my b12 be low", "card:ppi_b12")
+    assert 0 < alone < 1
+    assert unasked("omeprazole and b12", "card:ppi_b12") < alone
+    # a nutrient named inside a form's name is named ("magnesium glycinate": magnesium)
+    assert unasked("is magnesium glycinate gentle", "card:mg_forms") == 0.0
+    assert unasked("is it fine", "card:ppi_b12") == 0.0  # a question that names nothing
+    ranked, _ = index.rank("why would my b12 be low")
+    by_ref = {r.candidate.ref: r for r in ranked}
+    assert "card:ppi_b12" not in by_ref or by_ref["card:ppi_b12"].score < ranked[0].score
+
+
 def test_cards_must_name_known_entities(tmp_path: Path) -> None:
     import shutil
 

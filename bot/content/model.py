@@ -165,6 +165,9 @@ class Card(_Model):
     source: Text
     related: tuple[Id, ...] = ()
     urgency: Urgency | None = None
+    #: about supplements in general (storing them, choosing a brand): a nutrient the question
+    #: names never counts against it
+    any_nutrient: bool = False
 
 
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.

@@ -68,6 +68,11 @@ _AMOUNT = re.compile(r"^\d[\d,]*(?:mg|mcg|ug|iu|g|ml|x)?$")
 #: ``python benchmarks/rank_weights.py`` (listwise, on question sets A and B; checked on C
 #: and the card paraphrases) and scaled so the thresholds below keep their meaning.
 W_LEXICAL, W_SEMANTIC, W_ANSWER_TEXT, W_ENTITIES, W_COVERED = 0.36, 0.35, 0.34, 0.11, 0.43
+#: What a candidate loses for each share of what it is mainly about (the entities at least
+#: half its example questions name) that the question does not name: "does calcium stop iron
+#: tablets working" is not about coffee. Chosen with ``python tools/train_questions.py
+#: --evaluate`` (0.1 against 0 and 0.2; the share is also a signal of the question model).
+W_UNASKED = 0.1
 #: What each kind of answer adds to its score, fitted with the weights: a specific card or
 #: food list is more often what was asked than a nutrient's generic overview.
 KIND_PRIOR = {
@@ -100,7 +105,7 @@ W_BANK, NEAREST = 0.6, 3
 #: The top candidate's signals the question model reads, in the order of its weights.
 FEATURES = (
     "score", "margin", "neighbour", "vote", "vote_share", "covered", "entities", "lexical",
-    "semantic", "card", "twin",
+    "semantic", "card", "twin", "unasked",
 )  # fmt: skip
 #: Entity kinds whose absence from a card rules it out for a question that names them.
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
@@ -156,6 +161,8 @@ class Candidate:
     about: frozenset[str]
     asks: tuple[str, ...]
     text: str = ""
+    #: about supplements in general: a nutrient the question names is never missing from it
+    any_nutrient: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +187,8 @@ class Ranked:
 class Signals:
     """Per candidate: words shared with its questions (``lexical``), meaning of its
     questions (``semantic``) and of its answer's nearest sentence (``said``), the entities
-    (+ named and covered, - named and missing), how much of the question it contains, and
+    (+ named and covered, - named and missing), how much of the question it contains, the
+    share of what it is mainly about that the question does not name (``unasked``), and
     the question bank's two signals (``neighbour``, ``vote``; zeros without a bank)."""
 
     lexical: Any
@@ -191,6 +199,7 @@ class Signals:
     named: list[str]
     neighbour: Any
     vote: Any
+    unasked: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +368,12 @@ class Vocabulary:
         toks, spans = self.tokens(text), self.spans(text)
         return toks, spans, self._denied(toks, spans)
 
+    def nutrients_in(self, text: str) -> set[str]:
+        """The nutrients ``text`` names, inside longer names too ("potassium supplement"
+        names the form, and potassium)."""
+        found = (m.payload for m in self._matcher.find(self.tokens(text)))
+        return {eid for eid, kind, _ in found if kind == "nutrient"}
+
     def affirmed(self, text: str) -> str:
         """``text`` without what the asker says they are not (`_NOT_BEFORE`), as normalised
         words, for its meaning; ``text`` itself when it denies nothing."""
@@ -380,7 +395,14 @@ def candidates(bundle: Bundle) -> list[Candidate]:
     found: list[Candidate] = []
     for card in bundle.cards.values():
         found.append(
-            Candidate(f"card:{card.id}", card.title, frozenset(card.about), card.asks, card.answer)
+            Candidate(
+                f"card:{card.id}",
+                card.title,
+                frozenset(card.about),
+                card.asks,
+                card.answer,
+                card.any_nutrient,
+            )
         )
     for entry in bundle.faq.values():
         title = entry.title
@@ -526,6 +548,14 @@ class CardIndex:
         for i, candidate in enumerate(self._candidates):
             for e in candidate.about:
                 self._about_index.setdefault(e, []).append(i)
+        self._any_nutrient = [i for i, c in enumerate(self._candidates) if c.any_nutrient]
+        # what each candidate is mainly about: the entities at least half its questions name,
+        # but for nutrients (a question may name one only through a form: "potassium
+        # supplement"; a nutrient named and missing already counts against a candidate)
+        self._core: list[frozenset[str]] = []
+        for c in self._candidates:
+            counts = Counter(e for a in c.asks for e in set(readings[a][1]))
+            self._core.append(frozenset(e for e, k in counts.items() if 2 * k >= len(c.asks)))
         self._embedder = embedder
         # content's own texts: their vectors are read from the store where it has them
         stored = with_stored(embedder, bundle.vectors)
@@ -616,7 +646,8 @@ class CardIndex:
                 said = np.maximum.reduceat(self._passages @ question, self._passage_starts)
                 if self._bank is not None:
                     neighbour, vote = self._neighbours(self._bank, question, n)
-        return Signals(lexical, semantic, said, entities, covered, named, neighbour, vote)
+        unasked = self._unasked({*named, *self.vocabulary.nutrients_in(text)} if named else set())
+        return Signals(lexical, semantic, said, entities, covered, named, neighbour, vote, unasked)
 
     @staticmethod
     def _neighbours(bank: Bank, question: Any, n: int) -> tuple[Any, Any]:
@@ -652,6 +683,7 @@ class CardIndex:
             + W_COVERED * s.covered
             + W_BANK * s.neighbour
             + self._prior
+            - W_UNASKED * s.unasked
         )
         if not question_words(text):
             total = np.zeros(n)
@@ -685,15 +717,28 @@ class CardIndex:
         kinds = self.vocabulary.kind_of
         decisive = [e for e in named if kinds.get(e) in _DECISIVE]
         scores = np.full(n, -len(decisive) / len(named))
-        touched: set[int] = set()
+        touched: set[int] = set(self._any_nutrient)
         for e in named:
             touched.update(self._about_index.get(e, ()))
         for i in touched:
-            about = self._candidates[i].about
+            candidate = self._candidates[i]
+            about = candidate.about
             hits = sum(1 for e in named if e in about)
-            misses = sum(1 for e in decisive if e not in about)
+            misses = sum(
+                1
+                for e in decisive
+                if e not in about and not (candidate.any_nutrient and kinds.get(e) == "nutrient")
+            )
             scores[i] = (hits - misses) / len(named)
         return scores
+
+    def _unasked(self, asked: set[str]) -> Any:
+        """Per candidate: the share of what it is mainly about that the question does not
+        name (0 for a question that names nothing)."""
+        n = len(self._candidates)
+        if not asked:
+            return np.zeros(n)
+        return np.array([len(core - asked) / len(core) if core else 0.0 for core in self._core])
 
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
@@ -731,6 +776,7 @@ class CardIndex:
             "semantic": float(s.semantic[top]),
             "card": float(kind_of(self._candidates[top].ref) == "card"),
             "twin": self._twin(top, order[1]) if len(order) > 1 else 0.0,
+            "unasked": float(s.unasked[top]),
         }
 
     def _twin(self, a: int, b: int) -> float:
