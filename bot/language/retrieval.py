@@ -549,13 +549,18 @@ class CardIndex:
             for e in candidate.about:
                 self._about_index.setdefault(e, []).append(i)
         self._any_nutrient = [i for i, c in enumerate(self._candidates) if c.any_nutrient]
-        # what each candidate is mainly about: the entities at least half its questions name,
-        # but for nutrients (a question may name one only through a form: "potassium
-        # supplement"; a nutrient named and missing already counts against a candidate)
-        self._core: list[frozenset[str]] = []
-        for c in self._candidates:
+        # what each candidate is mainly about (`_unasked`): the entities at least half its
+        # questions name, as candidates per entity, and how many each candidate has
+        core_size = np.zeros(len(self._candidates))
+        cores: dict[str, list[int]] = {}
+        for i, c in enumerate(self._candidates):
             counts = Counter(e for a in c.asks for e in set(readings[a][1]))
-            self._core.append(frozenset(e for e, k in counts.items() if 2 * k >= len(c.asks)))
+            for e, k in counts.items():
+                if 2 * k >= len(c.asks):
+                    cores.setdefault(e, []).append(i)
+                    core_size[i] += 1
+        self._core_size = core_size
+        self._cores = {e: np.array(ids, dtype=np.intp) for e, ids in cores.items()}
         self._embedder = embedder
         # content's own texts: their vectors are read from the store where it has them
         stored = with_stored(embedder, bundle.vectors)
@@ -735,10 +740,15 @@ class CardIndex:
     def _unasked(self, asked: set[str]) -> Any:
         """Per candidate: the share of what it is mainly about that the question does not
         name (0 for a question that names nothing)."""
-        n = len(self._candidates)
         if not asked:
-            return np.zeros(n)
-        return np.array([len(core - asked) / len(core) if core else 0.0 for core in self._core])
+            return np.zeros(len(self._candidates))
+        named = np.zeros(len(self._candidates))
+        for e in asked:
+            holders = self._cores.get(e)
+            if holders is not None:
+                named[holders] += 1
+        size = self._core_size
+        return np.divide(size - named, size, out=np.zeros_like(size), where=size > 0)
 
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
