@@ -369,10 +369,15 @@ class Vocabulary:
         return toks, spans, self._denied(toks, spans)
 
     def nutrients_in(self, text: str) -> set[str]:
-        """The nutrients ``text`` names, inside longer names too ("potassium supplement"
-        names the form, and potassium)."""
-        found = (m.payload for m in self._matcher.find(self.tokens(text)))
-        return {eid for eid, kind, _ in found if kind == "nutrient"}
+        """The nutrients ``text`` names word for word, inside longer names too ("potassium
+        supplement" names the form, and potassium), but not in what the asker says they are
+        not, and never by a near spelling ("hypokalemia" is not "hypocalcaemia")."""
+        toks, _, drop = self._kept(text)
+        return {
+            m.payload[0]
+            for m in self._matcher.find(toks)
+            if m.payload[1] == "nutrient" and m.exact and m.start not in drop
+        }
 
     def affirmed(self, text: str) -> str:
         """``text`` without what the asker says they are not (`_NOT_BEFORE`), as normalised
@@ -551,10 +556,18 @@ class CardIndex:
         self._any_nutrient = [i for i, c in enumerate(self._candidates) if c.any_nutrient]
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
+        # (read as a question is: nutrients inside a form's name too; never a nutrient for a
+        # card about supplements in general)
         core_size = np.zeros(len(self._candidates))
         cores: dict[str, list[int]] = {}
+        kinds = self.vocabulary.kind_of
         for i, c in enumerate(self._candidates):
-            counts = Counter(e for a in c.asks for e in set(readings[a][1]))
+            counts = Counter(
+                e
+                for a in c.asks
+                for e in {*readings[a][1], *self.vocabulary.nutrients_in(a)}
+                if not (c.any_nutrient and kinds.get(e) == "nutrient")
+            )
             for e, k in counts.items():
                 if 2 * k >= len(c.asks):
                     cores.setdefault(e, []).append(i)
@@ -715,7 +728,8 @@ class CardIndex:
 
     def _entity_scores(self, named: list[str]) -> Any:
         """Per candidate: + for each entity the question names that it is about; - for a
-        named entity of a decisive kind (a medicine, a form...) that it is not about."""
+        named entity of a decisive kind (a medicine, a form...) that it is not about, but for
+        a nutrient on a card about supplements in general (``any_nutrient``)."""
         n = len(self._candidates)
         if not named:
             return np.zeros(n)
