@@ -128,8 +128,8 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
     pregnant, _ = dialogue.cards.rank("leg cramps when im pregnant")
     assert pregnant[0].candidate.ref == "card:cramp_pregnancy"
     vocabulary = dialogue.cards.vocabulary
-    assert vocabulary.affirmed("cramps at night, if not pregnant") == "cramps at night if"
-    assert vocabulary.affirmed("cramps, apart from being pregnant") == "cramps"
+    assert vocabulary.read("cramps at night, if not pregnant").affirmed == "cramps at night if"
+    assert vocabulary.read("cramps, apart from being pregnant").affirmed == "cramps"
     # said of a thing or of someone else, a nutrient, a medicine, denied with "no", or nothing
     # left without it: still what it asks about
     for text in (
@@ -142,7 +142,7 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
         "shes not pregnant",
         "im not pregnant",
     ):
-        assert vocabulary.affirmed(text) == text
+        assert vocabulary.read(text).affirmed == text
 
 
 def test_an_age_names_its_life_stage(base: Bundle) -> None:
@@ -296,7 +296,7 @@ def test_a_card_mainly_about_what_the_question_never_names_loses_ground(
     assert unasked("is magnesium glycinate gentle", "card:mg_forms") == 0.0
     assert unasked("is it fine", "card:ppi_b12") == 0.0  # a question that names nothing
     # never by a near spelling: "hypokalemia" names potassium, not calcium's "hypocalcaemia"
-    assert index.vocabulary.nutrients_in("what is hypokalemia") == {"potassium"}
+    assert index.vocabulary.read("what is hypokalemia").nutrients == {"potassium"}
     # the share costs the candidate score, in proportion
     ppi = index.refs.index("card:ppi_b12")
     with_it = float(index._scores("why would my b12 be low")[0][ppi])

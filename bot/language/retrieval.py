@@ -111,7 +111,7 @@ FEATURES = (
 _DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
 #: A diet or life stage the person asking says they are *not* ("if i'm not vegan", "i am not
 #: pregnant", "apart from being vegan", "non-vegan") is left out of the question as retrieval
-#: reads it (`Vocabulary.reading`). Only after a word of the asker's own clause (`_SELF`), so
+#: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`), so
 #: "is d3 not vegan", "whether or not pregnant women..." and "shes not vegan" keep it; never
 #: after "no" ("so no pernicious anaemia?" asks about it); never a condition ("hopefully not
 #: als" is a worry about ALS), nutrient, medicine, form or food.
@@ -235,6 +235,21 @@ def question_words(text: str) -> str:
     return " ".join(
         w for w in content_words(normalise(text), QUESTION_WORDS).split() if not _AMOUNT.match(w)
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A question as retrieval reads it, without what the asker says they are not
+    (`_NOT_BEFORE`): the stems of its content words plus one ``@id`` token per entity named
+    (so "losec" meets "omeprazole"); the entity ids; its words for their meaning (the text
+    itself when it denies nothing); and the nutrients it names word for word, inside longer
+    names too ("potassium supplement" names the form, and potassium; never by a near
+    spelling: "hypokalemia" is not "hypocalcaemia")."""
+
+    stems: frozenset[str]
+    named: tuple[str, ...]
+    affirmed: str
+    nutrients: frozenset[str]
 
 
 class Vocabulary:
@@ -363,36 +378,23 @@ class Vocabulary:
             return set()  # nothing left ("im not vegan"): read it as written
         return drop
 
-    def _kept(self, text: str) -> tuple[list[str], list[tuple[str, int, int]], set[int]]:
-        """The tokens of ``text``, the entities it names, and the tokens it denies."""
+    def read(self, text: str) -> Reading:
+        """``text`` as retrieval reads it (`Reading`), in one pass."""
         toks, spans = self.tokens(text), self.spans(text)
-        return toks, spans, self._denied(toks, spans)
-
-    def nutrients_in(self, text: str) -> set[str]:
-        """The nutrients ``text`` names word for word, inside longer names too ("potassium
-        supplement" names the form, and potassium), but not in what the asker says they are
-        not, and never by a near spelling ("hypokalemia" is not "hypocalcaemia")."""
-        toks, _, drop = self._kept(text)
-        return {
+        drop = self._denied(toks, spans)
+        plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
+        named = tuple(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
+        nutrients = frozenset(
             m.payload[0]
             for m in self._matcher.find(toks)
             if m.payload[1] == "nutrient" and m.exact and m.start not in drop
-        }
-
-    def affirmed(self, text: str) -> str:
-        """``text`` without what the asker says they are not (`_NOT_BEFORE`), as normalised
-        words, for its meaning; ``text`` itself when it denies nothing."""
-        toks, _, drop = self._kept(text)
-        return " ".join(t for i, t in enumerate(toks) if i not in drop) if drop else text
-
-    def reading(self, text: str) -> tuple[frozenset[str], list[str]]:
-        """A question as retrieval reads it, without what the asker says they are not: the
-        stems of its content words plus one ``@id`` token per entity named (so "losec" meets
-        "omeprazole"); and the entity ids."""
-        toks, spans, drop = self._kept(text)
-        plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
-        named = list(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
-        return _stems(question_words(plain)) | {f"@{e}" for e in named}, named
+        )
+        return Reading(
+            _stems(question_words(plain)) | {f"@{e}" for e in named},
+            named,
+            plain if drop else text,
+            nutrients,
+        )
 
 
 def candidates(bundle: Bundle) -> list[Candidate]:
@@ -502,10 +504,10 @@ class CardIndex:
         self.vocabulary = Vocabulary(bundle)
         answerable = [c for c in candidates(bundle) if c.asks]
         # each example question read once: its stems and the entities it names
-        readings = {a: self.vocabulary.reading(a) for c in answerable for a in c.asks}
+        readings = {a: self.vocabulary.read(a) for c in answerable for a in c.asks}
         # a candidate is also about what its own example questions name
         self._candidates = [
-            dataclasses.replace(c, about=c.about | {e for a in c.asks for e in readings[a][1]})
+            dataclasses.replace(c, about=c.about | {e for a in c.asks for e in readings[a].named})
             for c in answerable
         ]
         self._owner: list[int] = []
@@ -516,7 +518,7 @@ class CardIndex:
                 self._asks.append(question_words(ask))
         asked = [a for c in self._candidates for a in c.asks]
         # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
-        self._ask_stems = [readings[raw][0] for raw in asked]
+        self._ask_stems = [readings[raw].stems for raw in asked]
         per_candidate: dict[int, set[str]] = {}
         for owner, ask_stems in zip(self._owner, self._ask_stems, strict=True):
             per_candidate.setdefault(owner, set()).update(ask_stems)
@@ -560,13 +562,12 @@ class CardIndex:
         # card about supplements in general)
         core_size = np.zeros(len(self._candidates))
         cores: dict[str, list[int]] = {}
-        kinds = self.vocabulary.kind_of
         for i, c in enumerate(self._candidates):
             counts = Counter(
                 e
                 for a in c.asks
-                for e in {*readings[a][1], *self.vocabulary.nutrients_in(a)}
-                if not (c.any_nutrient and kinds.get(e) == "nutrient")
+                for e in {*readings[a].named, *readings[a].nutrients}
+                if not self._any_nutrient_of(c, e)
             )
             for e, k in counts.items():
                 if 2 * k >= len(c.asks):
@@ -637,8 +638,9 @@ class CardIndex:
 
     def signals(self, text: str) -> Signals:
         """Every signal of every candidate for ``text`` (arrays in candidate order),
-        read without what the asker says they are not (`Vocabulary.reading`)."""
-        q_stems, named = self.vocabulary.reading(text)
+        read without what the asker says they are not (`Vocabulary.read`)."""
+        reading = self.vocabulary.read(text)
+        q_stems, named = reading.stems, list(reading.named)
         n = len(self._candidates)
         lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         neighbour, vote = np.zeros(n), np.zeros(n)
@@ -659,12 +661,12 @@ class CardIndex:
                     found[holders] += self._idf(t)
             covered = found / q_mass if q_mass else found
             if self._matrix is not None and self._embedder is not None:
-                question = self._embedder.embed([normalise(self.vocabulary.affirmed(text))])[0]
+                question = self._embedder.embed([normalise(reading.affirmed)])[0]
                 semantic = np.maximum.reduceat(self._matrix @ question, self._starts)
                 said = np.maximum.reduceat(self._passages @ question, self._passage_starts)
                 if self._bank is not None:
                     neighbour, vote = self._neighbours(self._bank, question, n)
-        unasked = self._unasked({*named, *self.vocabulary.nutrients_in(text)} if named else set())
+        unasked = self._unasked({*named, *reading.nutrients} if named else set())
         return Signals(lexical, semantic, said, entities, covered, named, neighbour, vote, unasked)
 
     @staticmethod
@@ -744,12 +746,16 @@ class CardIndex:
             about = candidate.about
             hits = sum(1 for e in named if e in about)
             misses = sum(
-                1
-                for e in decisive
-                if e not in about and not (candidate.any_nutrient and kinds.get(e) == "nutrient")
+                1 for e in decisive if e not in about and not self._any_nutrient_of(candidate, e)
             )
             scores[i] = (hits - misses) / len(named)
         return scores
+
+    def _any_nutrient_of(self, candidate: Candidate, entity: str) -> bool:
+        """Whether ``entity`` is a nutrient and ``candidate`` a card about supplements in
+        general (``any_nutrient``): such a nutrient never counts against it, nor is it part of
+        what the card is mainly about."""
+        return candidate.any_nutrient and self.vocabulary.kind_of.get(entity) == "nutrient"
 
     def _unasked(self, asked: set[str]) -> Any:
         """Per candidate: the share of what it is mainly about that the question does not
@@ -767,7 +773,7 @@ class CardIndex:
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
         entities it names) the candidate's questions and answer contain: 0 to 1."""
-        q_stems, _ = self.vocabulary.reading(text)
+        q_stems = self.vocabulary.read(text).stems
         mass = sum(self._idf(t) for t in q_stems)
         if not mass:
             return 0.0
