@@ -374,9 +374,13 @@ async def test_an_ingress_stores_and_a_worker_answers_on_a_shared_database(
     ):
         asked = await fake.slash("nutrient", ALICE, {"name": "magnesium"})
         await fake.wait_for(lambda: fake.callback_for(asked) is not None)  # deferred at once
+        for _ in range(300):  # deferred first, stored next: the write may lag on a slow machine
+            if (await ingress_store.delivery_counts("discord"))["waiting"] == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert (await ingress_store.delivery_counts("discord"))["waiting"] == 1
         await asyncio.sleep(0.3)
         assert fake.answers(asked) == []  # the ingress only stores it
-        assert (await ingress_store.delivery_counts("discord"))["waiting"] == 1
         worker = DiscordAdapter(Engine(bundle, worker_store), TOKEN, role="worker")
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
