@@ -415,6 +415,28 @@ def test_chat_spellings_apply_to_content_phrases_too() -> None:
     assert "stroke" in _flags("now she doesn't know where she is, it came on over the last hour")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my wife suddenly could not find her words",  # a spelling of two words
+        "my wife suddenly couldn't find her words",
+        "my wife suddenly cannot find her words",
+    ],
+)
+def test_could_not_and_cannot_read_as_cant(text: str) -> None:
+    # the phrases say "cant find her words"; "could not" is not a negation of what follows
+    assert _flags(text) == {"stroke"}
+    assert _flags("my wife suddenly cant find her words") == {"stroke"}
+
+
+def test_a_two_word_spelling_is_not_read_after_a_number() -> None:
+    from bot.language.findings import _respell
+
+    spellings = {("could", "not"): ("cant",), ("u",): ("you",)}
+    assert _respell(["i", "could", "not", "u"], spellings) == ["i", "cant", "you"]
+    assert _respell(["10", "could", "not"], spellings) == ["10", "could", "not"]
+
+
 # A reviewer's own messages (not from the blind rounds): context triggers must not reach too far.
 REVIEW_EMERGENCIES = [
     "My dad keeps saying his chest is crushing and he can't breathe",

@@ -232,7 +232,9 @@ class Reader:
         """
         self._counted = frozenset(counted)
         self._spellings = {
-            k: tuple(tokens(v)) for k, v in (spellings or {}).items() if len(tokens(k)) == 1
+            tuple(tokens(k)): tuple(tokens(v))
+            for k, v in (spellings or {}).items()
+            if 1 <= len(tokens(k)) <= 2
         }
         said = self._said  # phrases are read with the same spellings as messages
         entries: list[tuple[str, tuple[str, str]]] = [
@@ -397,14 +399,23 @@ def _longest(matches: list[Match[tuple[str, str]]]) -> list[Match[tuple[str, str
     return keep
 
 
-def _respell(toks: list[str], spellings: Mapping[str, tuple[str, ...]]) -> list[str]:
-    """Chat spellings as words ("u" -> "you"), except right after a number ("10 kms")."""
+def _respell(toks: list[str], spellings: Mapping[tuple[str, ...], tuple[str, ...]]) -> list[str]:
+    """Chat spellings as words ("u" -> "you"), except right after a number ("10 kms"); a
+    spelling of two words is read first ("could not" -> "cant")."""
     if not spellings:
         return toks
     out: list[str] = []
-    for i, tok in enumerate(toks):
-        said = spellings.get(tok)
-        out += list(said) if said and not (i and _number(toks[i - 1]) is not None) else [tok]
+    i = 0
+    while i < len(toks):
+        after_number = bool(i) and _number(toks[i - 1]) is not None
+        pair = spellings.get(tuple(toks[i : i + 2])) if i + 1 < len(toks) else None
+        if pair and not after_number:
+            out += pair
+            i += 2
+            continue
+        said = spellings.get((toks[i],))
+        out += list(said) if said and not after_number else [toks[i]]
+        i += 1
     return out
 
 
