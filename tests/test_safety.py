@@ -429,6 +429,50 @@ def test_could_not_and_cannot_read_as_cant(text: str) -> None:
     assert _flags("my wife suddenly cant find her words") == {"stroke"}
 
 
+# An adversarial reviewer's messages for the narrowed lithium and haemolysed-potassium rules
+# (a fine tremor on lithium is common; a burst sample reads potassium high): rules alone,
+# without the triage model, must still ask for advice today.
+STILL_URGENT = [
+    "im on lithium and ive got a new tremor in my hands, never had it before",
+    "on lithium and my hands are shaking so much i cant hold a cup of tea",
+    "on lithium and started ibuprofen for my back, now my hands are shaking loads",
+    "on lithium and my hands have been shaking since the doctor upped my dose last week",
+    "on lithium and i took a few extra tablets by mistake, now im shaky",
+    "on lithium, my level came back 1.6 and my hands are shaking",
+    "on lithium, had flu and barely eaten or drunk for 3 days, now trembling",
+    "on lithium, got a tremor now plus loose stools",
+    "lithium - my tremor is a lot stronger than it used to be and i keep dropping things",
+    "on lithium, shaking and blurry vision and feel sick",
+    "on lithium, new shaky hands and my muscles feel weak and heavy",
+    "my dads potassium was 6.4 (haemolysed) and hes got palpitations",
+    "my potassium was 6.3 and haemolysed, my legs feel heavy and weak",
+    "im on dialysis and missed my session yesterday, potassium was 6.2 but the lab said haemolysed",
+    "potassium 6.0 haemolysed. i havent had a wee all day and i feel awful",
+    "my first sample haemolysed so they took another and the new one says potassium 6.3",
+    "potassium 6.3, the lab said it wasnt haemolysed",
+    "potassium 8.0 haemolysed",
+]
+ORDINARY = [
+    "been on lithium 2 yrs and i get a hand tremor, is that normal",
+    "lithium and a shaky hand, is that normal? my levels were fine last check",
+    "on lithium and have a slight shake in my hands, been the same for months, is that ok",
+    "is a shaky hand a side effect of lithium",
+    "lithium level 0.8, fine tremor as always, is magnesium ok",
+    "potassium came back 6.1 but the lab note says the sample was haemolysed?? what does that mean",
+    "potassium 6.1 haemolysed, gp says repeat in a few days, feel fine",
+]
+
+
+@pytest.mark.parametrize("text", STILL_URGENT)
+def test_lithium_and_haemolysed_results_that_still_need_advice_today(text: str) -> None:
+    assert any(h.urgency.rank <= Urgency.URGENT.rank for h in SCANNER.scan(text))
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_a_usual_lithium_tremor_or_a_haemolysed_result_alone_is_not_an_alarm(text: str) -> None:
+    assert SHIPPED.scan(text) == []
+
+
 def test_a_two_word_spelling_is_not_read_after_a_number() -> None:
     from bot.language.findings import _respell
 

@@ -173,7 +173,7 @@ class Card(_Model):
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
 _TERM = re.compile(
     r"^(?P<unless>!)?(?:(?P<n>[2-9]) of )?(?P<any>[a-z0-9_]+(?:\|[a-z0-9_]+)*)$"
-    r"|^(?P<unless_measure>!)?(?P<measure>duration|count|age|pulse|body_temp|vitamin_d_iu|b6_mg|potassium_level|sodium_level|calcium_level|magnesium_level|b12_level)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
+    r"|^(?P<unless_measure>!)?(?P<measure>duration|count|age|pulse|body_temp|vitamin_d_iu|b6_mg|potassium_level|sodium_level|calcium_level|magnesium_level|b12_level|lithium_level)(?P<op><=|>=|<|>)(?P<value>\d+(?:\.\d+)?)(?P<unit>min|h|d|w)?"
     r"(?:(?P<op2><=|<)(?P<value2>\d+(?:\.\d+)?)(?P<unit2>min|h|d|w)?)?$"
 )
 #: Minutes in a unit of a duration term.

@@ -68,6 +68,7 @@ _LAB_WORDS = {
     "calcium": "calcium_level",
     "magnesium": "magnesium_level",  # mmol/L only: a US mg/dL result ("magnesium 1.2 mg") is not read
     "b12": "b12_level",  # ng/L or pmol/L: the two read alike at the low end
+    "lithium": "lithium_level",  # mmol/L: "lithium 800mg" is a dose, not a result
 }
 _LAB_RANGES = {
     "potassium_level": (1.0, 10.0),
@@ -75,7 +76,10 @@ _LAB_RANGES = {
     "calcium_level": (0.5, 4.5),
     "magnesium_level": (0.1, 1.5),
     "b12_level": (20.0, 3000.0),
+    "lithium_level": (0.1, 5.0),
 }
+#: Words that say a number is the result of the test named a little earlier ("level").
+_LEVEL_WORDS = frozenset({"level", "levels", "result", "results", "reading"})
 #: Other tests whose name between a test's name and a number makes the number theirs.
 _OTHER_TESTS = frozenset(
     {"ferritin", "iron", "folate", "folic", "vitamin", "vit", "d", "d3", "hba1c",
@@ -599,9 +603,13 @@ def _body_temperature(toks: list[str], i: int, value: float, after: str) -> floa
 
 def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, float] | None:
     """A blood result: the number ``toks[i]`` within four words after a test's name
-    ("potassium came back 3.3", "calcium really low, 1.8"), as (measure, mmol/L)."""
+    ("potassium came back 3.3", "calcium really low, 1.8"), or within eight when a word
+    such as "level" comes between ("lithium, my level came back 1.6"), as (measure, mmol/L)."""
     window = toks[max(0, i - 4) : i]
     named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
+    if not named and _LEVEL_WORDS.intersection(window):
+        window = toks[max(0, i - 8) : i]
+        named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
     if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT or after in _MINUTES:
         return None  # an amount, or a length of time ("b12 for 30 days")
     if _INTAKE.intersection(toks[i + 1 : i + 4]):
