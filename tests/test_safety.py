@@ -460,6 +460,8 @@ ORDINARY = [
     "lithium level 0.8, fine tremor as always, is magnesium ok",
     "potassium came back 6.1 but the lab note says the sample was haemolysed?? what does that mean",
     "potassium 6.1 haemolysed, gp says repeat in a few days, feel fine",
+    # loose stools are read only on lithium: from magnesium they are common, not fluid loss
+    "my magnesium gives me loose stools and i still get leg cramps, should i switch form",
 ]
 
 
