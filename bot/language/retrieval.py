@@ -56,7 +56,7 @@ QUESTION_WORDS = STOPWORDS | frozenset(
     "anyone someone something anything everything thing things stuff lot lots "
     "know think thought wondering wonder wondered asking says said told tells reckons heard "
     "mum mom dad friend mate partner brother sister "
-    "ever even still yet already actually basically literally honestly probably maybe".split()
+    "ever even still yet already actually basically literally honestly probably maybe fast".split()
 )
 #: A whole number or an amount ("2", "1,000", "1000iu", "25mcg"): what a question counts, not
 #: what it is about. A decimal stays: "is 3.4 potassium low" asks about a lab value.
