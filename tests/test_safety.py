@@ -475,25 +475,6 @@ def test_a_usual_lithium_tremor_or_a_haemolysed_result_alone_is_not_an_alarm(tex
     assert SHIPPED.scan(text) == []
 
 
-@pytest.mark.parametrize(
-    ("text", "flags"),
-    [
-        ("on antibiotics for a chest infection and my legs ache", set()),
-        ("chest infection and my calves hurt", set()),
-        (
-            "i have a chest infection and now crushing chest pain going down my arm",
-            {"chest_breathing"},
-        ),
-        ("chest infection, now my chest really hurts and i cant breathe", {"chest_breathing"}),
-    ],
-)
-def test_a_site_inside_a_context_s_name_is_not_where_a_symptom_is(
-    text: str, flags: set[str]
-) -> None:
-    # the chest of "a chest infection" is not a chest pain; a chest named again still is
-    assert flags <= _flags(text) and ("chest_breathing" in _flags(text)) == bool(flags)
-
-
 def test_a_two_word_spelling_is_not_read_after_a_number() -> None:
     from bot.language.findings import _respell
 

@@ -289,7 +289,6 @@ class Reader:
                     gaps=m.gaps)
             for (concept, _, _), m in unique.items()
         ]  # fmt: skip
-        found = _sites_named_by_context(found)
         found += _measures(toks, sentence, found, self._counted)
         idioms = self._idioms.find(toks)
         found = [f for f in found if not any(i.start <= f.start and f.end <= i.end for i in idioms)]
@@ -385,21 +384,6 @@ def _clauses_alone(
         for m in triggers
         if edge(m.start - 1, sentence[m.start]) and edge(m.end, sentence[m.start])
     )
-
-
-def _sites_named_by_context(found: list[Finding]) -> list[Finding]:
-    """Without the body sites that are part of a longer context's name: the chest of "a
-    chest infection" is not where a pain is ("chest infection and my calves hurt")."""
-    contexts = [f for f in found if f.kind == "context"]
-    return [
-        f
-        for f in found
-        if f.kind != "site"
-        or not any(
-            c.start <= f.start and f.end <= c.end and c.end - c.start > f.end - f.start
-            for c in contexts
-        )
-    ]
 
 
 def _longest(matches: list[Match[tuple[str, str]]]) -> list[Match[tuple[str, str]]]:
