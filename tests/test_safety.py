@@ -451,6 +451,21 @@ STILL_URGENT = [
     "my first sample haemolysed so they took another and the new one says potassium 6.3",
     "potassium 6.3, the lab said it wasnt haemolysed",
     "potassium 8.0 haemolysed",
+    # a fresh review's: a new or stronger tremor in other words, drowsiness, doses and brands
+    "on lithium and ive got a new tremor",
+    "on lithium and ive started trembling",
+    "on lithium, i have started getting the shakes",
+    "on lithium and my tremor is a lot stronger than it used to be",
+    "on lithium and i have a tremor now that wasnt there before",
+    "on lithium, shaky and sleepy all day",
+    "on lithium, my hands shake so much i spill my coffee",
+    "my usual fine tremor on lithium is much worse since yesterday",
+    "been on lithium for years and this week my tremor got way worse",
+    "I take lithium 800mg and my level came back 1.6",
+    "lithium 400mg twice a day, level was 1.7 yesterday",
+    "im on priadel and my level came back 1.6",
+    "first sample was haemolysed so they redid it and potassium came back 6.3",
+    "repeat bloods show potassium 6.4, first one was haemolysed",
 ]
 ORDINARY = [
     "been on lithium 2 yrs and i get a hand tremor, is that normal",
@@ -465,6 +480,28 @@ ORDINARY = [
 ]
 
 
+# Ordinary messages the rules alone must leave quiet (some of these words once alarmed).
+RULES_QUIET = [
+    "i just started lithium and have a slight tremor, is that normal",
+    "on lithium with a slight tremor, is it bad",
+    "on lithium, fine tremor, i have a bad back and take magnesium",
+    "on lithium with a fine tremor, i feel sick of it",
+    "on lithium with a mild tremor, can i take ibuprofen",
+    "on lithium with a mild tremor, can i take a higher dose of magnesium",
+    "i took an extra magnesium tablet by mistake, im on lithium",
+    "im on lithium and my inr level came back 3.2",
+    "im on lithium. my psa level was 1.9 today",
+    "my calcium was normal but my albumin level was 3.1",
+    "my potassium was fine. my urea level was 6.6 though",
+    "i could not feel any pain in my chest",
+]
+
+
+@pytest.mark.parametrize("text", RULES_QUIET)
+def test_ordinary_lithium_and_lab_messages_raise_no_rule(text: str) -> None:
+    assert SCANNER.scan(text) == []
+
+
 @pytest.mark.parametrize("text", STILL_URGENT)
 def test_lithium_and_haemolysed_results_that_still_need_advice_today(text: str) -> None:
     assert any(h.urgency.rank <= Urgency.URGENT.rank for h in SCANNER.scan(text))
@@ -475,12 +512,16 @@ def test_a_usual_lithium_tremor_or_a_haemolysed_result_alone_is_not_an_alarm(tex
     assert SHIPPED.scan(text) == []
 
 
-def test_a_two_word_spelling_is_not_read_after_a_number() -> None:
+def test_only_a_short_spelling_after_a_number_is_left_as_written() -> None:
+    # "10 kms" is ten kilometres; "woke at 3 couldnt move my left arm" is still "cant move"
     from bot.language.findings import _respell
 
-    spellings = {("could", "not"): ("cant",), ("u",): ("you",)}
-    assert _respell(["i", "could", "not", "u"], spellings) == ["i", "cant", "you"]
-    assert _respell(["10", "could", "not"], spellings) == ["10", "could", "not"]
+    spellings = {("could", "not"): ("cant",), ("couldnt",): ("cant",), ("kms",): ("kill", "myself")}
+    assert _respell(["i", "could", "not", "kms"], spellings) == ["i", "cant", "kill", "myself"]
+    assert _respell(["10", "kms"], spellings) == ["10", "kms"]
+    assert _respell(["3", "couldnt", "move"], spellings) == ["3", "cant", "move"]
+    assert _respell(["3", "could", "not", "move"], spellings) == ["3", "cant", "move"]
+    assert "paralysis" in _flags("woke at 3 couldnt move my left arm")
 
 
 # A reviewer's own messages (not from the blind rounds): context triggers must not reach too far.

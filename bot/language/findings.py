@@ -69,6 +69,9 @@ _LAB_WORDS = {
     "magnesium": "magnesium_level",  # mmol/L only: a US mg/dL result ("magnesium 1.2 mg") is not read
     "b12": "b12_level",  # ng/L or pmol/L: the two read alike at the low end
     "lithium": "lithium_level",  # mmol/L: "lithium 800mg" is a dose, not a result
+    "priadel": "lithium_level",
+    "camcolit": "lithium_level",
+    "liskonum": "lithium_level",
 }
 _LAB_RANGES = {
     "potassium_level": (1.0, 10.0),
@@ -78,13 +81,23 @@ _LAB_RANGES = {
     "b12_level": (20.0, 3000.0),
     "lithium_level": (0.1, 5.0),
 }
-#: Words that say a number is the result of the test named a little earlier ("level").
+#: "a" and "an", which read as one ("a day") but are not another result before this one.
+_ARTICLES = frozenset({"a", "an"})
+#: Words that say a number is the result of the test named a little earlier ("level"), and
+#: the words that may come between that test's name and them ("lithium 400mg twice a day,
+#: my level was 1.7"; not "lithium and my inr level").
 _LEVEL_WORDS = frozenset({"level", "levels", "result", "results", "reading"})
+_LEVEL_FILLER = frozenset(
+    ", and my the his her their last latest recent blood twice once a day daily per".split()
+)
 #: Other tests whose name between a test's name and a number makes the number theirs.
 _OTHER_TESTS = frozenset(
     {"ferritin", "iron", "folate", "folic", "vitamin", "vit", "d", "d3", "hba1c",
      "tsh", "thyroid", "crp", "haemoglobin", "hemoglobin", "hb", "egfr", "creatinine", "sugar",
-     "glucose", "cholesterol", "phosphate", "zinc", "mma", "homocysteine"}
+     "glucose", "cholesterol", "phosphate", "zinc", "mma", "homocysteine", "inr", "psa", "ldl",
+     "hdl", "urea", "albumin", "alt", "ast", "ck", "t3", "t4", "ft4", "triglycerides",
+     "bilirubin", "cortisol", "platelets", "wbc", "pth", "uric", "urate", "chloride",
+     "bicarbonate"}
 )  # fmt: skip
 #: Results given as whole numbers (the others need a decimal point: "potassium 3" is a dose).
 _WHOLE_NUMBER_RESULTS = frozenset({"sodium_level", "b12_level"})
@@ -404,21 +417,23 @@ def _longest(matches: list[Match[tuple[str, str]]]) -> list[Match[tuple[str, str
 
 
 def _respell(toks: list[str], spellings: Mapping[tuple[str, ...], tuple[str, ...]]) -> list[str]:
-    """Chat spellings as words ("u" -> "you"), except right after a number ("10 kms"); a
-    spelling of two words is read first ("could not" -> "cant")."""
+    """Chat spellings as words ("u" -> "you"); a short one not right after a number, where
+    it may be a unit ("10 kms"); a spelling of two words is read first ("could not" ->
+    "cant")."""
     if not spellings:
         return toks
     out: list[str] = []
     i = 0
     while i < len(toks):
-        after_number = bool(i) and _number(toks[i - 1]) is not None
         pair = spellings.get(tuple(toks[i : i + 2])) if i + 1 < len(toks) else None
-        if pair and not after_number:
+        if pair:
             out += pair
             i += 2
             continue
         said = spellings.get((toks[i],))
-        out += list(said) if said and not after_number else [toks[i]]
+        # a short spelling right after a number may be a unit or an amount ("10 kms")
+        unit_like = len(toks[i]) <= 3 and bool(i) and _number(toks[i - 1]) is not None
+        out += list(said) if said and not unit_like else [toks[i]]
         i += 1
     return out
 
@@ -607,14 +622,17 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     such as "level" comes between ("lithium, my level came back 1.6"), as (measure, mmol/L)."""
     window = toks[max(0, i - 4) : i]
     named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
-    if not named and _LEVEL_WORDS.intersection(window):
-        window = toks[max(0, i - 8) : i]
-        named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
+    if not named:
+        window, named = _through_level_word(toks, i)
     if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT or after in _MINUTES:
         return None  # an amount, or a length of time ("b12 for 30 days")
     if _INTAKE.intersection(toks[i + 1 : i + 4]):
         return None  # how much someone takes or eats, not a result
-    if any(_number(t) is not None for t in window[named[-1] + 1 :]):
+    between = window[named[-1] + 1 :]
+    if any(
+        _number(t) is not None and t not in _ARTICLES and not _a_dose(between, k)
+        for k, t in enumerate(between)
+    ):
         return None  # another number came first ("potassium 20 mmol, then 3.1")
     if _OTHER_TESTS.intersection(window[named[-1] + 1 :]):
         return None  # another test's result ("b12 fine, ferritin 45")
@@ -625,6 +643,32 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
         value /= _CALCIUM_MG_PER_MMOL
     low, high = _LAB_RANGES[measure]
     return (measure, value) if low <= value <= high else None
+
+
+def _a_dose(toks: list[str], k: int) -> bool:
+    """Whether the number ``toks[k]`` is a dose ("800 mg"): its unit follows it."""
+    return k + 1 < len(toks) and toks[k + 1] in _DOSE_UNITS
+
+
+def _through_level_word(toks: list[str], i: int) -> tuple[list[str], list[int]]:
+    """The window back to a test's name for the number ``toks[i]`` when a word such as
+    "level" comes first and only `_LEVEL_FILLER` or doses lie between ("lithium, my level
+    came back 1.6"); empty when there is none."""
+    near = toks[max(0, i - 4) : i]
+    if not _LEVEL_WORDS.intersection(near):
+        return near, []
+    at = max(k for k, t in enumerate(toks[:i]) if t in _LEVEL_WORDS and k >= i - 4)
+    for start in range(at - 1, max(-1, at - 9), -1):
+        if toks[start] in _LAB_WORDS:
+            window = toks[start:i]
+            return window, [0]
+        gap = toks[start:at]
+        if not all(
+            t in _LEVEL_FILLER or t in _DOSE_UNITS or (_number(t) is not None and _a_dose(gap, k))
+            for k, t in enumerate(gap)
+        ):
+            break
+    return near, []
 
 
 def _pregnant(match: re.Match[str]) -> str:
