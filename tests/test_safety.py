@@ -466,6 +466,11 @@ STILL_URGENT = [
     "im on priadel and my level came back 1.6",
     "first sample was haemolysed so they redid it and potassium came back 6.3",
     "repeat bloods show potassium 6.4, first one was haemolysed",
+    # a phrase that names lithium itself ("too much lithium") meets the rule on its own
+    "i took too much lithium by mistake",
+    "took my lithium twice this morning by accident",
+    "they upped my lithium last week and now my hands shake",
+    "on priadel and i took too many, now im shaky",
 ]
 ORDINARY = [
     "been on lithium 2 yrs and i get a hand tremor, is that normal",
@@ -493,6 +498,7 @@ RULES_QUIET = [
     "im on lithium. my psa level was 1.9 today",
     "my calcium was normal but my albumin level was 3.1",
     "my potassium was fine. my urea level was 6.6 though",
+    "i take priadel twice a day and have a fine tremor, can i take magnesium",
     "i could not feel any pain in my chest",
 ]
 

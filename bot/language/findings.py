@@ -68,10 +68,7 @@ _LAB_WORDS = {
     "calcium": "calcium_level",
     "magnesium": "magnesium_level",  # mmol/L only: a US mg/dL result ("magnesium 1.2 mg") is not read
     "b12": "b12_level",  # ng/L or pmol/L: the two read alike at the low end
-    "lithium": "lithium_level",  # mmol/L: "lithium 800mg" is a dose, not a result
-    "priadel": "lithium_level",
-    "camcolit": "lithium_level",
-    "liskonum": "lithium_level",
+    "lithium": "lithium_level",  # mmol/L: "lithium 800mg" is a dose (brands: content's spellings)
 }
 _LAB_RANGES = {
     "potassium_level": (1.0, 10.0),
@@ -481,7 +478,7 @@ def _measures(
         unit = i + 2 if toks[i + 1 : i + 2] == ["of"] else i + 1  # "a couple of hours"
         after = toks[unit] if unit < len(toks) else ""
         following = toks[unit + 1] if unit + 1 < len(toks) else ""
-        article = tok in ("a", "an")
+        article = tok in _ARTICLES
         if article and before == "half":
             value = 0.5
         at, said = sentence[i], " ".join(toks[i : unit + 1])
@@ -623,7 +620,8 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
     window = toks[max(0, i - 4) : i]
     named = [k for k, t in enumerate(window) if t in _LAB_WORDS]
     if not named:
-        window, named = _through_level_word(toks, i)
+        further = _through_level_word(toks, i)
+        window, named = (further, [0]) if further else (window, [])
     if not named or after in _DOSE_UNITS or after in _NOT_A_RESULT or after in _MINUTES:
         return None  # an amount, or a length of time ("b12 for 30 days")
     if _INTAKE.intersection(toks[i + 1 : i + 4]):
@@ -646,29 +644,24 @@ def _lab_level(toks: list[str], i: int, value: float, after: str) -> tuple[str, 
 
 
 def _a_dose(toks: list[str], k: int) -> bool:
-    """Whether the number ``toks[k]`` is a dose ("800 mg"): its unit follows it."""
-    return k + 1 < len(toks) and toks[k + 1] in _DOSE_UNITS
+    """Whether ``toks[k]`` is the number of a dose ("800 mg"): its unit follows it."""
+    return _number(toks[k]) is not None and k + 1 < len(toks) and toks[k + 1] in _DOSE_UNITS
 
 
-def _through_level_word(toks: list[str], i: int) -> tuple[list[str], list[int]]:
-    """The window back to a test's name for the number ``toks[i]`` when a word such as
-    "level" comes first and only `_LEVEL_FILLER` or doses lie between ("lithium, my level
-    came back 1.6"); empty when there is none."""
-    near = toks[max(0, i - 4) : i]
-    if not _LEVEL_WORDS.intersection(near):
-        return near, []
-    at = max(k for k, t in enumerate(toks[:i]) if t in _LEVEL_WORDS and k >= i - 4)
-    for start in range(at - 1, max(-1, at - 9), -1):
-        if toks[start] in _LAB_WORDS:
-            window = toks[start:i]
-            return window, [0]
-        gap = toks[start:at]
-        if not all(
-            t in _LEVEL_FILLER or t in _DOSE_UNITS or (_number(t) is not None and _a_dose(gap, k))
-            for k, t in enumerate(gap)
-        ):
-            break
-    return near, []
+def _through_level_word(toks: list[str], i: int) -> list[str] | None:
+    """The words from a test's name to the number ``toks[i]`` when a word such as "level"
+    comes just before it and only `_LEVEL_FILLER` or doses lie between the name and that word
+    ("lithium, my level came back 1.6"); None when there is no such name."""
+    levels = [k for k in range(max(0, i - 4), i) if toks[k] in _LEVEL_WORDS]
+    if not levels:
+        return None
+    for start in range(levels[-1] - 1, max(-1, levels[-1] - 9), -1):
+        tok = toks[start]
+        if tok in _LAB_WORDS:
+            return toks[start:i]
+        if not (tok in _LEVEL_FILLER or tok in _DOSE_UNITS or _a_dose(toks, start)):
+            return None
+    return None
 
 
 def _pregnant(match: re.Match[str]) -> str:
