@@ -13,6 +13,8 @@ asked of a fresh session, with the packaged embedding model, and counted as:
 Two more figures say where a miss comes from: ``reachable``, the share of questions for which
 some answer of the content holds every group of ``must`` (what better content could add), and
 ``ranked first``, the share whose top-ranked card holds them (what a better decision could add).
+``alarms`` counts replies that led with an urgent or emergency escalation: on these ordinary
+questions, each is a needless alarm (it is also counted wrong).
 
 Goal on the first run of a fresh set: >= 90% correct, <= 3% wrong, the rest honest.
 ``--at COMMIT`` scores a set with the code and content of an earlier commit (a git worktree).
@@ -279,14 +281,15 @@ def main() -> None:
     )
     print(f"command: python benchmarks/questions.py --set {shown}{at}")
     table(results, "area")
-    print(f"\n{'set':<18} {'n':>4} {'reachable':>9} {'ranked first':>12}")
+    print(f"\n{'set':<18} {'n':>4} {'reachable':>9} {'ranked first':>12} {'alarms':>6}")
     sets = sorted({r["set"] for r in results})
     for name in [*sets, "ALL"] if len(sets) > 1 else sets:
         rows = [r for r in results if name in ("ALL", r["set"])]
         n = len(rows)
         reach = sum(bool(r.get("reachable")) for r in rows) / n
         first = sum(bool(r.get("first")) for r in rows) / n
-        print(f"{name:<18} {n:>4} {reach:>9.1%} {first:>12.1%}")
+        alarms = sum(bool(r.get("alarm")) for r in rows)
+        print(f"{name:<18} {n:>4} {reach:>9.1%} {first:>12.1%} {alarms:>6}")
     if len(args.set) > 1:
         table(results, "set")
         decided: dict[str, Counter[str]] = defaultdict(Counter)
