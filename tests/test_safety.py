@@ -828,3 +828,31 @@ def test_the_model_escalates_what_the_rules_wrongly_read_as_denied(text: str) ->
 )
 def test_a_past_time_alone_in_its_clause_reads_back_over_the_comma(text: str, raised: bool) -> None:
     assert bool(RedFlagScanner(STROKE).scan(text)) is raised
+
+
+# A symptom told in words that name its place ("a weight on my chest") is the symptom and the
+# place both: a rule's terms need different findings, but a place inside a symptom's phrase is
+# not another term's word.
+PLACE_INSIDE = [
+    ("feels like a weight on my chest and im sweating", "chest_breathing"),
+    ("theres a weight on my chest that wont shift", "chest_breathing"),
+    ("his face looks wonky", "stroke"),
+    ("her smile is wonky", "stroke"),
+]
+
+
+@pytest.mark.parametrize(("text", "flag_id"), PLACE_INSIDE)
+def test_a_place_named_inside_a_symptom_counts_for_the_rule(text: str, flag_id: str) -> None:
+    assert flag_id in _flags(text)
+
+
+def test_a_heartbeat_all_over_the_place_is_not_twitching_all_over_the_body() -> None:
+    # "all over the place" says how the heartbeat goes, not where the twitching is
+    assert "cramps_heart" not in _flags("my heartbeat is all over the place and im twitching")
+    assert "cramps_heart" in _flags("my heartbeat is racing and im twitching all over")
+
+
+def test_a_place_that_is_only_a_word_of_a_contexts_name_is_not_where_it_hurts() -> None:
+    # the chest of "a chest infection" is not chest pain; a chest said for itself still is
+    assert _flags("i have a chest infection and my calves hurt") == set()
+    assert "chest_breathing" in _flags("chest infection and now my chest really hurts")
