@@ -109,3 +109,17 @@ def test_a_question_naming_a_medicine_gets_cards_not_the_causes_menu(
     card = dialogue.bundle.cards["statin_muscle_symptoms"].answer
     assert ("intent", "redflags") in on_statins.events or card[:60] in said
     assert "same day" in card
+
+
+def test_two_cards_that_answer_the_same_questions_are_no_doubt(dialogue: Dialogue) -> None:
+    # a question read as a request for the causes menu gives way to a card only when the card
+    # is clear of the next one; a next one that answers the same questions is no rival
+    turn = dialogue.respond(
+        Session(),
+        Incoming(SessionKey("t", "1"), text="my eyelid keeps twitching for days now, why"),
+    )
+    assert ("intent", "card_answer") in turn.events
+    assert dialogue.bundle.cards["eyelid_twitch_days"].answer[:60] in turn.replies[0].text
+    cards = dialogue.cards
+    assert cards.twins("card:night_cramp_causes", "faq:night_leg_cramps")
+    assert not cards.twins("card:statin_muscle_symptoms", "cause:medicines")

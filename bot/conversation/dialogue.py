@@ -251,7 +251,7 @@ class Dialogue:
             decision = self.lookup(text, intent)
             reply = (
                 self.answers.render(decision.ranked[0].candidate.ref)
-                if decision.kind == "answer" and _clear_of_runner_up(decision)
+                if decision.kind == "answer" and self._clear_of_runner_up(decision)
                 else None
             )
             if reply is not None:
@@ -335,6 +335,18 @@ class Dialogue:
         else:
             turn.replies.append(self.answers.menu(self.bundle.message("fallback")))
         return True
+
+    def _clear_of_runner_up(self, decision: Decision) -> bool:
+        """Whether the answer card is clear of the next one: two cards about level do not
+        replace the list the question asked for ("warning signs on statins"), but two that
+        answer the same questions are no doubt ("what causes leg cramps at night")."""
+        ranked = decision.ranked
+        if decision.reason == "worded as an example" or len(ranked) < 2:
+            return True
+        top, runner = ranked[0], ranked[1]
+        return top.score - runner.score >= MARGIN or self.cards.twins(
+            top.candidate.ref, runner.candidate.ref
+        )
 
     def _suggest(self, text: str, decision: Decision, turn: Turn) -> None:
         """Offer the best few cards of ``decision`` as "Did you mean" buttons."""
@@ -747,15 +759,6 @@ class Dialogue:
             turn.replies.append(Reply(self.bundle.message("forget_done")))
         else:
             turn.replies.append(self.answers.menu(self.bundle.message("forget_cancelled")))
-
-
-def _clear_of_runner_up(decision: Decision) -> bool:
-    """Whether the answer card is clear of the next one: two cards about level do not
-    replace the list the question asked for ("warning signs on statins")."""
-    ranked = decision.ranked
-    if decision.reason == "worded as an example" or len(ranked) < 2:
-        return True
-    return ranked[0].score - ranked[1].score >= MARGIN
 
 
 def _preferred_ref(intent: Intent) -> str | None:

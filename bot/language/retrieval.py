@@ -88,6 +88,9 @@ KIND_PRIOR = {
 ANSWER = 0.8
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
+#: Two candidates right for at least this share of the same read questions answer the same
+#: questions (`twin`): neither is in doubt for being close to the other.
+TWINS = 0.5
 #: A top card this far ahead, about everything the question names, answers from `SUGGEST` up.
 CLEAR = 0.15
 #: An answer must contain at least this share of the question's meaning (rare words weigh
@@ -808,6 +811,11 @@ class CardIndex:
             "twin": self._twin(top, order[1]) if len(order) > 1 else 0.0,
             "unasked": float(s.unasked[top]),
         }
+
+    def twins(self, a: str, b: str) -> bool:
+        """Whether candidates ``a`` and ``b`` answer the same questions (see `_twin`)."""
+        ia, ib = self._index_of.get(a), self._index_of.get(b)
+        return ia is not None and ib is not None and self._twin(ia, ib) >= TWINS
 
     def _twin(self, a: int, b: int) -> float:
         """The read questions candidates ``a`` and ``b`` were both right for, as a share of
