@@ -364,3 +364,24 @@ def test_a_decision_says_why(bundle: Bundle, embedder: Embedder) -> None:
     assert index.decide("can i take b6 and magnesium together").reason == "worded as an example"
     assert index.decide("can losec make my b12 drop").reason in ("clear", "score")
     assert index.decide("zzz qqq").reason == "below suggest"
+
+
+def test_a_qualifier_the_question_names_counts_against_a_card_not_about_it(
+    bundle: Bundle,
+) -> None:
+    # "with food" makes the question: a card not about it answers worse; a topic marked not
+    # decisive ("my pharmacist said") is only said in passing and counts for nobody
+    entities = (*ENTITIES, Entity(id="pharmacist", kind="topic", names=("pharmacist",),
+                                  decisive=False))  # fmt: skip
+    index = CardIndex(dataclasses.replace(bundle, entities={e.id: e for e in entities}))
+
+    def score(text: str, card: str) -> float:
+        return float(index.signals(text).entities[index.refs.index(f"card:{card}")])
+
+    # one hit and one miss of the two named: the form card misses the qualifier
+    assert score("glycinate with food?", "mg_forms") == 0.0
+    assert score("glycinate with food?", "with_food") == 0.0  # and the timing card the form
+    # a non-decisive topic is one of the things named, never a miss
+    assert score("my pharmacist said glycinate is best", "mg_forms") == 0.5
+    assert score("my pharmacist said glycinate is best", "with_food") == -0.5
+    assert Entity(id="x", kind="food", names=("x",)).is_decisive is False

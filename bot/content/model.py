@@ -143,6 +143,14 @@ class Entity(_Model):
     #: for a life stage, the ages in years it covers (from, to): a question that tells
     #: someone's age ("my 9 yo", "im 75", "my mum is 80") names it
     ages: tuple[Age, Age] | None = None
+    #: whether a card that is not about it answers a question naming it worse (default: every
+    #: kind but a food): "too much" makes the question, "my pharmacist said" does not
+    decisive: bool | None = None
+
+    @property
+    def is_decisive(self) -> bool:
+        """Whether a question naming this wants a card about it (`decisive`, or by kind)."""
+        return self.decisive if self.decisive is not None else self.kind != "food"
 
     @model_validator(mode="after")
     def _ages_of_a_life_stage(self) -> Entity:

@@ -110,8 +110,6 @@ FEATURES = (
     "score", "margin", "neighbour", "vote", "vote_share", "covered", "entities", "lexical",
     "semantic", "card", "twin", "unasked",
 )  # fmt: skip
-#: Entity kinds whose absence from a card rules it out for a question that names them.
-_DECISIVE = frozenset({"medicine", "condition", "life_stage", "form", "test", "nutrient"})
 #: A diet or life stage the person asking says they are *not* ("if i'm not vegan", "i am not
 #: pregnant", "apart from being vegan", "non-vegan") is left out of the question as retrieval
 #: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`), so
@@ -272,6 +270,11 @@ class Vocabulary:
             pairs, real_words=bundle.real_words
         )
         self.kind_of = {eid: kind for _, (eid, kind, _) in pairs}
+        #: entities a card must be about to answer a question naming them well: nutrients and
+        #: the content's decisive entities (`Entity.is_decisive`)
+        self.decisive = frozenset(
+            [e.id for e in bundle.entities.values() if e.is_decisive] + list(bundle.nutrients)
+        )
         self._stages = sorted(
             (e.ages, e.id) for e in bundle.entities.values() if e.ages is not None
         )
@@ -733,13 +736,13 @@ class CardIndex:
 
     def _entity_scores(self, named: list[str]) -> Any:
         """Per candidate: + for each entity the question names that it is about; - for a
-        named entity of a decisive kind (a medicine, a form...) that it is not about, but for
-        a nutrient on a card about supplements in general (``any_nutrient``)."""
+        decisive named entity (a medicine, a form, a qualifier such as "too much"...) that it
+        is not about, but for a nutrient on a card about supplements in general
+        (``any_nutrient``)."""
         n = len(self._candidates)
         if not named:
             return np.zeros(n)
-        kinds = self.vocabulary.kind_of
-        decisive = [e for e in named if kinds.get(e) in _DECISIVE]
+        decisive = [e for e in named if e in self.vocabulary.decisive]
         scores = np.full(n, -len(decisive) / len(named))
         touched: set[int] = set(self._any_nutrient)
         for e in named:
@@ -956,7 +959,9 @@ class CardIndex:
         for whether to answer, not for which kind of answer a plain request gets.
         """
         kind_of = self.vocabulary.kind_of
-        specific = {e for e in named if kind_of.get(e) in _DECISIVE - {"nutrient"}}
+        specific = {
+            e for e in named if e in self.vocabulary.decisive and kind_of.get(e) != "nutrient"
+        }
         uncovered = specific - mine.candidate.about
         if mine.candidate.ref.endswith(":") and uncovered:
             return False
