@@ -856,3 +856,12 @@ def test_a_place_that_is_only_a_word_of_a_contexts_name_is_not_where_it_hurts() 
     # the chest of "a chest infection" is not chest pain; a chest said for itself still is
     assert _flags("i have a chest infection and my calves hurt") == set()
     assert "chest_breathing" in _flags("chest infection and now my chest really hurts")
+
+
+def test_a_place_said_to_feel_some_way_now_lets_the_model_read_it() -> None:
+    # "fizzy" is no symptom the reader knows; a body part said to feel some way now is told,
+    # so the triage model may read it (not a question, not the past)
+    told = "had my thyroid out on monday and now my lips feel all fizzy"
+    assert [h.flag.id for h in SHIPPED.scan(told)] == ["described_urgent"]
+    assert SHIPPED.scan("had my thyroid out on monday, do lips ever feel fizzy after?") == []
+    assert SHIPPED.scan("my legs feel fine now, is magnesium worth keeping up") == []

@@ -112,8 +112,10 @@ class RedFlagScanner:
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
         score = self._model_score(text)
         # like the net, the model speaks only where the reader found a symptom said to be
-        # happening now: it reads topic and telling, not negation, time or a figure of speech
-        current = any(f.kind == "symptom" for f in reading.current())
+        # happening now, or a body part said to feel some way now in words it does not know as
+        # a symptom (`_feels`): it reads topic and telling, not negation, time or a figure of
+        # speech
+        current = any(f.kind == "symptom" for f in reading.current()) or _feels(reading)
         ruled = ordered[0].urgency if ordered else None
         raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
@@ -172,3 +174,19 @@ class RedFlagScanner:
     def scan(self, text: str) -> list[RedFlagHit]:
         """Red flags raised by ``text``, most urgent first (empty when none)."""
         return list(self.assess(text).hits)
+
+
+#: Words by which a message tells how a body part feels now ("my lips feel fizzy").
+_FEEL = frozenset({"feel", "feels", "feeling"})
+
+
+def _feels(reading: Reading) -> bool:
+    """Whether a sentence that is not a question says how a place in the body feels now, in
+    words the reader may not know as a symptom ("around my mouth feels fizzy like sherbet")."""
+    places = {f.sentence for f in reading.current() if f.kind == "site"}
+    words: dict[int, set[str]] = {}
+    for token, n in zip(reading.tokens, reading.sentences, strict=True):
+        words.setdefault(n, set()).add(token)
+    return any(
+        not _FEEL.isdisjoint(words.get(n, ())) and "?" not in words.get(n, ()) for n in places
+    )
