@@ -830,9 +830,9 @@ def test_a_past_time_alone_in_its_clause_reads_back_over_the_comma(text: str, ra
     assert bool(RedFlagScanner(STROKE).scan(text)) is raised
 
 
-# A symptom told in words that name its place ("a weight on my chest") is the symptom and the
-# place both: a rule's terms need different findings, but a place inside a symptom's phrase is
-# not another term's word.
+# A symptom told in words that name its place ("a weight on my chest", "her smile is wonky") is
+# one of its flag's phrases: a rule's terms need different words, so "chest + pain" cannot be
+# met by the one phrase. Only phrases that always mean the danger are listed this way.
 PLACE_INSIDE = [
     ("feels like a weight on my chest and im sweating", "chest_breathing"),
     ("theres a weight on my chest that wont shift", "chest_breathing"),
@@ -842,20 +842,22 @@ PLACE_INSIDE = [
 
 
 @pytest.mark.parametrize(("text", "flag_id"), PLACE_INSIDE)
-def test_a_place_named_inside_a_symptom_counts_for_the_rule(text: str, flag_id: str) -> None:
+def test_a_symptom_told_with_its_place_raises_its_flag(text: str, flag_id: str) -> None:
     assert flag_id in _flags(text)
 
 
-def test_a_heartbeat_all_over_the_place_is_not_twitching_all_over_the_body() -> None:
-    # "all over the place" says how the heartbeat goes, not where the twitching is
-    assert "cramps_heart" not in _flags("my heartbeat is all over the place and im twitching")
-    assert "cramps_heart" in _flags("my heartbeat is racing and im twitching all over")
-
-
-def test_a_place_that_is_only_a_word_of_a_contexts_name_is_not_where_it_hurts() -> None:
-    # the chest of "a chest infection" is not chest pain; a chest said for itself still is
-    assert _flags("i have a chest infection and my calves hurt") == set()
-    assert "chest_breathing" in _flags("chest infection and now my chest really hurts")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my heartbeat is all over the place and im twitching",  # how it beats, not where
+        "I slept funny and my neck is pulled to one side",
+        "my baby has a wonky smile in photos",
+        "after leg day my legs are huge and sore",
+        "fallen three times this week, my legs just give way",
+    ],
+)
+def test_a_place_inside_another_phrase_raises_no_emergency(text: str) -> None:
+    assert not any(h.urgency is Urgency.EMERGENCY for h in SCANNER.scan(text))
 
 
 def test_a_place_said_to_feel_some_way_now_lets_the_model_read_it() -> None:

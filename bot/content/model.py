@@ -145,6 +145,7 @@ class Entity(_Model):
     ages: tuple[Age, Age] | None = None
     #: whether a card that is not about it answers a question naming it worse (default: every
     #: kind but a food): "too much" makes the question, "my pharmacist said" does not
+    #: (nutrients, which are not entities, always are)
     decisive: bool | None = None
 
     @property

@@ -88,8 +88,26 @@ KIND_PRIOR = {
 ANSWER = 0.8
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
-#: Two candidates right for at least this share of the same read questions answer the same
-#: questions (`twin`): neither is in doubt for being close to the other.
+#: A sentence deep in a long answer leads it when it answers the question at least this much
+#: better than the answer's opening sentence (meaning plus the share of the question's rare
+#: words it holds), and holds one of them: "is 4,000 IU a day safe long term" is answered by
+#: the upper-limit sentence of the card about taking supplements long term.
+LEAD_MARGIN = 0.15
+#: What a sentence loses for the share of the nutrients it names that the question does not:
+#: "magnesium every day long term" is not answered by the B6 limit.
+W_OTHER = 0.3
+#: Answers of fewer sentences than this are read whole at a glance: nothing leads them.
+LEAD_SENTENCES = 4
+#: Kinds of entity that tell the asker's situation (`CardIndex.lead`).
+_SITUATION = frozenset({"medicine", "condition", "life_stage"})
+#: First words by which a sentence leans on the one before it: out of place at the top.
+_LEANS_BACK = frozenset(
+    "it its this that these those they them their then but and or so also others both such "
+    "there here if even which".split()
+)
+#: Two candidates each right for at least this share of the read questions the other was
+#: right for answer the same questions (`CardIndex.twins`): neither is in doubt for being
+#: close to the other.
 TWINS = 0.5
 #: A top card this far ahead, about everything the question names, answers from `SUGGEST` up.
 CLEAR = 0.15
@@ -786,6 +804,53 @@ class CardIndex:
         have = self._words_of[self._index_of[ref]]
         return sum(self._idf(t) for t in q_stems & have) / mass
 
+    def lead(self, ref: str, text: str) -> str | None:
+        """The sentence of a card's answer that answers ``text`` best, to put first, when it is
+        not the opening one and answers clearly better (`LEAD_MARGIN`); else None."""
+        index = self._index_of.get(ref)
+        if index is None or kind_of(ref) != "card":
+            return None
+        sentences = _sentences(self._candidates[index].text)
+        if len(sentences) < LEAD_SENTENCES:
+            return None
+        reading = self.vocabulary.read(text)
+        mass = sum(self._idf(t) for t in reading.stems)
+        if not mass:
+            return None
+        asked = {*reading.named, *reading.nutrients}
+        # the asker's own situation (a medicine, a condition, a life stage) that the card is
+        # about: a sentence that leaves it out cannot lead ("on ramipril, is LoSalt ok" is not
+        # answered by "for healthy people they are fine")
+        kinds = self.vocabulary.kind_of
+        situation = {e for e in asked & self._candidates[index].about if kinds.get(e) in _SITUATION}
+        shared, other = np.zeros(len(sentences)), np.zeros(len(sentences))
+        fits = np.zeros(len(sentences), dtype=bool)
+        for k, sentence in enumerate(sentences):
+            said = self.vocabulary.read(sentence)
+            fits[k] = situation <= {*said.named}
+            names = {*said.named, *said.nutrients} & self.vocabulary.decisive
+            have = _stems(question_words(sentence)) | {f"@{e}" for e in names}
+            shared[k] = sum(self._idf(t) for t in reading.stems & have) / mass
+            about = said.nutrients  # what a sentence is about: its nutrients
+            other[k] = len(about - asked) / len(about) if about else 0.0
+        meaning = np.zeros(len(sentences))
+        if self._passages is not None and self._embedder is not None:
+            question = self._embedder.embed([normalise(reading.affirmed)])[0]
+            start = int(self._passage_starts[index])
+            meaning = self._passages[start : start + len(sentences)] @ question
+        score = shared + meaning - W_OTHER * other
+        best = int(np.argmax(score))
+        first_word = normalise(sentences[best]).split()[:1]
+        if (
+            best == 0
+            or not fits[best]
+            or shared[best] == 0
+            or score[best] - score[0] < LEAD_MARGIN
+            or not _LEANS_BACK.isdisjoint(first_word)
+        ):
+            return None
+        return sentences[best]
+
     def evidence(self, text: str) -> tuple[list[str], dict[str, float]]:
         """The five best candidates for ``text`` (references, best first) and the signals of
         the first that the question model reads (`FEATURES`); used by decide and the trainer."""
@@ -816,9 +881,16 @@ class CardIndex:
         }
 
     def twins(self, a: str, b: str) -> bool:
-        """Whether candidates ``a`` and ``b`` answer the same questions (see `_twin`)."""
+        """Whether candidates ``a`` and ``b`` answer the same questions: each was right for at
+        least `TWINS` of the read questions the other was right for (a small card inside a
+        broad one is not its twin)."""
         ia, ib = self._index_of.get(a), self._index_of.get(b)
-        return ia is not None and ib is not None and self._twin(ia, ib) >= TWINS
+        if ia is None or ib is None:
+            return False
+        mine, theirs = self._answered.get(ia), self._answered.get(ib)
+        if not mine or not theirs:
+            return False
+        return len(mine & theirs) / (max(len(mine), len(theirs)) + 2) >= TWINS
 
     def _twin(self, a: int, b: int) -> float:
         """The read questions candidates ``a`` and ``b`` were both right for, as a share of
@@ -950,8 +1022,8 @@ class CardIndex:
         """Whether the topic router's pick (``mine``) is the answer rather than ``top``.
 
         The router reads nutrients, topics and FAQ phrasings only. An answer card takes over
-        when it is about a medicine, condition, form, test or life stage the question names
-        and the pick is not, when it is about more of what the question names, or when it
+        when it is about a decisive entity the question names (a medicine, condition, form,
+        test, life stage or qualifier: `Vocabulary.decisive`) and the pick is not, when it is about more of what the question names, or when it
         scores clearly better. A request for the food list itself ("which foods have X") is
         taken over only by a card about a food the question names. The router's generic
         nutrient overview never stands for a question naming something it does not cover.

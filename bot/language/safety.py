@@ -10,6 +10,7 @@ was raised, the semantic recall net (`bot.language.recall`) when an embedder is 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.content.loader import Bundle
@@ -115,7 +116,7 @@ class RedFlagScanner:
         # happening now, or a body part said to feel some way now in words it does not know as
         # a symptom (`_feels`): it reads topic and telling, not negation, time or a figure of
         # speech
-        current = any(f.kind == "symptom" for f in reading.current()) or _feels(reading)
+        current = any(f.kind == "symptom" for f in reading.current()) or _feels(reading, told)
         ruled = ordered[0].urgency if ordered else None
         raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
@@ -178,15 +179,23 @@ class RedFlagScanner:
 
 #: Words by which a message tells how a body part feels now ("my lips feel fizzy").
 _FEEL = frozenset({"feel", "feels", "feeling"})
+#: Words that deny the feeling or put it in the past ("dont feel weak anymore", "felt").
+_NOT_NOW = frozenset(
+    "dont doesnt didnt not never no anymore longer felt used wasnt werent isnt arent".split()
+)
+#: First words of a question ("why do my legs feel like lead").
+_ASKS = frozenset("why how what does do is can could should will when would are which".split())
 
 
-def _feels(reading: Reading) -> bool:
-    """Whether a sentence that is not a question says how a place in the body feels now, in
-    words the reader may not know as a symptom ("around my mouth feels fizzy like sherbet")."""
-    places = {f.sentence for f in reading.current() if f.kind == "site"}
-    words: dict[int, set[str]] = {}
-    for token, n in zip(reading.tokens, reading.sentences, strict=True):
-        words.setdefault(n, set()).add(token)
-    return any(
-        not _FEEL.isdisjoint(words.get(n, ())) and "?" not in words.get(n, ()) for n in places
-    )
+def _feels(reading: Reading, told: Mapping[int, Sequence[str]]) -> bool:
+    """Whether a sentence says how a place in the body feels now, in words the reader may not
+    know as a symptom ("around my mouth feels fizzy like sherbet"): not a question, not denied,
+    not past."""
+    for n in {f.sentence for f in reading.current() if f.kind == "site"}:
+        words = told.get(n, ())
+        if _FEEL.isdisjoint(words) or "?" in words or not _NOT_NOW.isdisjoint(words):
+            continue
+        if words and words[0] in _ASKS:
+            continue
+        return True
+    return False

@@ -1,9 +1,7 @@
 """Triage rules over findings: which red flags a message raises, and which rule raised each.
 
 A rule is a combination of terms (``"weakness|numbness + one_side"``); it fires when every
-term is met by a *current* finding, each by a different one (a place named in a symptom's own
-words, "a weight on my chest", is that symptom's place; one named in a context's, "a chest
-infection", is no place at all). Findings of symptoms, sites,
+term is met by a *current* finding, each by a different one. Findings of symptoms, sites,
 sides, onset and severity must share a sentence (the onset of a sentence naming no
 symptom, "This came on in ten minutes.", counts for the symptoms told just before it);
 context, people and measures (a medicine, a wound, a pregnancy, an age, how long) count from
@@ -34,11 +32,6 @@ _TRAILING = frozenset({"onset"})
 #: Words by which a sentence points back at the symptoms before it, and the longest fragment.
 _BACK = frozenset({"it", "its", "this", "that", "thats", "these", "they", "all"})
 _FRAGMENT = 4
-#: Kinds of finding that a symptom's phrase may name among its words and still count for
-#: themselves ("weight on my *chest*", "my *left* arm wont lift").
-_NAMED_INSIDE = frozenset({"site", "side"})
-#: Sites that say how far, not where: a heartbeat "all over the place" is not all over the body.
-_EXTENTS = frozenset({"body_wide"})
 #: The concept id under which a red flag's own ``phrases`` are found.
 PHRASE_CONCEPT = "flag_{}"
 
@@ -99,8 +92,7 @@ def _fire(
     rules: Iterable[Rule], findings: Iterable[Finding], sentences: Mapping[int, Sequence[str]]
 ) -> list[Fired]:
     """The rules met by the current ``findings``, each once, with the findings used."""
-    findings = list(findings)
-    current = [f for f in findings if f.current and not _part_of_a_name(f, findings)]
+    current = [f for f in findings if f.current]
     wide = [f for f in current if f.message_wide]
     bound: dict[int, list[Finding]] = {}
     for f in current:
@@ -118,14 +110,6 @@ def _fire(
                 out.append(Fired(rule, used))
                 break
     return out
-
-
-def _part_of_a_name(finding: Finding, findings: Iterable[Finding]) -> bool:
-    """Whether ``finding`` is a place that is only a word of a context's name: the chest of "a
-    chest infection" or the legs of "dead legs after the gym" are no place where a symptom is."""
-    return finding.kind in _NAMED_INSIDE and any(
-        other.kind == "context" and finding.positions < other.positions for other in findings
-    )
 
 
 def _attach(
@@ -219,22 +203,7 @@ def _measured(term: Term, value: float | None) -> bool:
 
 
 def _overlap(a: Finding, b: Finding) -> bool:
-    """Whether two findings share a word ("head ... pain" does not own the "worst" it skips).
-
-    A place named inside a symptom's phrase is that symptom's place, not a shared word: "a weight
-    on my chest" is pain and the chest both."""
+    """Whether two findings share a word ("head ... pain" does not own the "worst" it skips)."""
     if not (a.start < b.end and b.start < a.end):
         return False
-    if _named_inside(a, b) or _named_inside(b, a):
-        return False
     return not (a.gaps or b.gaps) or bool(a.positions & b.positions)
-
-
-def _named_inside(outer: Finding, inner: Finding) -> bool:
-    """Whether ``inner`` is a place named by some of the words of the symptom ``outer``."""
-    return (
-        outer.kind == "symptom"
-        and inner.kind in _NAMED_INSIDE
-        and inner.concept not in _EXTENTS
-        and inner.positions < outer.positions
-    )
