@@ -185,6 +185,19 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class _Sentence:
+    """A sentence of an answer as `CardIndex.lead` reads it."""
+
+    text: str
+    named: frozenset[str]
+    nutrients: frozenset[str]
+    #: its stems, and "@id" for each decisive entity or nutrient it names
+    words: frozenset[str]
+    #: it starts with a word that leans on the sentence before ("It", "This", "But"...)
+    leans_back: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Ranked:
     """A candidate with its score and the signals behind it."""
 
@@ -615,6 +628,7 @@ class CardIndex:
             self._passages = stored.embed(sentences)
             self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
         self._prior = np.array([KIND_PRIOR.get(kind_of(c.ref), 0.0) for c in self._candidates])
+        self._sentence_cache: dict[int, list[_Sentence]] = {}
         # a question worded exactly like one of a card's or an FAQ entry's examples is its
         # question
         self._exact: dict[frozenset[str], set[int]] = {}
@@ -810,7 +824,7 @@ class CardIndex:
         index = self._index_of.get(ref)
         if index is None or kind_of(ref) != "card":
             return None
-        sentences = _sentences(self._candidates[index].text)
+        sentences = self._sentences_of(index)
         if len(sentences) < LEAD_SENTENCES:
             return None
         reading = self.vocabulary.read(text)
@@ -823,16 +837,13 @@ class CardIndex:
         # answered by "for healthy people they are fine")
         kinds = self.vocabulary.kind_of
         situation = {e for e in asked & self._candidates[index].about if kinds.get(e) in _SITUATION}
-        shared, other = np.zeros(len(sentences)), np.zeros(len(sentences))
-        fits = np.zeros(len(sentences), dtype=bool)
-        for k, sentence in enumerate(sentences):
-            said = self.vocabulary.read(sentence)
-            fits[k] = situation <= {*said.named}
-            names = {*said.named, *said.nutrients} & self.vocabulary.decisive
-            have = _stems(question_words(sentence)) | {f"@{e}" for e in names}
-            shared[k] = sum(self._idf(t) for t in reading.stems & have) / mass
-            about = said.nutrients  # what a sentence is about: its nutrients
-            other[k] = len(about - asked) / len(about) if about else 0.0
+        fits = np.array([situation <= s.named for s in sentences])
+        shared = np.array(
+            [sum(self._idf(t) for t in reading.stems & s.words) / mass for s in sentences]
+        )
+        other = np.array(
+            [len(s.nutrients - asked) / len(s.nutrients) if s.nutrients else 0.0 for s in sentences]
+        )
         meaning = np.zeros(len(sentences))
         if self._passages is not None and self._embedder is not None:
             question = self._embedder.embed([normalise(reading.affirmed)])[0]
@@ -840,16 +851,35 @@ class CardIndex:
             meaning = self._passages[start : start + len(sentences)] @ question
         score = shared + meaning - W_OTHER * other
         best = int(np.argmax(score))
-        first_word = normalise(sentences[best]).split()[:1]
         if (
             best == 0
             or not fits[best]
             or shared[best] == 0
             or score[best] - score[0] < LEAD_MARGIN
-            or not _LEANS_BACK.isdisjoint(first_word)
+            or sentences[best].leans_back
         ):
             return None
-        return sentences[best]
+        return sentences[best].text
+
+    def _sentences_of(self, index: int) -> list[_Sentence]:
+        """A candidate's answer sentences as `lead` reads them (read once, then kept)."""
+        known = self._sentence_cache.get(index)
+        if known is None:
+            known = []
+            for sentence in _sentences(self._candidates[index].text):
+                said = self.vocabulary.read(sentence)
+                names = {*said.named, *said.nutrients} & self.vocabulary.decisive
+                known.append(
+                    _Sentence(
+                        sentence,
+                        frozenset(said.named),
+                        frozenset(said.nutrients),
+                        _stems(question_words(sentence)) | {f"@{e}" for e in names},
+                        not _LEANS_BACK.isdisjoint(normalise(sentence).split()[:1]),
+                    )
+                )
+            self._sentence_cache[index] = known
+        return known
 
     def evidence(self, text: str) -> tuple[list[str], dict[str, float]]:
         """The five best candidates for ``text`` (references, best first) and the signals of
