@@ -385,26 +385,3 @@ def test_a_qualifier_the_question_names_counts_against_a_card_not_about_it(
     assert score("my pharmacist said glycinate is best", "mg_forms") == 0.5
     assert score("my pharmacist said glycinate is best", "with_food") == -0.5
     assert Entity(id="x", kind="food", names=("x",)).is_decisive is False
-
-
-def test_the_sentence_that_answers_leads_a_long_card(base: Bundle, embedder: Embedder) -> None:
-    index = CardIndex(base, embedder)
-    lead = index.lead(
-        "card:supplements_long_term", "is it ok to take magnesium every day long term"
-    )
-    assert lead is not None and lead.startswith("For magnesium")
-    # a sentence that leaves out the asker's own medicine never leads
-    assert index.lead("card:salt_substitute_risk", "on ramipril, is LoSalt ok for me") is None
-    # a question the opening sentence answers, a short card, or not a card: nothing leads
-    assert (
-        index.lead("card:supplements_long_term", "how long can i keep taking supplements") is None
-    )
-    assert index.lead("faq:night_leg_cramps", "what causes leg cramps at night") is None
-
-
-def test_an_answer_card_shows_its_lead_first(base: Bundle, embedder: Embedder) -> None:
-    dialogue = Dialogue(base, embedder)
-    reply, _, _ = ask(dialogue, "how long is it safe to take b6 supplements for")
-    card = base.cards["supplements_long_term"].answer
-    assert reply.startswith("**For B6,")
-    assert card[:60] in reply  # the whole card follows

@@ -140,7 +140,6 @@ REQUIRED_MESSAGES = (
     "mod_reload_ok",
     "mod_reload_failed",
     "mod_watch_rejected",
-    "answer_lead",
 )
 #: Messages the engine fills in, with the {placeholders} each may use.
 MESSAGE_FIELDS: dict[str, frozenset[str]] = {
@@ -161,7 +160,6 @@ MESSAGE_FIELDS: dict[str, frozenset[str]] = {
     "got_it": frozenset({"label"}),
     "noted_answer": frozenset({"label"}),
     "noted_cause": frozenset({"names"}),
-    "answer_lead": frozenset({"sentence"}),
     "resume_offer": frozenset({"n", "total"}),
     "mod_status": frozenset(
         {"version", "loaded_at", "directory", "nutrients", "faq", "red_flags", "causes", "flows"}

@@ -202,25 +202,20 @@ class Answers:
             self.sourced(entry.answer, [entry.source]), tuple(buttons), urgency=entry.urgency
         )
 
-    def card(self, card_id: str, lead: str | None = None) -> Reply:
-        """An answer card with its source and buttons to what it relates to; ``lead``, the
-        sentence of it that answers the question best, comes first (`CardIndex.lead`)."""
+    def card(self, card_id: str) -> Reply:
+        """An answer card with its source and buttons to what it relates to."""
         card = self.bundle.cards[card_id]
         buttons = [self._related_button(r) for r in card.related]
         buttons.append(Button("menu", self.bundle.message("menu_label")))
-        text = card.answer
-        if lead:
-            text = self.bundle.message("answer_lead", sentence=lead) + "\n\n" + text
-        return Reply(self.sourced(text, [card.source]), tuple(buttons), urgency=card.urgency)
+        return Reply(self.sourced(card.answer, [card.source]), tuple(buttons), urgency=card.urgency)
 
-    def render(self, ref: str, lead: str | None = None) -> Reply | None:
+    def render(self, ref: str) -> Reply | None:
         """The answer a retrieval reference names (``card:ID``, ``faq:ID``,
-        ``nutrient:ID:TOPIC``, ``foods:ID``, ``cause:ID``, ``diet:ID``), or None if stale;
-        ``lead`` goes first on a card."""
+        ``nutrient:ID:TOPIC``, ``foods:ID``, ``cause:ID``, ``diet:ID``), or None if stale."""
         b = self.bundle
         kind, _, rest = ref.partition(":")
         if kind == "card" and rest in b.cards:
-            return self.card(rest, lead)
+            return self.card(rest)
         if kind == "faq" and rest in b.faq:
             return self.faq(rest)
         if kind == "nutrient":

@@ -187,7 +187,7 @@ class Dialogue:
                 intent = self.understanding.route(text[:MAX_TEXT])
                 decision = self.lookup(text[:MAX_TEXT], intent)
                 if decision.kind == "answer":
-                    reply = self._answer(text[:MAX_TEXT], decision)
+                    reply = self.answers.render(decision.ranked[0].candidate.ref)
                     turn.replies.extend([reply] if reply is not None else [])
             return
         self._understand(session, text, turn)
@@ -250,7 +250,7 @@ class Dialogue:
         if intent.kind not in _CONVERSATIONAL:  # a list or an offer: a card may fit better
             decision = self.lookup(text, intent)
             reply = (
-                self._answer(text, decision)
+                self.answers.render(decision.ranked[0].candidate.ref)
                 if decision.kind == "answer" and self._clear_of_runner_up(decision)
                 else None
             )
@@ -317,7 +317,7 @@ class Dialogue:
         decision = self.lookup(text, intent)
         turn.events.append(("intent", f"card_{decision.kind}"))
         if decision.kind == "answer":
-            reply = self._answer(text, decision)
+            reply = self.answers.render(decision.ranked[0].candidate.ref)
             if reply is not None:
                 turn.replies.append(reply)
                 return True
@@ -347,11 +347,6 @@ class Dialogue:
         return top.score - runner.score >= MARGIN or self.cards.twins(
             top.candidate.ref, runner.candidate.ref
         )
-
-    def _answer(self, text: str, decision: Decision) -> Reply | None:
-        """The answer ``decision`` ranked first, led by its sentence that answers ``text``."""
-        ref = decision.ranked[0].candidate.ref
-        return self.answers.render(ref, self.cards.lead(ref, text))
 
     def _suggest(self, text: str, decision: Decision, turn: Turn) -> None:
         """Offer the best few cards of ``decision`` as "Did you mean" buttons."""

@@ -88,23 +88,6 @@ KIND_PRIOR = {
 ANSWER = 0.8
 #: A top card at least this far ahead of the next one is clear of it.
 MARGIN = 0.04
-#: A sentence deep in a long answer leads it when it answers the question at least this much
-#: better than the answer's opening sentence (meaning plus the share of the question's rare
-#: words it holds), and holds one of them: "is 4,000 IU a day safe long term" is answered by
-#: the upper-limit sentence of the card about taking supplements long term.
-LEAD_MARGIN = 0.15
-#: What a sentence loses for the share of the nutrients it names that the question does not:
-#: "magnesium every day long term" is not answered by the B6 limit.
-W_OTHER = 0.3
-#: Answers of fewer sentences than this are read whole at a glance: nothing leads them.
-LEAD_SENTENCES = 4
-#: Kinds of entity that tell the asker's situation (`CardIndex.lead`).
-_SITUATION = frozenset({"medicine", "condition", "life_stage"})
-#: First words by which a sentence leans on the one before it: out of place at the top.
-_LEANS_BACK = frozenset(
-    "it its this that these those they them their then but and or so also others both such "
-    "there here if even which".split()
-)
 #: Two candidates each right for at least this share of the read questions the other was
 #: right for answer the same questions (`CardIndex.twins`): neither is in doubt for being
 #: close to the other.
@@ -182,19 +165,6 @@ class Candidate:
     text: str = ""
     #: about supplements in general: a nutrient the question names is never missing from it
     any_nutrient: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Sentence:
-    """A sentence of an answer as `CardIndex.lead` reads it."""
-
-    text: str
-    named: frozenset[str]
-    nutrients: frozenset[str]
-    #: its stems, and "@id" for each decisive entity or nutrient it names
-    words: frozenset[str]
-    #: it starts with a word that leans on the sentence before ("It", "This", "But"...)
-    leans_back: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,7 +598,6 @@ class CardIndex:
             self._passages = stored.embed(sentences)
             self._passage_starts = np.searchsorted(owners, np.arange(len(self._candidates)))
         self._prior = np.array([KIND_PRIOR.get(kind_of(c.ref), 0.0) for c in self._candidates])
-        self._sentence_cache: dict[int, list[_Sentence]] = {}
         # a question worded exactly like one of a card's or an FAQ entry's examples is its
         # question
         self._exact: dict[frozenset[str], set[int]] = {}
@@ -817,69 +786,6 @@ class CardIndex:
             return 0.0
         have = self._words_of[self._index_of[ref]]
         return sum(self._idf(t) for t in q_stems & have) / mass
-
-    def lead(self, ref: str, text: str) -> str | None:
-        """The sentence of a card's answer that answers ``text`` best, to put first, when it is
-        not the opening one and answers clearly better (`LEAD_MARGIN`); else None."""
-        index = self._index_of.get(ref)
-        if index is None or kind_of(ref) != "card":
-            return None
-        sentences = self._sentences_of(index)
-        if len(sentences) < LEAD_SENTENCES:
-            return None
-        reading = self.vocabulary.read(text)
-        mass = sum(self._idf(t) for t in reading.stems)
-        if not mass:
-            return None
-        asked = {*reading.named, *reading.nutrients}
-        # the asker's own situation (a medicine, a condition, a life stage) that the card is
-        # about: a sentence that leaves it out cannot lead ("on ramipril, is LoSalt ok" is not
-        # answered by "for healthy people they are fine")
-        kinds = self.vocabulary.kind_of
-        situation = {e for e in asked & self._candidates[index].about if kinds.get(e) in _SITUATION}
-        fits = np.array([situation <= s.named for s in sentences])
-        shared = np.array(
-            [sum(self._idf(t) for t in reading.stems & s.words) / mass for s in sentences]
-        )
-        other = np.array(
-            [len(s.nutrients - asked) / len(s.nutrients) if s.nutrients else 0.0 for s in sentences]
-        )
-        meaning = np.zeros(len(sentences))
-        if self._passages is not None and self._embedder is not None:
-            question = self._embedder.embed([normalise(reading.affirmed)])[0]
-            start = int(self._passage_starts[index])
-            meaning = self._passages[start : start + len(sentences)] @ question
-        score = shared + meaning - W_OTHER * other
-        best = int(np.argmax(score))
-        if (
-            best == 0
-            or not fits[best]
-            or shared[best] == 0
-            or score[best] - score[0] < LEAD_MARGIN
-            or sentences[best].leans_back
-        ):
-            return None
-        return sentences[best].text
-
-    def _sentences_of(self, index: int) -> list[_Sentence]:
-        """A candidate's answer sentences as `lead` reads them (read once, then kept)."""
-        known = self._sentence_cache.get(index)
-        if known is None:
-            known = []
-            for sentence in _sentences(self._candidates[index].text):
-                said = self.vocabulary.read(sentence)
-                names = {*said.named, *said.nutrients} & self.vocabulary.decisive
-                known.append(
-                    _Sentence(
-                        sentence,
-                        frozenset(said.named),
-                        frozenset(said.nutrients),
-                        _stems(question_words(sentence)) | {f"@{e}" for e in names},
-                        not _LEANS_BACK.isdisjoint(normalise(sentence).split()[:1]),
-                    )
-                )
-            self._sentence_cache[index] = known
-        return known
 
     def evidence(self, text: str) -> tuple[list[str], dict[str, float]]:
         """The five best candidates for ``text`` (references, best first) and the signals of
