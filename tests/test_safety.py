@@ -867,3 +867,11 @@ def test_a_place_said_to_feel_some_way_now_lets_the_model_read_it() -> None:
     assert [h.flag.id for h in SHIPPED.scan(told)] == ["described_urgent"]
     assert SHIPPED.scan("had my thyroid out on monday, do lips ever feel fizzy after?") == []
     assert SHIPPED.scan("my legs feel fine now, is magnesium worth keeping up") == []
+
+
+def test_a_shake_after_using_a_reliever_a_lot_lately_is_not_an_alarm() -> None:
+    # salbutamol's tremor is common; the reference's same-day signs are a racing heart or cramps,
+    # or a reliever needed every few hours (asthma getting worse)
+    assert SHIPPED.scan("been using my ventolin loads lately and my hands are a bit shaky") == []
+    assert _flags("using my inhaler every hour and im shaking and twitching") == {"inhaler"}
+    assert _flags("been using my ventolin loads and now my heart is racing") == {"inhaler"}
