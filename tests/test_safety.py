@@ -875,23 +875,3 @@ def test_a_shake_after_using_a_reliever_a_lot_lately_is_not_an_alarm() -> None:
     assert SHIPPED.scan("been using my ventolin loads lately and my hands are a bit shaky") == []
     assert _flags("using my inhaler every hour and im shaking and twitching") == {"inhaler"}
     assert _flags("been using my ventolin loads and now my heart is racing") == {"inhaler"}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my daughter has epilepsy and shes been seizing for 6 minutes now, its not stopping",
-        "my brother has epilepsy, this fit is still going, about 8 mins now",
-    ],
-)
-def test_something_told_as_going_on_now_lets_the_model_read_it(text: str) -> None:
-    # "seizing" and "fit" are no symptoms the reader knows alone ("seizing up", "keep fit"); a
-    # sentence that says something is not stopping is told now, so the triage model may read it
-    assert SHIPPED.scan(text)[0].urgency is Urgency.EMERGENCY
-    assert SHIPPED.scan("my eyelid twitch is still going after a week, is that normal?") == []
-
-
-def test_a_very_low_calcium_with_tingling_and_spasms_is_an_emergency() -> None:
-    # severe symptomatic low calcium (adjusted calcium under 1.9 mmol/L) is an emergency
-    assert "dangerous_result" in _flags("calcium came back 1.7, lips tingling, hands cramping")
-    assert "dangerous_result" not in _flags("my calcium was 1.8, i get the odd leg cramp")

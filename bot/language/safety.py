@@ -113,10 +113,10 @@ class RedFlagScanner:
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
         score = self._model_score(text)
         # like the net, the model speaks only where the reader found a symptom said to be
-        # happening now, or something told as going on now in words it does not know as a
-        # symptom (`_told_now`): it reads topic and telling, not negation, time or a figure of
+        # happening now, or a body part said to feel some way now in words it does not know as
+        # a symptom (`_feels`): it reads topic and telling, not negation, time or a figure of
         # speech
-        current = any(f.kind == "symptom" for f in reading.current()) or _told_now(reading, told)
+        current = any(f.kind == "symptom" for f in reading.current()) or _feels(reading, told)
         ruled = ordered[0].urgency if ordered else None
         raised = self._model_hit(score, ruled) if current else None
         if raised is not None:
@@ -179,9 +179,6 @@ class RedFlagScanner:
 
 #: Words by which a message tells how a body part feels now ("my lips feel fizzy").
 _FEEL = frozenset({"feel", "feels", "feeling"})
-#: Kinds of finding that tell something is going on now though no symptom is named ("hes been
-#: seizing for 7 minutes, its not stopping"): how it goes, and how it came on.
-_ONGOING = frozenset({"severity", "onset"})
 #: Words that deny the feeling or put it in the past ("dont feel weak anymore", "felt").
 _NOT_NOW = frozenset(
     "dont doesnt didnt not never no anymore longer felt used wasnt werent isnt arent".split()
@@ -190,19 +187,13 @@ _NOT_NOW = frozenset(
 _ASKS = frozenset("why how what does do is can could should will when would are which".split())
 
 
-def _told_now(reading: Reading, told: Mapping[int, Sequence[str]]) -> bool:
-    """Whether a sentence that is not a question tells of something going on now, in words the
-    reader may not know as a symptom: how a place in the body feels ("around my mouth feels
-    fizzy like sherbet"; not denied, not past), or how something goes or came on ("hes been
-    seizing for 7 minutes, its not stopping")."""
-    ongoing = {f.sentence for f in reading.current() if f.kind in _ONGOING}
-    for n in {f.sentence for f in reading.current() if f.kind == "site"} | ongoing:
+def _feels(reading: Reading, told: Mapping[int, Sequence[str]]) -> bool:
+    """Whether a sentence says how a place in the body feels now, in words the reader may not
+    know as a symptom ("around my mouth feels fizzy like sherbet"): not a question, not denied,
+    not past."""
+    for n in {f.sentence for f in reading.current() if f.kind == "site"}:
         words = told.get(n, ())
-        if "?" in words:
-            continue
-        # a feeling has no finding of its own to be read as denied or past: its words tell
-        felt = not _FEEL.isdisjoint(words) and _NOT_NOW.isdisjoint(words)
-        if n not in ongoing and not felt:
+        if _FEEL.isdisjoint(words) or "?" in words or not _NOT_NOW.isdisjoint(words):
             continue
         if words and words[0] in _ASKS:
             continue
