@@ -867,6 +867,9 @@ def test_a_place_said_to_feel_some_way_now_lets_the_model_read_it() -> None:
     assert [h.flag.id for h in SHIPPED.scan(told)] == ["described_urgent"]
     assert SHIPPED.scan("had my thyroid out on monday, do lips ever feel fizzy after?") == []
     assert SHIPPED.scan("my legs feel fine now, is magnesium worth keeping up") == []
+    # a feeling in unknown words lets only the urgent head speak, never the emergency head
+    assert all(h.urgency is not Urgency.EMERGENCY for h in SHIPPED.scan(
+        "my throat feels weird after the spicy crisps"))  # fmt: skip
 
 
 def test_a_shake_after_using_a_reliever_a_lot_lately_is_not_an_alarm() -> None:

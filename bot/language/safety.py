@@ -113,12 +113,14 @@ class RedFlagScanner:
         ordered = sorted(hits.values(), key=lambda h: (h.urgency.rank, self._order[h.flag.id]))
         score = self._model_score(text)
         # like the net, the model speaks only where the reader found a symptom said to be
-        # happening now, or a body part said to feel some way now in words it does not know as
-        # a symptom (`_feels`): it reads topic and telling, not negation, time or a figure of
-        # speech
-        current = any(f.kind == "symptom" for f in reading.current()) or _feels(reading, told)
+        # happening now: it reads topic and telling, not negation, time or a figure of speech.
+        # A body part said to feel some way now, in words the reader does not know as a symptom
+        # (`_feels`), lets only its urgent head speak: "my throat feels weird after the spicy
+        # crisps" is no emergency on a word count
+        symptom = any(f.kind == "symptom" for f in reading.current())
+        felt = not symptom and _feels(reading, told)
         ruled = ordered[0].urgency if ordered else None
-        raised = self._model_hit(score, ruled) if current else None
+        raised = self._model_hit(score, ruled, urgent_only=felt) if symptom or felt else None
         if raised is not None:
             ordered.insert(0, raised)
         # where only the model's urgent head spoke, the net may still know an emergency
@@ -157,13 +159,16 @@ class RedFlagScanner:
             return None
         return self._model.score(text)
 
-    def _model_hit(self, score: TriageScore | None, raised: Urgency | None) -> RedFlagHit | None:
-        """The general emergency flag, where the model is sure and no rule raised an emergency;
-        else the general urgent flag, where its urgent head is sure and no rule fired at all."""
+    def _model_hit(
+        self, score: TriageScore | None, raised: Urgency | None, urgent_only: bool = False
+    ) -> RedFlagHit | None:
+        """The general emergency flag, where the model is sure and no rule raised an emergency
+        (never when ``urgent_only``); else the general urgent flag, where its urgent head is
+        sure and no rule fired at all."""
         settings = self._settings
         if score is None or settings is None or raised is Urgency.EMERGENCY:
             return None
-        if score.emergency >= settings.emergency:
+        if score.emergency >= settings.emergency and not urgent_only:
             flag = self._by_id[settings.emergency_flag]
             return RedFlagHit(flag, f"{MODEL_RULE} {score.emergency:.2f}")
         if raised is not None or settings.urgent is None or settings.urgent_flag is None:
