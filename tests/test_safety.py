@@ -878,30 +878,3 @@ def test_a_shake_after_using_a_reliever_a_lot_lately_is_not_an_alarm() -> None:
     assert SHIPPED.scan("been using my ventolin loads lately and my hands are a bit shaky") == []
     assert _flags("using my inhaler every hour and im shaking and twitching") == {"inhaler"}
     assert _flags("been using my ventolin loads and now my heart is racing") == {"inhaler"}
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my daughter has epilepsy and shes been seizing for 6 minutes",
-        "my son is seizing, what do i do",
-        "she started seizing on the floor",
-        "my brother has epilepsy and this fit is still going, about 8 mins now",
-    ],
-)
-def test_a_person_seizing_or_a_fit_still_going_is_an_emergency(text: str) -> None:
-    assert "seizure" in _flags(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my legs keep seizing when i run",
-        "my hamstring was seizing during the match",
-        "my calf keeps seizing up at night",
-        "my sons legs keep seizing after football",
-        "i love seizing the day with a coffee",
-    ],
-)
-def test_muscles_seizing_are_not_a_fit(text: str) -> None:
-    assert "seizure" not in _flags(text)
