@@ -867,6 +867,11 @@ def test_a_place_said_to_feel_some_way_now_lets_the_model_read_it() -> None:
     assert [h.flag.id for h in SHIPPED.scan(told)] == ["described_urgent"]
     assert SHIPPED.scan("had my thyroid out on monday, do lips ever feel fizzy after?") == []
     assert SHIPPED.scan("my legs feel fine now, is magnesium worth keeping up") == []
+    # the feeling is read for negation and time like any finding; an ordinary one is no complaint
+    assert SHIPPED.scan("my legs dont feel weak anymore after the magnesium") == []
+    assert SHIPPED.scan("my legs used to feel like lead on furosemide") == []
+    told = "my legs felt like lead on water tablets after vomiting but they feel ok now"
+    assert SHIPPED.scan(told) == []
     # a feeling in unknown words lets only the urgent head speak, never the emergency head
     assert all(h.urgency is not Urgency.EMERGENCY for h in SHIPPED.scan(
         "my throat feels weird after the spicy crisps"))  # fmt: skip

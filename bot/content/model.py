@@ -187,7 +187,12 @@ _TERM = re.compile(
 )
 #: Minutes in a unit of a duration term.
 DURATION_UNITS = {"min": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
-ConceptKind = Literal["symptom", "site", "side", "onset", "severity", "context", "person"]
+#: ``sensation``: how a place is said to feel ("my lips feel fizzy"), read with its context
+#: like any finding; it lets the triage model's urgent head read a feeling the reader does not
+#: know as a symptom (`bot.language.safety`).
+ConceptKind = Literal[
+    "symptom", "site", "side", "onset", "severity", "context", "person", "sensation"
+]
 ContextCategory = Literal[
     "negated", "historical", "hypothetical", "reported", "figurative", "uncertain"
 ]
