@@ -821,22 +821,24 @@ class CardIndex:
         least `TWINS` of the read questions the other was right for (a small card inside a
         broad one is not its twin)."""
         ia, ib = self._index_of.get(a), self._index_of.get(b)
-        if ia is None or ib is None:
-            return False
-        mine, theirs = self._answered.get(ia), self._answered.get(ib)
-        if not mine or not theirs:
-            return False
-        return len(mine & theirs) / (max(len(mine), len(theirs)) + 2) >= TWINS
+        counts = None if ia is None or ib is None else self._both_right(ia, ib)
+        return counts is not None and counts[0] / (max(counts[1:]) + 2) >= TWINS
 
     def _twin(self, a: int, b: int) -> float:
         """The read questions candidates ``a`` and ``b`` were both right for, as a share of
         those the one with fewer was right for (two more counted, so that one shared question
         is not a certainty): near 1 the two answer the same questions, so a small margin
         between them is no doubt about the answer."""
+        counts = self._both_right(a, b)
+        return 0.0 if counts is None else counts[0] / (min(counts[1:]) + 2)
+
+    def _both_right(self, a: int, b: int) -> tuple[int, int, int] | None:
+        """How many read questions ``a`` and ``b`` were both right for, and each alone; None
+        when either was right for none."""
         mine, theirs = self._answered.get(a), self._answered.get(b)
         if not mine or not theirs:
-            return 0.0
-        return len(mine & theirs) / (min(len(mine), len(theirs)) + 2)
+            return None
+        return len(mine & theirs), len(mine), len(theirs)
 
     def _chance(self, features: dict[str, float]) -> float | None:
         """The question model's chance that the top candidate is right; None without a model,
@@ -959,8 +961,8 @@ class CardIndex:
 
         The router reads nutrients, topics and FAQ phrasings only. An answer card takes over
         when it is about a decisive entity the question names (a medicine, condition, form,
-        test, life stage or qualifier: `Vocabulary.decisive`) and the pick is not, when it is about more of what the question names, or when it
-        scores clearly better. A request for the food list itself ("which foods have X") is
+        test, life stage or qualifier: `Vocabulary.decisive`) and the pick is not, when it is
+        about more of what the question names, or when it scores clearly better. A request for the food list itself ("which foods have X") is
         taken over only by a card about a food the question names. The router's generic
         nutrient overview never stands for a question naming something it does not cover.
         Scores are compared without the question bank (`Ranked.own`): read questions vouch
