@@ -11,6 +11,7 @@ from bot.content.loader import bundled_content_dir, load_content
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey, Urgency
+from bot.language.text import PhraseMatcher, phrase_tokens
 from bot.storage.store import MemoryStore, Session
 
 BUNDLE = load_content(bundled_content_dir())
@@ -106,3 +107,38 @@ def test_the_engine_answers_every_turn_of_a_conversation(texts: list[str]) -> No
                 assert await engine.handle(incoming)
 
     asyncio.run(converse())
+
+
+_WORDS = ["chest", "pain", "my", "cant", "breathe", "twitch", "twitching", "eye", "not", "."]
+PHRASES = st.lists(
+    st.lists(st.sampled_from([*_WORDS, "..."]), min_size=1, max_size=4).map(" ".join),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _plain_find(matcher: PhraseMatcher[int], phrases: list[str], toks: list[str]) -> set[tuple]:
+    """Every phrase tried at every position: what the matcher's word index must agree with."""
+    eq = [matcher._equivalents(t) for t in toks]
+    found = set()
+    for number, phrase in enumerate(phrases):
+        words_ = phrase_tokens(phrase)
+        if not words_:
+            continue
+        for i in range(len(toks)):
+            if words_[0] in eq[i]:
+                skipped: list[int] = []
+                end = matcher._match_rest(toks, eq, words_, i + 1, 1, skipped)
+                if end is not None:
+                    found.add((i, end, number, frozenset(skipped)))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(PHRASES, st.lists(st.sampled_from([*_WORDS, "twitchy", "chset", "and"]), max_size=14))
+def test_phrase_index_finds_what_trying_every_phrase_finds(
+    phrases: list[str], toks: list[str]
+) -> None:
+    matcher = PhraseMatcher([(p, n) for n, p in enumerate(phrases)])
+    got = {(m.start, m.end, m.payload, m.gaps) for m in matcher.find(toks)}
+    assert got == _plain_find(matcher, phrases, toks)

@@ -143,6 +143,14 @@ def phrase_tokens(phrase: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: a phrase with its place among the phrases of its first word, its words and its payload
+_Indexed = tuple[int, tuple[str, ...], T]
+
+
+def _number(indexed: tuple[int, tuple[str, ...], object]) -> int:
+    return indexed[0]
+
+
 class PhraseMatcher(Generic[T]):
     """Finds multi-word phrases in token lists, tolerating word endings and typos in longer words.
 
@@ -167,6 +175,17 @@ class PhraseMatcher(Generic[T]):
             toks = phrase_tokens(phrase)
             if toks:
                 self._by_first.setdefault(toks[0], []).append((toks, payload))
+        # the same phrases (numbered in `_by_first`'s order) by their first two words, so
+        # `find` tries only those whose second word is there too; a phrase of one word or
+        # with a gap after its first is listed by its first word alone
+        self._by_pair: dict[tuple[str, str], list[_Indexed[T]]] = {}
+        self._by_single: dict[str, list[_Indexed[T]]] = {}
+        for first, listed in self._by_first.items():
+            for number, (toks, payload) in enumerate(listed):
+                if len(toks) > 1 and toks[1] != GAP:
+                    self._by_pair.setdefault((first, toks[1]), []).append((number, toks, payload))
+                else:
+                    self._by_single.setdefault(first, []).append((number, toks, payload))
         self._vocab_all: set[str] = {
             t for lst in self._by_first.values() for p, _ in lst for t in p if t != GAP
         }
@@ -219,9 +238,16 @@ class PhraseMatcher(Generic[T]):
         """Every occurrence of every phrase in ``toks`` (overlaps included)."""
         equivalents = [self._equivalents(t) for t in toks]
         out: list[Match[T]] = []
+        nothing: frozenset[str] = frozenset()
         for i in range(len(toks)):
+            following = equivalents[i + 1] if i + 1 < len(toks) else nothing
             for first in equivalents[i]:
-                for phrase, payload in self._by_first.get(first, ()):
+                tried = list(self._by_single.get(first, ()))
+                for second in following:
+                    tried += self._by_pair.get((first, second), ())
+                if len(tried) > 1:
+                    tried.sort(key=_number)
+                for _, phrase, payload in tried:
                     skipped: list[int] = []
                     end = self._match_rest(toks, equivalents, phrase, i + 1, 1, skipped)
                     if end is not None:
