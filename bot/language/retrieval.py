@@ -202,6 +202,8 @@ class Signals:
     neighbour: Any
     vote: Any
     unasked: Any
+    #: the question's stems as `Vocabulary.read` gives them (`CardIndex.coverage`)
+    stems: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +299,12 @@ class Vocabulary:
         then an exact one, then the closest spelling ("hypokalemia" is potassium's word, not
         calcium's "hypocalcaemia")."""
         toks = self.tokens(text)
+        return self._spans(toks, self._matcher.find(toks))
+
+    def _spans(
+        self, toks: list[str], matches: list[Match[tuple[str, str, str]]]
+    ) -> list[tuple[str, int, int]]:
+        """`spans` of tokens already read, given the vocabulary's ``matches`` in them."""
 
         def closeness(m: Match[tuple[str, str, str]]) -> float:
             return fuzz.ratio(" ".join(toks[m.start : m.end]), normalise(m.payload[2]))
@@ -311,7 +319,7 @@ class Vocabulary:
         staged = {eid for _, eid in self._stages}
         told = bool(chosen)
         found = sorted(
-            self._matcher.find(toks),
+            matches,
             key=lambda m: (m.start, -m.length, not m.exact, -closeness(m)),
         )
         for match in found:
@@ -387,13 +395,15 @@ class Vocabulary:
 
     def read(self, text: str) -> Reading:
         """``text`` as retrieval reads it (`Reading`), in one pass."""
-        toks, spans = self.tokens(text), self.spans(text)
+        toks = self.tokens(text)
+        matches = self._matcher.find(toks)
+        spans = self._spans(toks, matches)
         drop = self._denied(toks, spans)
         plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
         named = tuple(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
         nutrients = frozenset(
             m.payload[0]
-            for m in self._matcher.find(toks)
+            for m in matches
             if m.payload[1] == "nutrient" and m.exact and m.start not in drop
         )
         return Reading(
@@ -563,6 +573,12 @@ class CardIndex:
             for e in candidate.about:
                 self._about_index.setdefault(e, []).append(i)
         self._any_nutrient = [i for i, c in enumerate(self._candidates) if c.any_nutrient]
+        # which candidate is about which entity, as columns (`_entity_scores`)
+        self._about_column = {e: k for k, e in enumerate(self._about_index)}
+        self._about = np.zeros((len(self._candidates), len(self._about_column)))
+        for e, holders in self._about_index.items():
+            self._about[holders, self._about_column[e]] = 1.0
+        self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
         # (read as a question is: nutrients inside a form's name too; never a nutrient for a
@@ -674,7 +690,9 @@ class CardIndex:
                 if self._bank is not None:
                     neighbour, vote = self._neighbours(self._bank, question, n)
         unasked = self._unasked({*named, *reading.nutrients} if named else set())
-        return Signals(lexical, semantic, said, entities, covered, named, neighbour, vote, unasked)
+        return Signals(
+            lexical, semantic, said, entities, covered, named, neighbour, vote, unasked, q_stems
+        )
 
     @staticmethod
     def _neighbours(bank: Bank, question: Any, n: int) -> tuple[Any, Any]:
@@ -743,20 +761,16 @@ class CardIndex:
         n = len(self._candidates)
         if not named:
             return np.zeros(n)
-        decisive = [e for e in named if e in self.vocabulary.decisive]
-        scores = np.full(n, -len(decisive) / len(named))
-        touched: set[int] = set(self._any_nutrient)
+        scores = np.zeros(n)
         for e in named:
-            touched.update(self._about_index.get(e, ()))
-        for i in touched:
-            candidate = self._candidates[i]
-            about = candidate.about
-            hits = sum(1 for e in named if e in about)
-            misses = sum(
-                1 for e in decisive if e not in about and not self._any_nutrient_of(candidate, e)
-            )
-            scores[i] = (hits - misses) / len(named)
-        return scores
+            column = self._about_column.get(e)
+            about = self._about[:, column] if column is not None else np.zeros(n)
+            scores += about
+            if e in self.vocabulary.decisive:
+                # a nutrient never counts against a card about supplements in general
+                excused = self._general if self.vocabulary.kind_of.get(e) == "nutrient" else 0.0
+                scores -= (1.0 - about) * (1.0 - excused)
+        return scores / len(named)
 
     def _any_nutrient_of(self, candidate: Candidate, entity: str) -> bool:
         """Whether ``entity`` is a nutrient and ``candidate`` a card about supplements in
@@ -780,7 +794,10 @@ class CardIndex:
     def coverage(self, text: str, ref: str) -> float:
         """How much of the question's meaning (its words, weighted by rarity, and the
         entities it names) the candidate's questions and answer contain: 0 to 1."""
-        q_stems = self.vocabulary.read(text).stems
+        return self._coverage(self.vocabulary.read(text).stems, ref)
+
+    def _coverage(self, q_stems: frozenset[str], ref: str) -> float:
+        """`coverage` of a question read already (its stems)."""
         mass = sum(self._idf(t) for t in q_stems)
         if not mass:
             return 0.0
@@ -868,7 +885,7 @@ class CardIndex:
         medicine or a condition does not replace.
         """
         scores = self._scores(text)
-        named = scores[4]
+        named, stems = scores[4], scores[5].stems
         kinds = frozenset(self.vocabulary.kind_of.get(e, "") for e in named)
         if not question_words(text) or not self._candidates:
             return Decision("unknown", (), tuple(named), kinds, "no words")
@@ -893,7 +910,7 @@ class CardIndex:
                 chance is not None
                 and self._model is not None
                 and chance >= self._model.answer
-                and self._gives_way(text, prefer, ranked, named, food_list)
+                and self._gives_way(stems, prefer, ranked, named, food_list)
             )
             if gives_way:  # the model vouches for an answer that holds more of the question
                 return Decision(
@@ -902,7 +919,7 @@ class CardIndex:
             if self._router_stands(mine, top, named, food_list):
                 rest = tuple(r for r in ranked if r.candidate.ref != prefer)[:4]
                 # a request for the food list gets it, whatever else the question says
-                if explicit or self.coverage(text, prefer) >= COVERAGE:
+                if explicit or self._coverage(stems, prefer) >= COVERAGE:
                     return Decision("answer", (mine, *rest), tuple(named), kinds, "topic words")
                 if top.candidate.ref == prefer:
                     ranked = [mine, *rest]
@@ -919,7 +936,7 @@ class CardIndex:
         runner = ranked[1].score if len(ranked) > 1 else 0.0
         covered = top.entities >= 1.0 and top.score - runner >= CLEAR
         sure = (top.score >= ANSWER and top.score - runner >= MARGIN) or covered
-        if sure and self.coverage(text, top.candidate.ref) >= COVERAGE:
+        if sure and self._coverage(stems, top.candidate.ref) >= COVERAGE:
             return Decision(
                 "answer", tuple(ranked), tuple(named), kinds, "clear" if covered else "score"
             )
@@ -932,10 +949,17 @@ class CardIndex:
         scores = self._scores(text)
         order = [int(i) for i in np.argsort(-scores[0], kind="stable")[:5]]
         ranked = [self._ranked(i, scores) for i in order]
-        return bool(ranked) and self._gives_way(text, prefer, ranked, scores[4], food_list)
+        return bool(ranked) and self._gives_way(
+            scores[5].stems, prefer, ranked, scores[4], food_list
+        )
 
     def _gives_way(
-        self, text: str, prefer: str, ranked: list[Ranked], named: list[str], food_list: bool
+        self,
+        stems: frozenset[str],
+        prefer: str,
+        ranked: list[Ranked],
+        named: list[str],
+        food_list: bool,
     ) -> bool:
         """The router's pick gives way to a different top candidate that holds more of the
         question (`coverage`: so a plain request keeps its overview) and would be answered (no
@@ -945,7 +969,7 @@ class CardIndex:
         return (
             top.candidate.ref != prefer
             and not (food_list and prefer.startswith("foods:"))
-            and self.coverage(text, top.candidate.ref) > self.coverage(text, prefer)
+            and self._coverage(stems, top.candidate.ref) > self._coverage(stems, prefer)
             and top.own >= SUGGEST
             and not self._medicine_uncovered(named, ranked)
         )
