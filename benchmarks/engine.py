@@ -16,10 +16,13 @@ Then `nervebot chat --json` is started a few times and timed to its first answer
 safety check (findings, context, rules, recall net) is timed alone on every vignette in
 tests/data.
 
+``--reading`` only times the reading of a message: the safety check over every vignette and
+the answer lookup (topic router and answer cards) over every held-out question.
+
 ``--stemmers RUNS`` only times `nervebot chat --json` to its first answer, with PyStemmer and
 with the pure-Python stemmer it replaces.
 
-Usage: python benchmarks/engine.py [--users 1000] [--messages 20] [--stemmers RUNS]
+Usage: python benchmarks/engine.py [--users 1000] [--messages 20] [--reading] [--stemmers RUNS]
 """
 
 from __future__ import annotations
@@ -246,6 +249,45 @@ def _safety_cost() -> tuple[float, float, int]:
     return statistics.mean(costs) * 1e6, _percentile(costs, 0.99) * 1e6, len(texts)
 
 
+def _lookup_cost() -> tuple[float, float, int]:
+    """Mean and p99 microseconds of answering a question's words (the topic router and the
+    answer cards' decision), over every held-out question."""
+    import yaml
+
+    from bot.content.loader import bundled_content_dir, load_content
+    from bot.conversation.dialogue import Dialogue
+    from bot.language.embedding import load_embedder
+
+    dialogue = Dialogue(load_content(bundled_content_dir()), load_embedder())
+    texts = [
+        item["text"]
+        for path in sorted((ROOT / "tests" / "data" / "heldout").glob("questions_*.yaml"))
+        for item in yaml.safe_load(path.read_text(encoding="utf-8"))
+    ]
+    for text in texts:  # warm the caches, as a running bot has them
+        dialogue.lookup(text, dialogue.understanding.route(text))
+    costs = []
+    for text in texts * 3:
+        started = time.perf_counter()
+        dialogue.lookup(text, dialogue.understanding.route(text))
+        costs.append(time.perf_counter() - started)
+    return statistics.mean(costs) * 1e6, _percentile(costs, 0.99) * 1e6, len(texts)
+
+
+def _reading_report() -> None:
+    """Print the per-message reading costs: the safety check and the answer lookup."""
+    safety_mean, safety_p99, safety_n = _safety_cost()
+    lookup_mean, lookup_p99, lookup_n = _lookup_cost()
+    print(
+        f"safety check per message (findings, context, rules, net): mean {safety_mean:.0f} us, "
+        f"p99 {safety_p99:.0f} us over {safety_n} vignettes x 3"
+    )
+    print(
+        f"answer lookup per question (topic router, answer cards): mean {lookup_mean:.0f} us, "
+        f"p99 {lookup_p99:.0f} us over {lookup_n} held-out questions x 3"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -262,7 +304,15 @@ def main() -> None:
         "--stemmers", type=int, metavar="RUNS",
         help="only time chat --json to its first answer, with PyStemmer and without, RUNS each",
     )  # fmt: skip
+    parser.add_argument(
+        "--reading", action="store_true",
+        help="only time the reading of a message: the safety check and the answer lookup",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.reading:
+        print("command: python benchmarks/engine.py --reading")
+        _reading_report()
+        return
     if args.stemmers:
         print(f"command: python benchmarks/engine.py --stemmers {args.stemmers}")
         c_build, python = [], []
@@ -288,7 +338,6 @@ def main() -> None:
     base_paced = _spawn("baseline", args.users, args.messages, pace)
     eng_paced = _spawn("engine", args.users, args.messages, pace)
     first = _first_answer_seconds(5)
-    safety_mean, safety_p99, safety_n = _safety_cost()
 
     rows = [
         ("messages/s, saturated (1,000 in flight)", base["rate"], eng["rate"], "{:,.0f}"),
@@ -321,10 +370,7 @@ def main() -> None:
         f"`nervebot chat --json` start to first answer: median {statistics.median(first):.2f} s, "
         f"max {max(first):.2f} s over {len(first)} runs (goal < 1 s)"
     )
-    print(
-        f"safety check per message (findings, context, rules, net): mean {safety_mean:.0f} us, "
-        f"p99 {safety_p99:.0f} us over {safety_n} vignettes x 3"
-    )
+    _reading_report()
 
 
 if __name__ == "__main__":
