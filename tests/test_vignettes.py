@@ -74,10 +74,6 @@ _URGENT_HEAD = "no rule names it; the triage model's urgent head raises it (desc
 KNOWN = {
     "got a cramp in my hand after writing my essay for 3 hours lol, gone now": _ACTIVITY,
     "hand cramp from writing for 3 hours in my exam": _ACTIVITY,
-    "my dad had a stroke 5 yrs ago, recovered really well, what foods give potassium without "
-    "loads of salt": "'yrs' is not read as 'years' ('had a seizure 3 yrs ago hes fitting again' "
-    "would become the past), and 'recovered really well' is not a resolution ('wasnt fully "
-    "recovered from pneumonia, struggling to breathe')",
     "legs were jelly after leg day, can barely walk down stairs haha": "'leg day' is not read as "
     "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
     "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
