@@ -300,11 +300,12 @@ def main() -> None:
     parser.add_argument(
         "--think", type=float, default=0.5, help="mean think time of paced users (s)"
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--stemmers", type=int, metavar="RUNS",
         help="only time chat --json to its first answer, with PyStemmer and without, RUNS each",
     )  # fmt: skip
-    parser.add_argument(
+    only.add_argument(
         "--reading", action="store_true",
         help="only time the reading of a message: the safety check and the answer lookup",
     )  # fmt: skip

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.content.loader import bundled_content_dir, load_content
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey, Urgency
-from bot.language.text import PhraseMatcher, phrase_tokens
+from bot.language.text import GAP, PhraseMatcher
 from bot.storage.store import MemoryStore, Session
 
 BUNDLE = load_content(bundled_content_dir())
@@ -115,30 +115,43 @@ PHRASES = st.lists(
     min_size=1,
     max_size=12,
 )
+#: tokens a person may write: the phrases' words, other endings, real typos ("brethe" is read
+#: as "breathe", "cheest" as "chest"), and a word of no phrase
+TYPED = st.lists(st.sampled_from([*_WORDS, "twitchy", "brethe", "cheest", "and"]), max_size=14)
+
+Found = tuple[int, int, int, bool, frozenset[int]]
 
 
-def _plain_find(matcher: PhraseMatcher[int], phrases: list[str], toks: list[str]) -> set[tuple]:
-    """Every phrase tried at every position: what the matcher's word index must agree with."""
+def _every_phrase_everywhere(matcher: PhraseMatcher[int], toks: list[str]) -> list[Found]:
+    """The matcher's find before its word index (5b9099e): every phrase whose first word is
+    there, tried in order, at every position. The index must give the same list."""
     eq = [matcher._equivalents(t) for t in toks]
-    found = set()
-    for number, phrase in enumerate(phrases):
-        words_ = phrase_tokens(phrase)
-        if not words_:
-            continue
-        for i in range(len(toks)):
-            if words_[0] in eq[i]:
+    out: list[Found] = []
+    for i in range(len(toks)):
+        for first in eq[i]:
+            for phrase, payload in matcher._by_first.get(first, ()):
                 skipped: list[int] = []
-                end = matcher._match_rest(toks, eq, words_, i + 1, 1, skipped)
+                end = matcher._match_rest(toks, eq, phrase, i + 1, 1, skipped)
                 if end is not None:
-                    found.add((i, end, number, frozenset(skipped)))
-    return found
+                    exact = all(t in toks[i:end] for t in phrase if t != GAP) and (
+                        toks[i] == phrase[0]
+                    )
+                    out.append((i, end, payload, exact, frozenset(skipped)))
+    return out
 
 
 @settings(max_examples=300, deadline=None)
-@given(PHRASES, st.lists(st.sampled_from([*_WORDS, "twitchy", "chset", "and"]), max_size=14))
+@given(PHRASES, TYPED)
+@example(["chest ... pain"], ["chest", "my", "pain"])  # a gap right after the first word
+@example(["chest"], ["my", "chest"])  # one word, at the end
+@example(["my chest", "my chest"], ["my", "chest"])  # a phrase listed twice
+@example(["eye twitch", "eye"], ["eye", "twitching"])  # the second word with another ending
+@example(["my chest", "my breathe"], ["my", "brethe"])  # the second word with a typo
+@example(["pain my", "pain", "pain ... eye", "pain my eye"], ["pain", "my", "eye"])  # order
+@example(["my my my"], ["my", "my", "my", "my"])  # repeated words
 def test_phrase_index_finds_what_trying_every_phrase_finds(
     phrases: list[str], toks: list[str]
 ) -> None:
     matcher = PhraseMatcher([(p, n) for n, p in enumerate(phrases)])
-    got = {(m.start, m.end, m.payload, m.gaps) for m in matcher.find(toks)}
-    assert got == _plain_find(matcher, phrases, toks)
+    got = [(m.start, m.end, m.payload, m.exact, m.gaps) for m in matcher.find(toks)]
+    assert got == _every_phrase_everywhere(matcher, toks)

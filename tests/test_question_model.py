@@ -238,7 +238,20 @@ def test_the_shipped_model_was_trained_on_the_files_as_they_are(bundle: Bundle) 
     # never a held-out set: M-Q, S, U, V, X, Y, GG-QQ are scored blind (R, T, W, Z, AA-FF read)
     held = {
         f"questions_{name}.yaml"
-        for name in [*"mnopqsuvxy", "gg", "hh", "ii", "jj", "kk", "ll", "mm", "nn", "oo", "pp", "qq"]
+        for name in [
+            *"mnopqsuvxy",
+            "gg",
+            "hh",
+            "ii",
+            "jj",
+            "kk",
+            "ll",
+            "mm",
+            "nn",
+            "oo",
+            "pp",
+            "qq",
+        ]
     }
     assert not any(Path(name).name in held for name in model.trained_on)
     assert model.features == FEATURES and 0.5 <= model.answer < 1

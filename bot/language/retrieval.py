@@ -202,8 +202,9 @@ class Signals:
     neighbour: Any
     vote: Any
     unasked: Any
-    #: the question's stems as `Vocabulary.read` gives them (`CardIndex.coverage`)
-    stems: frozenset[str] = frozenset()
+    #: the question's own stems as `Vocabulary.read` gives them (not per candidate: for
+    #: `CardIndex.coverage`)
+    stems: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)

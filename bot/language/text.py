@@ -147,7 +147,8 @@ def phrase_tokens(phrase: str) -> tuple[str, ...]:
 _Indexed = tuple[int, tuple[str, ...], T]
 
 
-def _number(indexed: tuple[int, tuple[str, ...], object]) -> int:
+def _place(indexed: tuple[int, tuple[str, ...], object]) -> int:
+    """A phrase's place among the phrases of its first word (`find` keeps that order)."""
     return indexed[0]
 
 
@@ -246,7 +247,7 @@ class PhraseMatcher(Generic[T]):
                 for second in following:
                     tried += self._by_pair.get((first, second), ())
                 if len(tried) > 1:
-                    tried.sort(key=_number)
+                    tried.sort(key=_place)
                 for _, phrase, payload in tried:
                     skipped: list[int] = []
                     end = self._match_rest(toks, equivalents, phrase, i + 1, 1, skipped)
