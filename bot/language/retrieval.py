@@ -203,7 +203,7 @@ class Signals:
     vote: Any
     unasked: Any
     #: the question's own stems as `Vocabulary.read` gives them (not per candidate: for
-    #: `CardIndex.coverage`)
+    #: `CardIndex._coverage`)
     stems: frozenset[str]
 
 
@@ -569,16 +569,15 @@ class CardIndex:
             for t in have:
                 word_postings.setdefault(t, []).append(i)
         self._word_postings = {t: np.array(ids, dtype=np.intp) for t, ids in word_postings.items()}
-        self._about_index: dict[str, list[int]] = {}
+        # which candidate is about which entity, as columns (`_entity_scores`), and which are
+        # cards about supplements in general
+        self._about_column = {
+            e: k for k, e in enumerate(dict.fromkeys(e for c in self._candidates for e in c.about))
+        }
+        self._about = np.zeros((len(self._candidates), len(self._about_column)))
         for i, candidate in enumerate(self._candidates):
             for e in candidate.about:
-                self._about_index.setdefault(e, []).append(i)
-        self._any_nutrient = [i for i, c in enumerate(self._candidates) if c.any_nutrient]
-        # which candidate is about which entity, as columns (`_entity_scores`)
-        self._about_column = {e: k for k, e in enumerate(self._about_index)}
-        self._about = np.zeros((len(self._candidates), len(self._about_column)))
-        for e, holders in self._about_index.items():
-            self._about[holders, self._about_column[e]] = 1.0
+                self._about[i, self._about_column[e]] = 1.0
         self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
@@ -792,13 +791,10 @@ class CardIndex:
         size = self._core_size
         return np.divide(size - named, size, out=np.zeros_like(size), where=size > 0)
 
-    def coverage(self, text: str, ref: str) -> float:
-        """How much of the question's meaning (its words, weighted by rarity, and the
-        entities it names) the candidate's questions and answer contain: 0 to 1."""
-        return self._coverage(self.vocabulary.read(text).stems, ref)
-
     def _coverage(self, q_stems: frozenset[str], ref: str) -> float:
-        """`coverage` of a question read already (its stems)."""
+        """How much of the question's meaning (its stems, weighted by rarity, and the
+        entities it names: `Signals.stems`) the candidate's questions and answer contain: 0
+        to 1."""
         mass = sum(self._idf(t) for t in q_stems)
         if not mass:
             return 0.0
@@ -963,7 +959,7 @@ class CardIndex:
         food_list: bool,
     ) -> bool:
         """The router's pick gives way to a different top candidate that holds more of the
-        question (`coverage`: so a plain request keeps its overview) and would be answered (no
+        question (`_coverage`: so a plain request keeps its overview) and would be answered (no
         medicine it does not cover, above `SUGGEST`); never for a request for the food list
         itself."""
         top = ranked[0]
