@@ -263,6 +263,8 @@ def test_explain_shows_findings_context_rules_and_urgency() -> None:
     shown = run("explain", "what foods have magnesium?")
     assert shown.returncode == 0
     assert "urgency: none" in shown.stdout and "answer: foods magnesium" in shown.stdout
+    staged = run("explain", "my mum is 80, how much b6 is too much")
+    assert "then the note for older_age on vitamin_b6" in staged.stdout, staged.stdout
 
 
 def test_json_protocol_survives_deeply_nested_json(tmp_path: Path) -> None:

@@ -34,6 +34,12 @@ def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None
         "says: [cramp, cramps, cramping, charley horse]",
         "says: [cramp, cramps, cramping, charley horse, twitching]",
     )
+    (content_copy / "stage_notes.yaml").write_text(
+        "stage_notes:\n  - stage: teenager\n    about: [calcium]\n"
+        "    note: You are deficient, so take 500 mg a day. If you have kidney disease, ask.\n"
+        "    source: NHS\n",
+        encoding="utf-8",
+    )
     (content_copy / "tests" / "extra.yaml").write_text(
         "- name: not really benign\n  steps:\n    - user: I think I had a seizure\n      expect: {urgency: null}\n",
         encoding="utf-8",
@@ -49,6 +55,9 @@ def test_warnings_do_not_fail_and_point_at_the_place(content_copy: Path) -> None
     assert any("extra.yaml:3:1: warning: red flag 'seizure' matches" in w for w in warnings)
     assert any("faq.yaml:" in w and "sounds like a diagnosis" in w for w in warnings)
     assert any("faq.yaml:" in w and "sounds like a dose" in w for w in warnings)
+    # a life-stage note is read like any answer; a condition ("if you have") is no diagnosis
+    noted = [w for w in warnings if "stage_notes.yaml:" in w]
+    assert len(noted) == 2 and "diagnosis" in noted[0] + noted[1] and "dose" in noted[0] + noted[1]
 
     done = subprocess.run(
         [sys.executable, "-m", "bot", "validate", str(content_copy)],

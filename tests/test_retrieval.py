@@ -171,6 +171,88 @@ def test_an_age_names_its_life_stage(base: Bundle) -> None:
     assert find("the kids are fine but my dad is 80") == ["older_age"]
 
 
+def test_a_told_result_reads_as_low_or_high_against_its_range(base: Bundle) -> None:
+    find = CardIndex(base, None).vocabulary.find
+    for text in (
+        "potassium 3.3 on my bloods", "my b12 was 150", "calcium came back at 2.05",
+        "what is a normal vitamin d level? my result says 38 nmol/L", "vit d 12ng/ml",
+        "b12 is only 110 pmol/l", "b12 level 180 ng/l what does it mean",
+    ):  # fmt: skip
+        assert "result_low" in find(text) and "result_high" not in find(text), text
+    for text in ("potassium came back at 6.1", "adjusted calcium 2.72", "b12 is 1,200 pg/ml",
+                 "my vitamin d is 150 nmol/l"):  # fmt: skip
+        assert "result_high" in find(text) and "result_low" not in find(text), text
+    # a result in range, a dose, a count, a number before the name, one that may be in
+    # another unit (vitamin d "38": nmol/L or ng/mL; calcium "9.5" mg/dL), or another test's
+    for text in (
+        "my potassium is 4.1", "b12 1000mcg daily", "taking potassium 3 times a day",
+        "vitamin d 38", "calcium 9.5", "is 3.4 potassium low", "b12 fine, ferritin 15",
+        "magnesium 0.6", "took vitamin d 4000 iu for 30 days", "is b12 1000 safe",
+        "b12 100 a day", "b12 2.4", "b12 1000mcgs", "potassium 2.5 grams",
+        "b12 fine, ferritin 15 ng/ml", "b12 is 300, folate 2.5 ng/ml",
+        "potassium 4.2, phosphate 0.7 mmol/l", "active b12 is 40", "ionised calcium 1.2",
+        "b12 nan",
+    ):  # fmt: skip
+        assert not {"result_low", "result_high"} & set(find(text)), text
+
+
+def test_a_card_about_the_opposite_result_is_not_an_answer(bundle: Bundle) -> None:
+    index = CardIndex(
+        dataclasses.replace(
+            bundle,
+            cards={
+                "falsely_high": Card(
+                    id="falsely_high", title="A falsely high potassium",
+                    about=("potassium", "result_high"),
+                    asks=("my potassium came back high should i repeat it",
+                          "gp wants to repeat my potassium blood test"),
+                    answer="A damaged sample can read high.", source="Merck",
+                ),
+                "k_range": Card(
+                    id="k_range", title="Normal potassium", about=("potassium",),
+                    asks=("what is a normal potassium level", "is my potassium normal"),
+                    answer="3.5 to 5.3 mmol/L.", source="Merck",
+                ),
+            },
+            entities={
+                "result_low": Entity(id="result_low", kind="test", names=("came back low",),
+                                     decisive=False, opposite="result_high"),
+                "result_high": Entity(id="result_high", kind="test", names=("came back high",),
+                                      decisive=False, opposite="result_low"),
+            },
+        ),
+        None,
+    )  # fmt: skip
+    low, _ = index.rank("my potassium 3.1, gp wants to repeat my potassium blood test")
+    assert "card:falsely_high" not in [r.candidate.ref for r in low]
+    high, _ = index.rank("my potassium 6.1, gp wants to repeat my potassium blood test")
+    assert high[0].candidate.ref == "card:falsely_high"
+
+
+def test_a_moderator_is_told_of_a_broken_result_range_or_opposite(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "content"
+    shutil.copytree(bundled_content_dir(), folder)
+    (folder / "extra.yaml").write_text(
+        "result_ranges:\n"
+        "  - {nutrient: no_such, low: 1, high: 2, unit: mmol, most: 3, source: NHS}\n"
+        "entities:\n"
+        "  - {id: odd, kind: test, names: [odd thing], opposite: no_such}\n",
+        encoding="utf-8",
+    )
+    messages = [str(p) for p in read_content(folder).problems]
+    assert any("extra.yaml:2:" in m and "'no_such', which is no nutrient" in m for m in messages)
+    assert any("extra.yaml:4:" in m and "opposite 'no_such' is no entity" in m for m in messages)
+    (folder / "extra.yaml").write_text(
+        "result_ranges:\n"
+        "  - {nutrient: potassium, low: 5, high: 2, unit: mmol, most: 3, source: NHS}\n",
+        encoding="utf-8",
+    )
+    messages = [str(p) for p in read_content(folder).problems]
+    assert any("0 < low < high < most" in m for m in messages), messages
+
+
 def test_an_age_belongs_to_a_life_stage_only() -> None:
     with pytest.raises(ValueError, match="only a life stage"):
         Entity(id="ppi", kind="medicine", names=("ppi",), ages=(1, 2))

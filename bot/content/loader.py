@@ -24,6 +24,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.content.model import (
+    RESULT_HIGH,
+    RESULT_LOW,
     Card,
     Cause,
     Command,
@@ -35,7 +37,9 @@ from bot.content.model import (
     Node,
     Nutrient,
     QuestionModel,
+    ResultRange,
     Safety,
+    StageNote,
     Topic,
     Transcript,
     TriageWeights,
@@ -226,6 +230,10 @@ class Bundle:
     entities: dict[str, Entity] = field(default_factory=dict, repr=False)
     ask_templates: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     cards: dict[str, Card] = field(default_factory=dict, repr=False)
+    #: what is different for a life stage, by (stage, entity): `StageNote`
+    stage_notes: dict[tuple[str, str], StageNote] = field(default_factory=dict, repr=False)
+    #: the usual range of each nutrient's blood result, by nutrient: `ResultRange`
+    result_ranges: dict[str, ResultRange] = field(default_factory=dict, repr=False)
     triage: TriageWeights | None = field(default=None, repr=False)
     questions: QuestionModel | None = field(default=None, repr=False)
     vectors: StoredVectors | None = field(default=None, repr=False)
@@ -658,6 +666,7 @@ def _assemble(
     faq = _collect(parsed, "faq", problems)
     entities = _collect(parsed, "entities", problems)
     cards = _collect(parsed, "cards", problems)
+    result_ranges = _collect(parsed, "result_ranges", problems, id_field="nutrient")
     flows = _collect(parsed, "flows", problems)
     commands = _collect(parsed, "commands", problems, id_field="name")
     messages: dict[str, str] = {}
@@ -704,6 +713,8 @@ def _assemble(
     if safety is None:
         refs.append(Problem(where, 1, 1, "missing safety section (red flags)"))
     knowable = {**nutrients, **causes}
+    stage_notes: dict[tuple[str, str], StageNote] = {}
+    noted_at: dict[tuple[str, str], str] = {}  # where each stage's note on an id is
     # the symptoms flow choices name: what a nutrient's or cause's ``why_for`` may be told for
     symptoms = {c.symptom for f in flows.values() for n in f.nodes for c in n.choices if c.symptom}
 
@@ -748,6 +759,10 @@ def _assemble(
                         )
                     )
         for ei, entity in enumerate(pf.data.entities):
+            if entity.opposite is not None and entity.opposite not in entities:
+                line, col = pf.at("entities", ei, "opposite")
+                message = f"opposite '{entity.opposite}' is no entity"
+                refs.append(Problem(pf.shown, line, col, message))
             if entity.id in nutrients or entity.id in causes or entity.id in diets:
                 line, col = pf.at("entities", ei, "id")
                 problems.append(
@@ -758,6 +773,40 @@ def _assemble(
                         f"entity id '{entity.id}' is already a nutrient, cause or diet",
                     )
                 )
+        for ri, result_range in enumerate(pf.data.result_ranges):
+            if result_range.nutrient not in nutrients:
+                line, col = pf.at("result_ranges", ri, "nutrient")
+                message = f"result range for '{result_range.nutrient}', which is no nutrient"
+                refs.append(Problem(pf.shown, line, col, message))
+            missing = [e for e in (RESULT_LOW, RESULT_HIGH) if e not in entities]
+            if missing:
+                line, col = pf.at("result_ranges", ri)
+                message = f"a result range needs the vocabulary entity '{missing[0]}'"
+                refs.append(Problem(pf.shown, line, col, message))
+            for k, eid in enumerate(result_range.tests):
+                if eid not in entities:
+                    line, col = pf.at("result_ranges", ri, "tests", k)
+                    refs.append(Problem(pf.shown, line, col, f"test '{eid}' is no entity"))
+        for si, stage_note in enumerate(pf.data.stage_notes):
+            stage = entities.get(stage_note.stage)
+            if stage is None or stage.kind != "life_stage":
+                line, col = pf.at("stage_notes", si, "stage")
+                message = f"stage '{stage_note.stage}' is no life stage"
+                refs.append(Problem(pf.shown, line, col, message))
+            for k, eid in enumerate(stage_note.about):
+                line, col = pf.at("stage_notes", si, "about", k)
+                if eid not in entities and eid not in nutrients:
+                    message = f"about '{eid}' is no entity or nutrient"
+                    refs.append(Problem(pf.shown, line, col, message))
+                elif (stage_note.stage, eid) in stage_notes:
+                    earlier = noted_at[(stage_note.stage, eid)]
+                    message = (
+                        f"a second note on '{eid}' for '{stage_note.stage}' (the first: {earlier})"
+                    )
+                    problems.append(Problem(pf.shown, line, col, message))
+                else:
+                    stage_notes[(stage_note.stage, eid)] = stage_note
+                    noted_at[(stage_note.stage, eid)] = f"{pf.shown}:{line}"
         if pf.data.safety is not None:
             seen_flags: set[str] = set()
             for ri, flag in enumerate(pf.data.safety.red_flags):
@@ -907,6 +956,8 @@ def _assemble(
             nodes=nodes,
             entities=entities,
             cards=cards,
+            stage_notes=stage_notes,
+            result_ranges=result_ranges,
             ask_templates=ask_templates,
             real_words=frozenset(w for pf in parsed for w in pf.data.real_words),
         ),

@@ -147,6 +147,10 @@ class Entity(_Model):
     #: kind but a food): "too much" makes the question, "my pharmacist said" does not
     #: (nutrients, which are not entities, always are)
     decisive: bool | None = None
+    #: what a question naming this rules out: a card about the opposite (and not about this)
+    #: is not an answer to it ("result_low" for "result_high": a card about a falsely high
+    #: potassium does not answer "my potassium was 3.3")
+    opposite: Id | None = None
 
     @property
     def is_decisive(self) -> bool:
@@ -177,6 +181,57 @@ class Card(_Model):
     #: about supplements in general (storing them, choosing a brand): a nutrient the question
     #: names never counts against it
     any_nutrient: bool = False
+
+
+#: The entities a told blood result names, below or above its usual range (`ResultRange`).
+RESULT_LOW, RESULT_HIGH = "result_low", "result_high"
+
+
+class ResultRange(_Model):
+    """The usual range of a nutrient's blood result, so that a result someone tells ("my
+    potassium was 3.3") reads as low or high (the ``result_low`` and ``result_high`` entities
+    of the vocabulary) and finds the answers about such a result."""
+
+    nutrient: Id
+    low: float
+    high: float
+    #: the unit the range is in, as its first word ("mmol" for mmol/L)
+    unit: Id
+    #: other units a result may be given in, each with what it is multiplied by to be in
+    #: ``unit`` ("ng" for a vitamin D result in ng/mL: 2.5)
+    also: dict[Id, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    #: vocabulary entities whose words may stand between the name and the result ("vitamin d
+    #: level ... 38 nmol/l"); any other name there makes the number another test's
+    tests: tuple[Id, ...] = ()
+    #: words right before the name that make it another test ("active b12", "ionised calcium")
+    other_tests: tuple[Id, ...] = ()
+    #: whether a result is written with a decimal point (potassium 3.3; a whole number after
+    #: "potassium" is more often a dose)
+    decimal: bool = False
+    #: whether a result is read only with its unit (vitamin D "38" is low in nmol/L and
+    #: normal in ng/mL)
+    needs_unit: bool = False
+    #: the highest number read as a result in ``unit`` (above it, it is in another unit:
+    #: calcium "9.5" is mg/dL)
+    most: float
+    source: Text
+
+    @model_validator(mode="after")
+    def _low_below_high(self) -> ResultRange:
+        if not 0 < self.low < self.high < self.most:
+            raise ValueError("a result range needs 0 < low < high < most")
+        return self
+
+
+class StageNote(_Model):
+    """What is different for one life stage about some nutrients (or other entities): said
+    after an answer about one of them that is not about the stage, when the question names
+    the stage ("how much calcium does my 15 year old need": the teenage figures)."""
+
+    stage: Id
+    about: Annotated[tuple[Id, ...], Field(min_length=1)]
+    note: Text
+    source: Text
 
 
 #: How a rule's term reads: concepts joined by "|", optionally "N of " first, or a measure.
@@ -489,6 +544,8 @@ class ContentFile(_Model):
     faq: tuple[FaqEntry, ...] = ()
     entities: tuple[Entity, ...] = ()
     cards: tuple[Card, ...] = ()
+    stage_notes: tuple[StageNote, ...] = ()
+    result_ranges: tuple[ResultRange, ...] = ()
     safety: Safety | None = None
     flows: tuple[Flow, ...] = ()
     #: Common words that answering reads as written, never as a typo of another word

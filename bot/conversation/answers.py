@@ -8,15 +8,17 @@ the content bundle; only the layout (bold headings, bullets, buttons) is decided
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from bot import markup
 from bot.content.loader import Bundle
-from bot.content.model import Node
+from bot.content.model import Node, StageNote
 from bot.events import Button, Reply, Urgency
 from bot.language.safety import RedFlagHit
 
+#: At most this many life-stage notes follow one answer (`Answers.stage_notes`).
+STAGE_NOTES = 2
 #: How many contributors a triage report lists.
 REPORT_TOP = 3
 #: How many common questions one page of the list shows (a phone screen of buttons).
@@ -229,6 +231,41 @@ class Answers:
         if kind == "diet" and rest in b.diets:
             return self.diet(rest)
         return None
+
+    def answer(self, ref: str, about: Iterable[str], named: Iterable[str]) -> Reply | None:
+        """The answer ``ref`` names, followed by what is different for a life stage the
+        question names and the answer is not about (`stage_notes`), or None if stale."""
+        reply = self.render(ref)
+        notes = self.stage_notes(frozenset(about), list(named))
+        if reply is None or not notes:
+            return reply
+        said = [self.sourced(n.note, [n.source]) for n in notes]
+        return replace(reply, text="\n\n".join([reply.text, *said]))
+
+    def stage_notes(self, about: frozenset[str], named: list[str]) -> list[StageNote]:
+        """The notes on what ``about`` (an answer's entities) and the question both name (or
+        else the answer's one nutrient), each for the first life stage the question names that
+        the answer leaves out and has a note on it, at most `STAGE_NOTES`: "can my 15 year old
+        take magnesium" gets the teenage figures after the magnesium answer."""
+        b = self.bundle
+        stages = [
+            e for e in named
+            if e not in about and (entity := b.entities.get(e)) is not None
+            and entity.kind == "life_stage"
+        ]  # fmt: skip
+        if not stages:
+            return []
+        targets = [e for e in named if e in about]
+        if not targets:
+            targets = [e for e in about if e in b.nutrients]
+            if len(targets) != 1:
+                return []
+        notes: list[StageNote] = []
+        for target in targets:
+            note = next((n for s in stages if (n := b.stage_notes.get((s, target)))), None)
+            if note is not None and note not in notes:
+                notes.append(note)
+        return notes[:STAGE_NOTES]
 
     def did_you_mean(self, choices: list[tuple[str, str]]) -> Reply:
         """ "Did you mean" with a button for each (reference, title)."""

@@ -187,7 +187,7 @@ class Dialogue:
                 intent = self.understanding.route(text[:MAX_TEXT])
                 decision = self.lookup(text[:MAX_TEXT], intent)
                 if decision.kind == "answer":
-                    reply = self.answers.render(decision.ranked[0].candidate.ref)
+                    reply = self._answer(decision, text[:MAX_TEXT])
                     turn.replies.extend([reply] if reply is not None else [])
             return
         self._understand(session, text, turn)
@@ -250,7 +250,7 @@ class Dialogue:
         if intent.kind not in _CONVERSATIONAL:  # a list or an offer: a card may fit better
             decision = self.lookup(text, intent)
             reply = (
-                self.answers.render(decision.ranked[0].candidate.ref)
+                self._answer(decision, text)
                 if decision.kind == "answer" and self._clear_of_runner_up(decision)
                 else None
             )
@@ -302,6 +302,14 @@ class Dialogue:
             prefix = self.bundle.message("resume_prompt")
             turn.replies.append(self.answers.question(session.flow, node, prefix))
 
+    def _answer(self, decision: Decision, text: str) -> Reply | None:
+        """The reply to a decided question: its top answer, fitted to a life stage it names
+        as the asker's or someone's now (not "not pregnant", "when i was pregnant")."""
+        top = decision.ranked[0].candidate
+        past = self.cards.vocabulary.stages_not_now(text)
+        named = [e for e in decision.entities if e not in past]
+        return self.answers.answer(top.ref, top.about, named)
+
     def lookup(self, text: str, intent: Intent) -> Decision:
         """What the answer cards make of a question, given the topic router's reading."""
         food_list = self.understanding.has_intent(text, "food_list", exact=True)
@@ -317,7 +325,7 @@ class Dialogue:
         decision = self.lookup(text, intent)
         turn.events.append(("intent", f"card_{decision.kind}"))
         if decision.kind == "answer":
-            reply = self.answers.render(decision.ranked[0].candidate.ref)
+            reply = self._answer(decision, text)
             if reply is not None:
                 turn.replies.append(reply)
                 return True

@@ -41,6 +41,7 @@ import snowballstemmer
 from rapidfuzz import fuzz
 
 from bot.content.loader import Bundle
+from bot.content.model import RESULT_HIGH, RESULT_LOW
 from bot.language.embedding import Embedder, with_stored
 from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, normalise, words
 
@@ -73,6 +74,10 @@ W_LEXICAL, W_SEMANTIC, W_ANSWER_TEXT, W_ENTITIES, W_COVERED = 0.36, 0.35, 0.34, 
 #: tablets working" is not about coffee. Chosen with ``python tools/train_questions.py
 #: --evaluate`` (0.1 against 0 and 0.2; the share is also a signal of the question model).
 W_UNASKED = 0.1
+#: What a candidate loses for being about the opposite of what the question names
+#: (`Entity.opposite`) and not about that too: enough to rank it below any candidate that is
+#: not ("my potassium was 3.3" is not answered by the card about a falsely high one).
+W_OPPOSITE = 1.0
 #: What each kind of answer adds to its score, fitted with the weights: a specific card or
 #: food list is more often what was asked than a nutrient's generic overview.
 KIND_PRIOR = {
@@ -119,6 +124,14 @@ FEATURES = (
 #: als" is a worry about ALS), nutrient, medicine, form or food.
 _NOT_BEFORE = (("not",), ("non",), ("apart", "from", "being"), ("other", "than", "being"),
                ("aside", "from", "being"))  # fmt: skip
+#: Words up to three before a life stage that say it is not the case (`stages_not_now`), the
+#: word just before that says it is no longer ("was", "longer"), and words two before it that
+#: do so before "my" or "her" ("after my pregnancy").
+_NOT_NOW = frozenset("not no isnt isn't arent aren't wasnt wasn't never nor non".split())
+_NO_LONGER = frozenset("longer was were used ex previous previously past".split())
+_AROUND = frozenset("after before".split())
+#: Words just after a life stage that put it in the past ("pregnant last year").
+_BEFORE_NOW = frozenset("ago last before previously".split())
 #: The words after which "not" is said of the person asking (or opens a clause about them).
 _SELF = frozenset("im am i if when as but since because though although".split())
 #: Words allowed between "not" and what it denies ("not a strict vegan").
@@ -150,6 +163,29 @@ _NOT_AGE_AFTER = frozenset(
 _MARKS = (
     (re.compile(r"(\d)\s*%"), r"\1 percent "),
     (re.compile(r"(\d)\s*['’]\s*(\d)"), r"\1 ft \2"),
+)
+
+
+#: Words that may come between a nutrient's name and its result ("potassium was 3.3", "b12
+#: came back at 180", "calcium level is only 2.1", "vitamin d level? my result says 38 nmol/l").
+_RESULT_FILLER = frozenset(
+    "is was were came come back at of level levels result results reading says said showed "
+    "shows just only about around my the on in bloods blood test its it's it".split()
+)
+#: Of those, the words that say a whole number without its unit is a result ("b12 was 150";
+#: "b12 1000" is a dose).
+_RESULT_WORDS = frozenset(
+    "is was were came come back level levels result results reading says said showed shows".split()
+)
+#: How many words may come between a nutrient's name and a result without its unit, and with.
+_RESULT_REACH, _UNIT_REACH = 5, 8
+#: A number as a result is written ("3.3", "1,200"), and one glued to its unit ("3.3mmol").
+_RESULT_NUMBER = re.compile(r"^\d[\d,]*(?:\.\d+)?$")
+_GLUED_UNIT = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")
+#: Words after a number that make it an amount taken ("b12 1000 mcg", "b12 100 a day").
+_DOSE_UNITS = frozenset(
+    "mg mcg mcgs ug iu g gram grams ml units milligram milligrams microgram micrograms a daily "
+    "per x times each tablet tablets".split()
 )
 
 
@@ -282,6 +318,10 @@ class Vocabulary:
         self._stages = sorted(
             (e.ages, e.id) for e in bundle.entities.values() if e.ages is not None
         )
+        #: the usual range of each nutrient's result, when the vocabulary has the entities a
+        #: result outside it names
+        has_results = {RESULT_LOW, RESULT_HIGH} <= bundle.entities.keys()
+        self._ranges = dict(bundle.result_ranges) if has_results else {}
         self._names: dict[str, list[str]] = {}
         for name, (eid, _, _) in pairs:
             self._names.setdefault(eid, []).append(name)
@@ -298,7 +338,8 @@ class Vocabulary:
         them), in order. A told age names its life stage first (it overrides a life stage
         named in words: "my kid is 15" is a teenager); then overlaps go to the longest match,
         then an exact one, then the closest spelling ("hypokalemia" is potassium's word, not
-        calcium's "hypocalcaemia")."""
+        calcium's "hypocalcaemia"); a told blood result outside its range names
+        `RESULT_LOW` or `RESULT_HIGH` (`_results`)."""
         toks = self.tokens(text)
         return self._spans(toks, self._matcher.find(toks))
 
@@ -331,6 +372,8 @@ class Vocabulary:
                 continue  # a small word is itself: "her" is not "herring" by its stem
             taken |= span
             chosen.append((match.payload[0], match.start, match.end))
+        if self._ranges:  # a told result, low or high
+            chosen += self._results(toks, matches)
         return sorted(chosen, key=lambda span: span[1])
 
     @staticmethod
@@ -364,6 +407,90 @@ class Vocabulary:
                 out.append((value, first, i + 1))
             elif i > 1 and toks[i - 1] == "is" and toks[i - 2] in _AGE_PEOPLE:
                 out.append((value, i, i + 1))
+        return out
+
+    def _results(
+        self, toks: list[str], matches: list[Match[tuple[str, str, str]]]
+    ) -> list[tuple[str, int, int]]:
+        """(`RESULT_LOW` or `RESULT_HIGH`, the number's token, the next) for each blood result
+        the tokens tell outside its nutrient's usual range (`ResultRange`): a number after the
+        nutrient's name with only `_RESULT_FILLER` and the range's ``tests`` between them,
+        within `_UNIT_REACH` words with a unit of its test ("vitamin d level? my result says 38
+        nmol/l"), else within `_RESULT_REACH` and written as a result (a decimal where the
+        range says so, else after a word of `_RESULT_WORDS`: "b12 was 150"). Never a dose
+        ("b12 1000 mcg", "b12 1000"), another test's number ("b12 fine, ferritin 15 ng/ml",
+        "active b12 40") or a number above the range's ``most``."""
+        names = [
+            m
+            for m in matches
+            if m.payload[1] == "nutrient" and m.exact and m.payload[0] in self._ranges
+        ]
+        out: list[tuple[str, int, int]] = []
+        for i, tok in enumerate(toks):
+            glued = _GLUED_UNIT.match(tok)
+            number, unit = (
+                glued.groups() if glued else (tok, toks[i + 1] if i + 1 < len(toks) else "")
+            )
+            before = [m for m in names if m.end <= i]
+            if not before or not _RESULT_NUMBER.match(number) or unit in _DOSE_UNITS:
+                continue
+            name = max(before, key=lambda m: (m.end, m.length))
+            nid = name.payload[0]
+            bounds = self._ranges[nid]
+            if name.start and toks[name.start - 1] in bounds.other_tests:
+                continue  # "active b12 is 40"
+            named = {nid, *bounds.tests}
+            inside = {
+                k
+                for m in matches
+                if name.end <= m.start and m.end <= i and m.payload[0] in named
+                for k in range(m.start, m.end)
+            }
+            between = [t for k, t in enumerate(toks[name.end : i], name.end) if k not in inside]
+            if not all(t in _RESULT_FILLER for t in between):
+                continue  # another test's name, or a word that is no result's
+            value = float(number.replace(",", ""))
+            if unit == bounds.unit or unit in bounds.also:
+                if i - name.end > _UNIT_REACH:
+                    continue
+                value *= bounds.also.get(unit, 1.0)
+            elif (
+                bounds.needs_unit
+                or i - name.end > _RESULT_REACH
+                or ("." not in number if bounds.decimal else not _RESULT_WORDS & {*between})
+            ):
+                continue
+            if value > bounds.most:
+                continue
+            if value < bounds.low:
+                out.append((RESULT_LOW, i, i + 1))
+            elif value > bounds.high:
+                out.append((RESULT_HIGH, i, i + 1))
+        return out
+
+    def stages_not_now(self, text: str) -> set[str]:
+        """The life stages ``text`` names only as not, or no longer, so (`_NOT_NOW` within
+        three words before, "or" after a denial, `_NO_LONGER` just before, `_AROUND` and "my",
+        or `_BEFORE_NOW` just after): "im not
+        pregnant or breastfeeding", "my wife isnt pregnant", "when i was pregnant", "no longer
+        breastfeeding", "pregnant last year". For what is added to an answer (`Answers.answer`);
+        ranking reads denials more narrowly (`_denied`)."""
+        toks = self.tokens(text)
+        out = set()
+        for eid, start, end in self._spans(toks, self._matcher.find(toks)):
+            if self.kind_of.get(eid) != "life_stage":
+                continue
+            at = start - 1
+            while at > 0 and toks[at] in ("a", "an"):  # "not pregnant or a teen"
+                at -= 1
+            last = toks[at] if at >= 0 else ""
+            denied = bool(_NOT_NOW & {*toks[max(0, start - 3) : start]})
+            listed = last in ("or", "nor") and bool(_NOT_NOW & {*toks[max(0, start - 8) : start]})
+            over = last in _NO_LONGER or (
+                at > 0 and last in ("my", "her", "the") and toks[at - 1] in _AROUND
+            )
+            if denied or listed or over or _BEFORE_NOW & {*toks[end : end + 3]}:
+                out.add(eid)
         return out
 
     def names(self, ids: Iterable[str]) -> list[str]:
@@ -579,6 +706,7 @@ class CardIndex:
             for e in candidate.about:
                 self._about[i, self._about_column[e]] = 1.0
         self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
+        self._opposite = {e.id: e.opposite for e in bundle.entities.values() if e.opposite}
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
         # (read as a question is: nutrients inside a form's name too; never a nutrient for a
@@ -729,6 +857,7 @@ class CardIndex:
             + W_BANK * s.neighbour
             + self._prior
             - W_UNASKED * s.unasked
+            - W_OPPOSITE * self._opposed(s.named)
         )
         if not question_words(text):
             total = np.zeros(n)
@@ -771,6 +900,19 @@ class CardIndex:
                 excused = self._general if self.vocabulary.kind_of.get(e) == "nutrient" else 0.0
                 scores -= (1.0 - about) * (1.0 - excused)
         return scores / len(named)
+
+    def _opposed(self, named: list[str]) -> Any:
+        """Per candidate: 1 if it is about the opposite of an entity the question names
+        (`Entity.opposite`; unless the question names that too) and not about that entity
+        too, else 0."""
+        opposed = np.zeros(len(self._candidates))
+        for e in named:
+            opposite = self._opposite.get(e)
+            if opposite is None or opposite not in self._about_column or opposite in named:
+                continue  # both named ("was 150 though i take 1000 a day"): neither rules out
+            about = self._about[:, self._about_column[e]] if e in self._about_column else 0.0
+            opposed = np.maximum(opposed, self._about[:, self._about_column[opposite]] - about)
+        return opposed
 
     def _any_nutrient_of(self, candidate: Candidate, entity: str) -> bool:
         """Whether ``entity`` is a nutrient and ``candidate`` a card about supplements in

@@ -85,6 +85,16 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             if decision
             else None
         ),
+        "stage_notes": (
+            [
+                {"stage": n.stage, "about": list(n.about)}
+                for n in dialogue.answers.stage_notes(
+                    decision.ranked[0].candidate.about, list(decision.entities)
+                )
+            ]
+            if decision and decision.kind == "answer" and decision.ranked
+            else []
+        ),
     }
 
 
@@ -147,5 +157,7 @@ def as_text(data: dict[str, Any]) -> str:
             f" {c['bank']:+.2f}  {c['ref']}"
             for c in cards["top"]
         ]
+        for note in data.get("stage_notes", []):
+            lines.append(f"  then the note for {note['stage']} on {', '.join(note['about'])}")
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
     return "\n".join(lines) + "\n"

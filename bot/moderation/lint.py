@@ -17,8 +17,8 @@ from bot.moderation.vectors import missing_texts
 MESSAGE_LIMIT = 2000  # Discord; Telegram allows 4,096
 BUTTON_LABEL_LIMIT = 80  # Discord
 COMMAND_DESCRIPTION_LIMIT = 100  # Discord; Telegram allows 256
-_DIAGNOSIS = re.compile(
-    r"\byou (?:have|ve got|are suffering from|must have|probably have)\b[^.]{0,30}?"
+_DIAGNOSIS = re.compile(  # not a condition ("if you have kidney disease, ...")
+    r"(?<!if )(?<!when )(?<!think )\byou (?:have|ve got|are suffering from|must have|probably have)\b[^.]{0,30}?"
     r"\b(?:deficien\w*|hypo\w+|als|ms|neuropathy|disease|anaemia|anemia)\b"
     r"|\byou are (?:deficient|low in)\b",
     re.IGNORECASE,
@@ -56,6 +56,8 @@ def _texts(pf: ParsedFile) -> list[tuple[tuple[str | int, ...], str]]:
         out.append((("nutrients", i, "summary"), n.summary.text))
     for i, c in enumerate(data.causes):
         out += [(("causes", i, "facts", j), f.text) for j, f in enumerate(c.facts)]
+    out += [(("cards", i, "answer"), c.answer) for i, c in enumerate(data.cards)]
+    out += [(("stage_notes", i, "note"), n.note) for i, n in enumerate(data.stage_notes)]
     for fi, flow in enumerate(data.flows):
         for ni, node in enumerate(flow.nodes):
             if node.outcome is not None:
