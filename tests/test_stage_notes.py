@@ -111,6 +111,22 @@ def test_a_stage_said_in_passing_still_counts(dialogue: Dialogue) -> None:
     assert "PREG NOTE" in ask(dialogue, "i'm pregnant, how much magnesium is too much")
 
 
+def test_a_question_in_the_grey_zone_gets_the_note_before_the_choices(small: Bundle) -> None:
+    dialogue = Dialogue(small, None)
+    turn = dialogue.respond(
+        Session(), Incoming(SessionKey("t", "1"), text="is magnesium ok in pregnancy")
+    )
+    (reply,) = turn.replies
+    assert reply.text.startswith("In pregnancy: PREG NOTE.")
+    assert reply.text.endswith(small.message("did_you_mean_more"))
+    assert "k:card:mg_safe" in [b.id for b in reply.buttons]
+    # with nothing to note, the plain "Did you mean"
+    assert Answers(small).noted_for_stage(["magnesium"]) == []
+    assert Answers(small).noted_for_stage(["pregnancy", "magnesium"]) == [
+        NOTES[("pregnancy", "magnesium")]
+    ]
+
+
 def test_notes_follow_what_the_question_names_at_most_two(small: Bundle) -> None:
     answers = Answers(small)
     # one note on each thing: the first stage named that has one

@@ -56,6 +56,7 @@ Path_ = tuple[str | int, ...]
 REQUIRED_MESSAGES = (
     "welcome",
     "did_you_mean",
+    "did_you_mean_more",
     "dont_know",
     "ask_pharmacist",
     "disclaimer",

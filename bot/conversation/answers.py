@@ -267,11 +267,28 @@ class Answers:
                 notes.append(note)
         return notes[:STAGE_NOTES]
 
-    def did_you_mean(self, choices: list[tuple[str, str]]) -> Reply:
-        """ "Did you mean" with a button for each (reference, title)."""
+    def did_you_mean(
+        self, choices: list[tuple[str, str]], notes: list[StageNote] | None = None
+    ) -> Reply:
+        """ "Did you mean" with a button for each (reference, title); after the ``notes`` on
+        what the question names for a life stage, if any (`noted_for_stage`)."""
         buttons = [Button(f"k:{ref}"[:64], title) for ref, title in choices]
         buttons.append(Button("menu", self.bundle.message("menu_label")))
-        return Reply(self.bundle.message("did_you_mean"), tuple(buttons))
+        if not notes:
+            return Reply(self.bundle.message("did_you_mean"), tuple(buttons))
+        said = [self.sourced(n.note, [n.source]) for n in notes]
+        return Reply("\n\n".join([*said, self.bundle.message("did_you_mean_more")]), tuple(buttons))
+
+    def noted_for_stage(self, named: list[str]) -> list[StageNote]:
+        """The notes on what the question names (a nutrient...) for a life stage it names, when
+        no answer is chosen: "is magnesium ok while breastfeeding" offers cards, after the
+        breastfeeding note on magnesium (as `stage_notes` for an answer about everything named
+        but the stages)."""
+        b = self.bundle
+        stages = {
+            e for e in named if (x := b.entities.get(e)) is not None and x.kind == "life_stage"
+        }
+        return self.stage_notes(frozenset(e for e in named if e not in stages), named)
 
     def dont_know(self, medicine: bool) -> Reply:
         """An honest "I don't know", pointing to a pharmacist for a medicine question."""

@@ -357,7 +357,9 @@ class Dialogue:
         )
 
     def _suggest(self, text: str, decision: Decision, turn: Turn) -> None:
-        """Offer the best few cards of ``decision`` as "Did you mean" buttons."""
+        """Offer the best few cards of ``decision`` as "Did you mean" buttons, after what is
+        different for a life stage the question names, on what else it names, if content
+        says (`Answers.noted_for_stage`)."""
         turn.events.append(("suggest", text))
         seen: set[str] = set()
         choices = []
@@ -366,7 +368,9 @@ class Dialogue:
             if c.title not in seen and ranked.score >= SUGGEST:
                 seen.add(c.title)
                 choices.append((c.ref, c.title))
-        turn.replies.append(self.answers.did_you_mean(choices))
+        past = self.cards.vocabulary.stages_not_now(text)
+        notes = self.answers.noted_for_stage([e for e in decision.entities if e not in past])
+        turn.replies.append(self.answers.did_you_mean(choices, notes))
 
     def _route(self, session: Session, intent: Intent, turn: Turn) -> None:
         kind, target, answers = intent.kind, intent.target, self.answers
