@@ -15,6 +15,7 @@ from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey
 from bot.language.embedding import Embedder
 from bot.language.retrieval import CardIndex
+from bot.moderation.explain import as_text, explain
 from bot.storage.store import Session
 
 CARDS = (
@@ -120,6 +121,9 @@ def test_a_question_in_the_grey_zone_gets_the_note_before_the_choices(small: Bun
     assert reply.text.startswith("In pregnancy: PREG NOTE.")
     assert reply.text.endswith(small.message("did_you_mean_more"))
     assert "k:card:mg_safe" in [b.id for b in reply.buttons]
+    shown = explain(dialogue, "is magnesium ok in pregnancy")
+    assert shown["stage_notes"] == [{"stage": "pregnancy", "on": ["magnesium"]}]
+    assert "before the choices, the note for pregnancy on magnesium" in as_text(shown)
     # with nothing to note, the plain "Did you mean"
     assert Answers(small).noted_for_stage(["magnesium"]) == []
     assert Answers(small).noted_for_stage(["pregnancy", "magnesium"]) == [

@@ -6,6 +6,7 @@ from typing import Any
 
 from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
 from bot.events import Urgency
+from bot.language.retrieval import Decision
 from bot.language.safety import MODEL_RULE
 from bot.language.text import clean_text
 
@@ -85,17 +86,24 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             if decision
             else None
         ),
-        "stage_notes": (
-            [
-                {"stage": n.stage, "about": list(n.about)}
-                for n in dialogue.answers.stage_notes(
-                    decision.ranked[0].candidate.about, list(decision.entities)
-                )
-            ]
-            if decision and decision.kind == "answer" and decision.ranked
-            else []
-        ),
+        "stage_notes": _stage_notes(dialogue, decision, text) if decision else [],
     }
+
+
+def _stage_notes(dialogue: Dialogue, decision: Decision, text: str) -> list[dict[str, Any]]:
+    """The life-stage notes the reply would carry: after an answer, or before the choices."""
+    past = dialogue.cards.vocabulary.stages_not_now(text)
+    named = [e for e in decision.entities if e not in past]
+    if decision.kind == "answer" and decision.ranked:
+        about = decision.ranked[0].candidate.about
+        notes = dialogue.answers.stage_notes(about, named)
+    elif decision.kind == "suggest":
+        about, notes = frozenset(named), dialogue.answers.noted_for_stage(named)
+    else:
+        return []
+    return [
+        {"stage": n.stage, "on": [e for e in n.about if e in about or e in named]} for n in notes
+    ]
 
 
 def as_text(data: dict[str, Any]) -> str:
@@ -157,7 +165,8 @@ def as_text(data: dict[str, Any]) -> str:
             f" {c['bank']:+.2f}  {c['ref']}"
             for c in cards["top"]
         ]
+        when = "then" if cards["decision"] == "answer" else "before the choices,"
         for note in data.get("stage_notes", []):
-            lines.append(f"  then the note for {note['stage']} on {', '.join(note['about'])}")
+            lines.append(f"  {when} the note for {note['stage']} on {', '.join(note['on'])}")
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
     return "\n".join(lines) + "\n"
