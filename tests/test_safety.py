@@ -256,33 +256,6 @@ def test_an_amount_of_something_else_is_not_a_vitamins_dose(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "minutes"),
-    [
-        ("no chest pain, just the odd leg cramp at night. 54 m. worth taking magnesium?", None),
-        ("54 m, leg cramps most nights", None),
-        ("54 m. calf cramps at night", None),
-        ("cramp in my calf for 54 m now and it wont stop", 54),  # minutes, said in a sentence
-        ("20 m cramp in my calf and it wont stop", 20),
-        ("leg cramp lasted 20 m", 20),
-    ],
-)
-def test_a_number_and_m_on_their_own_are_an_age_and_sex(text: str, minutes: float | None) -> None:
-    found = {f.concept: f.value for f in SCANNER.reader.read(text).findings if f.kind == "measure"}
-    assert found.get("duration") == minutes, text
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "my wife has had d&v for 2 days, now shes getting bad cramps in her calves and hands",
-        "d and v since yesterday and my hands are cramping",
-    ],
-)
-def test_d_and_v_is_fluid_loss(text: str) -> None:
-    assert "fluid_loss" in _flags(text)
-
-
-@pytest.mark.parametrize(
     "text",
     [
         "I take 400mg since 2019",

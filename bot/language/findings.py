@@ -513,12 +513,7 @@ def _measures(
             years = value * _MINUTES[after] / _YEAR_MINUTES
             out.append(Finding("age", "measure", i, unit + 1, at, said, years))
         elif after in _MINUTES and not (
-            blocked
-            or since
-            or attributive
-            or doing
-            or (article and after == "m")
-            or (after == "m" and _age_and_sex(toks, sentence, i, unit))
+            blocked or since or attributive or doing or (article and after == "m")
         ):
             out.append(
                 Finding("duration", "measure", i, unit + 1, at, said, value * _MINUTES[after])
@@ -543,18 +538,6 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
-
-
-def _age_and_sex(toks: list[str], sentence: list[int], i: int, unit: int) -> bool:
-    """Whether the number ``i`` and the "m" at ``unit`` are a sentence of their own, or open
-    the message as a clause of their own: someone's age and sex ("just the odd leg cramp at
-    night. 54 m.", "54 m, cramps most nights"), not minutes."""
-    words = [
-        k for k, t in enumerate(toks)
-        if sentence[k] == sentence[i] and t not in _ENDS and t not in _CLAUSE
-    ]  # fmt: skip
-    opening = i == 0 and toks[unit + 1 : unit + 2] in ([], [","], ["."])
-    return words == [i, unit] or opening
 
 
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
