@@ -256,6 +256,29 @@ def test_an_amount_of_something_else_is_not_a_vitamins_dose(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "raised"),
+    [
+        ("my wife has had d&v for 2 days, now shes getting bad cramps in her calves", True),
+        ("D+V since yesterday and my hands are cramping", True),
+        ("d / v all night, now my legs keep cramping", True),
+        ("v&d since sunday, weak and cramping", True),
+        ("low vit d and v tired, legs cramp at night sometimes", False),  # "v" is "very"
+        ("vit d & v low iron, the odd cramp in my feet", False),
+        ("d&v last month, all fine now, just wondering about magnesium", False),
+        ("d&v24hrs now cramps", True),
+        ("d&vs all week, so weak", True),
+        ("no d&v, just cramps at night", False),  # a denial holds
+        ("not had any d&v, legs cramp at night though", False),
+        ("bloods back, low vit. d & v low b12. legs weak and tingly", False),
+        ("Vit-D & v low b12 on my bloods, legs weak and tingly for months", False),
+        ("v = d/t so t = d/v lol, got cramp in my hand from writing", False),
+    ],
+)
+def test_d_and_v_written_with_its_sign_is_fluid_loss(text: str, raised: bool) -> None:
+    assert ("fluid_loss" in _flags(text)) is raised, text
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "I take 400mg since 2019",

@@ -165,6 +165,13 @@ _GESTATION = re.compile(
     re.IGNORECASE,
 )
 _GLUED = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")  # "20min", "50,000iu"
+#: "d&v", "D+V", "d/v", "v&d" (also "d&vs", "d&v24hrs"): diarrhoea or vomiting, as written
+#: with its sign; never "d and v", nor after a vitamin's name ("vit d & v low b12", "v" for
+#: "very") or "=" ("t = d/v"). "Or", so that a denial holds ("no d&v, just cramps").
+_D_AND_V = re.compile(
+    r"(?<![a-z0-9])(?:d\s*[&+/]\s*v|v\s*[&+/]\s*d)(?:s|ing|'d)?(?![a-z])", re.IGNORECASE
+)
+_NOT_D_AND_V = re.compile(r"(?:vit|vitamin)[\s.\-]*$|=\s*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +297,7 @@ class Reader:
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
         text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
+        text = _D_AND_V.sub(_diarrhoea_or_vomiting, text)
         toks = tokens(text)
         toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
@@ -662,6 +670,11 @@ def _through_level_word(toks: list[str], i: int) -> list[str] | None:
         if not (tok in _LEVEL_FILLER or tok in _DOSE_UNITS or _a_dose(toks, start)):
             return None
     return None
+
+
+def _diarrhoea_or_vomiting(match: re.Match[str]) -> str:
+    before = match.string[max(0, match.start() - 12) : match.start()]
+    return match[0] if _NOT_D_AND_V.search(before) else " diarrhoea or vomiting "
 
 
 def _pregnant(match: re.Match[str]) -> str:
