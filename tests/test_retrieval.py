@@ -229,11 +229,8 @@ def test_a_card_about_the_opposite_result_is_not_an_answer(bundle: Bundle) -> No
     assert high[0].candidate.ref == "card:falsely_high"
 
 
-def test_a_moderator_is_told_of_a_broken_result_range_or_opposite(tmp_path: Path) -> None:
-    import shutil
-
-    folder = tmp_path / "content"
-    shutil.copytree(bundled_content_dir(), folder)
+def test_a_moderator_is_told_of_a_broken_result_range_or_opposite(content_copy: Path) -> None:
+    folder = content_copy
     (folder / "extra.yaml").write_text(
         "result_ranges:\n"
         "  - {nutrient: no_such, low: 1, high: 2, unit: mmol, most: 3, source: NHS}\n"

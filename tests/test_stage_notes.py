@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
 
-from bot.content.loader import Bundle, bundled_content_dir, read_content
+from bot.content.loader import Bundle, read_content
 from bot.content.model import Card, Entity, StageNote
 from bot.conversation.answers import STAGE_NOTES, Answers
 from bot.conversation.dialogue import Dialogue
 from bot.events import Incoming, SessionKey
 from bot.language.embedding import Embedder
-from bot.language.retrieval import CardIndex
+from bot.language.retrieval import CardIndex, Decision
 from bot.moderation.explain import as_text, explain
 from bot.storage.store import Session
 
@@ -124,9 +123,13 @@ def test_a_question_in_the_grey_zone_gets_the_note_before_the_choices(small: Bun
     shown = explain(dialogue, "is magnesium ok in pregnancy")
     assert shown["stage_notes"] == [{"stage": "pregnancy", "on": ["magnesium"]}]
     assert "before the choices, the note for pregnancy on magnesium" in as_text(shown)
+
     # with nothing to note, the plain "Did you mean"
-    assert Answers(small).noted_for_stage(["magnesium"]) == []
-    assert Answers(small).noted_for_stage(["pregnancy", "magnesium"]) == [
+    def offered(*named: str) -> Decision:
+        return Decision("suggest", (), named, frozenset(), "grey zone")
+
+    assert Answers(small).notes_for(offered("magnesium"), answered=False) == []
+    assert Answers(small).notes_for(offered("pregnancy", "magnesium"), answered=False) == [
         NOTES[("pregnancy", "magnesium")]
     ]
 
@@ -144,7 +147,8 @@ def test_notes_follow_what_the_question_names_at_most_two(small: Bundle) -> None
     assert answers.stage_notes(frozenset({"magnesium"}), ["teenager"]) == [
         NOTES[("teenager", "magnesium")]
     ]
-    reply = answers.answer("card:mg_safe", frozenset({"magnesium"}), ["teenager"])
+    notes = answers.stage_notes(frozenset({"magnesium"}), ["teenager"])
+    reply = answers.answer("card:mg_safe", notes)
     assert reply is not None and reply.text.endswith("Source: ODS")
 
 
@@ -166,10 +170,9 @@ def test_every_shipped_note_follows_an_answer_about_what_it_covers(bundle: Bundl
     ],
 )
 def test_a_moderator_is_told_what_is_wrong_with_a_note(
-    tmp_path: Path, entry: str, problem: str
+    content_copy: Path, entry: str, problem: str
 ) -> None:
-    folder = tmp_path / "content"
-    shutil.copytree(bundled_content_dir(), folder)
+    folder = content_copy
     (folder / "extra_notes.yaml").write_text(
         f"stage_notes:\n{entry}\n    note: A note.\n    source: NHS\n", encoding="utf-8"
     )

@@ -8,13 +8,14 @@ the content bundle; only the layout (bold headings, bullets, buttons) is decided
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from bot import markup
 from bot.content.loader import Bundle
 from bot.content.model import Node, StageNote
 from bot.events import Button, Reply, Urgency
+from bot.language.retrieval import Decision
 from bot.language.safety import RedFlagHit
 
 #: At most this many life-stage notes follow one answer (`Answers.stage_notes`).
@@ -232,15 +233,23 @@ class Answers:
             return self.diet(rest)
         return None
 
-    def answer(self, ref: str, about: Iterable[str], named: Iterable[str]) -> Reply | None:
-        """The answer ``ref`` names, followed by what is different for a life stage the
-        question names and the answer is not about (`stage_notes`), or None if stale."""
+    def answer(self, ref: str, notes: list[StageNote]) -> Reply | None:
+        """The answer ``ref`` names, followed by the life-stage ``notes`` (`notes_for`), or
+        None if stale."""
         reply = self.render(ref)
-        notes = self.stage_notes(frozenset(about), list(named))
         if reply is None or not notes:
             return reply
-        said = [self.sourced(n.note, [n.source]) for n in notes]
-        return replace(reply, text="\n\n".join([reply.text, *said]))
+        return replace(reply, text="\n\n".join([reply.text, *self._said(notes)]))
+
+    def notes_for(self, decision: Decision, answered: bool) -> list[StageNote]:
+        """What is different for a life stage the question names (said now: `Decision.said_now`):
+        after its top answer (``answered``), on what that answer is about; before the choices
+        of a "Did you mean", on what else the question names ("is magnesium ok while
+        breastfeeding": the breastfeeding note on magnesium)."""
+        named = list(decision.said_now)
+        if answered:
+            return self.stage_notes(decision.ranked[0].candidate.about, named)
+        return self.stage_notes(frozenset(e for e in named if not self._is_stage(e)), named)
 
     def stage_notes(self, about: frozenset[str], named: list[str]) -> list[StageNote]:
         """The notes on what ``about`` (an answer's entities) and the question both name (or
@@ -248,11 +257,7 @@ class Answers:
         the answer leaves out and has a note on it, at most `STAGE_NOTES`: "can my 15 year old
         take magnesium" gets the teenage figures after the magnesium answer."""
         b = self.bundle
-        stages = [
-            e for e in named
-            if e not in about and (entity := b.entities.get(e)) is not None
-            and entity.kind == "life_stage"
-        ]  # fmt: skip
+        stages = [e for e in named if e not in about and self._is_stage(e)]
         if not stages:
             return []
         targets = [e for e in named if e in about]
@@ -267,28 +272,24 @@ class Answers:
                 notes.append(note)
         return notes[:STAGE_NOTES]
 
+    def _is_stage(self, eid: str) -> bool:
+        entity = self.bundle.entities.get(eid)
+        return entity is not None and entity.kind == "life_stage"
+
+    def _said(self, notes: list[StageNote]) -> list[str]:
+        return [self.sourced(n.note, [n.source]) for n in notes]
+
     def did_you_mean(
         self, choices: list[tuple[str, str]], notes: list[StageNote] | None = None
     ) -> Reply:
-        """ "Did you mean" with a button for each (reference, title); after the ``notes`` on
-        what the question names for a life stage, if any (`noted_for_stage`)."""
+        """ "Did you mean" with a button for each (reference, title); after the life-stage
+        ``notes`` (`notes_for`), if any."""
         buttons = [Button(f"k:{ref}"[:64], title) for ref, title in choices]
         buttons.append(Button("menu", self.bundle.message("menu_label")))
         if not notes:
             return Reply(self.bundle.message("did_you_mean"), tuple(buttons))
-        said = [self.sourced(n.note, [n.source]) for n in notes]
-        return Reply("\n\n".join([*said, self.bundle.message("did_you_mean_more")]), tuple(buttons))
-
-    def noted_for_stage(self, named: list[str]) -> list[StageNote]:
-        """The notes on what the question names (a nutrient...) for a life stage it names, when
-        no answer is chosen: "is magnesium ok while breastfeeding" offers cards, after the
-        breastfeeding note on magnesium (as `stage_notes` for an answer about everything named
-        but the stages)."""
-        b = self.bundle
-        stages = {
-            e for e in named if (x := b.entities.get(e)) is not None and x.kind == "life_stage"
-        }
-        return self.stage_notes(frozenset(e for e in named if e not in stages), named)
+        text = "\n\n".join([*self._said(notes), self.bundle.message("did_you_mean_more")])
+        return Reply(text, tuple(buttons))
 
     def dont_know(self, medicine: bool) -> Reply:
         """An honest "I don't know", pointing to a pharmacist for a medicine question."""

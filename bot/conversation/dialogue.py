@@ -187,7 +187,7 @@ class Dialogue:
                 intent = self.understanding.route(text[:MAX_TEXT])
                 decision = self.lookup(text[:MAX_TEXT], intent)
                 if decision.kind == "answer":
-                    reply = self._answer(decision, text[:MAX_TEXT])
+                    reply = self._answer(decision)
                     turn.replies.extend([reply] if reply is not None else [])
             return
         self._understand(session, text, turn)
@@ -250,7 +250,7 @@ class Dialogue:
         if intent.kind not in _CONVERSATIONAL:  # a list or an offer: a card may fit better
             decision = self.lookup(text, intent)
             reply = (
-                self._answer(decision, text)
+                self._answer(decision)
                 if decision.kind == "answer" and self._clear_of_runner_up(decision)
                 else None
             )
@@ -302,13 +302,11 @@ class Dialogue:
             prefix = self.bundle.message("resume_prompt")
             turn.replies.append(self.answers.question(session.flow, node, prefix))
 
-    def _answer(self, decision: Decision, text: str) -> Reply | None:
+    def _answer(self, decision: Decision) -> Reply | None:
         """The reply to a decided question: its top answer, fitted to a life stage it names
-        as the asker's or someone's now (not "not pregnant", "when i was pregnant")."""
-        top = decision.ranked[0].candidate
-        past = self.cards.vocabulary.stages_not_now(text)
-        named = [e for e in decision.entities if e not in past]
-        return self.answers.answer(top.ref, top.about, named)
+        (`Answers.notes_for`)."""
+        notes = self.answers.notes_for(decision, answered=True)
+        return self.answers.answer(decision.ranked[0].candidate.ref, notes)
 
     def lookup(self, text: str, intent: Intent) -> Decision:
         """What the answer cards make of a question, given the topic router's reading."""
@@ -325,7 +323,7 @@ class Dialogue:
         decision = self.lookup(text, intent)
         turn.events.append(("intent", f"card_{decision.kind}"))
         if decision.kind == "answer":
-            reply = self._answer(decision, text)
+            reply = self._answer(decision)
             if reply is not None:
                 turn.replies.append(reply)
                 return True
@@ -359,7 +357,7 @@ class Dialogue:
     def _suggest(self, text: str, decision: Decision, turn: Turn) -> None:
         """Offer the best few cards of ``decision`` as "Did you mean" buttons, after what is
         different for a life stage the question names, on what else it names, if content
-        says (`Answers.noted_for_stage`)."""
+        says (`Answers.notes_for`)."""
         turn.events.append(("suggest", text))
         seen: set[str] = set()
         choices = []
@@ -368,8 +366,7 @@ class Dialogue:
             if c.title not in seen and ranked.score >= SUGGEST:
                 seen.add(c.title)
                 choices.append((c.ref, c.title))
-        past = self.cards.vocabulary.stages_not_now(text)
-        notes = self.answers.noted_for_stage([e for e in decision.entities if e not in past])
+        notes = self.answers.notes_for(decision, answered=False)
         turn.replies.append(self.answers.did_you_mean(choices, notes))
 
     def _route(self, session: Session, intent: Intent, turn: Turn) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bot.content.model import Concept, ContextCategory, ContextRules
-from bot.language.text import SENTENCE_END, Match, PhraseMatcher, tokens
+from bot.language.text import GLUED_UNIT, SENTENCE_END, Match, PhraseMatcher, tokens
 
 #: Concept kinds that count anywhere in a message (the rest combine within one sentence).
 MESSAGE_WIDE = frozenset({"context", "person", "measure"})
@@ -164,7 +164,6 @@ _GESTATION = re.compile(
     r"|(?:^|(?<=[.!?\n]))\s*(?:i'?m |i am |now |at )?([2-4]\d)\s*(?:wks?|weeks?)\b(?!\s*(?:ago|of|old))",
     re.IGNORECASE,
 )
-_GLUED = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")  # "20min", "50,000iu"
 #: "d&v", "D+V", "d/v", "v&d" (also "d&vs", "d&v24hrs"): diarrhoea or vomiting, as written
 #: with its sign; never "d and v", nor after a vitamin's name ("vit d & v low b12", "v" for
 #: "very") or "=" ("t = d/v"). "Or", so that a denial holds ("no d&v, just cramps").
@@ -447,7 +446,7 @@ def _unglue(toks: list[str]) -> list[str]:
     """Split "20min" into "20", "min" and "3yo" into "3", "yo"."""
     out: list[str] = []
     for tok in toks:
-        glued = _GLUED.match(tok)
+        glued = GLUED_UNIT.match(tok)
         out += [glued[1], glued[2]] if glued else [tok]
     return out
 

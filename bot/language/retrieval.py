@@ -43,7 +43,15 @@ from rapidfuzz import fuzz
 from bot.content.loader import Bundle
 from bot.content.model import RESULT_HIGH, RESULT_LOW
 from bot.language.embedding import Embedder, with_stored
-from bot.language.text import STOPWORDS, Match, PhraseMatcher, content_words, normalise, words
+from bot.language.text import (
+    GLUED_UNIT,
+    STOPWORDS,
+    Match,
+    PhraseMatcher,
+    content_words,
+    normalise,
+    words,
+)
 
 #: Besides the shared stop words, question words ("how much magnesium" asks about magnesium)
 #: and the small words of chat, which no answer contains and which would otherwise weigh as
@@ -166,22 +174,20 @@ _MARKS = (
 )
 
 
-#: Words that may come between a nutrient's name and its result ("potassium was 3.3", "b12
-#: came back at 180", "calcium level is only 2.1", "vitamin d level? my result says 38 nmol/l").
-_RESULT_FILLER = frozenset(
-    "is was were came come back at of level levels result results reading says said showed "
-    "shows just only about around my the on in bloods blood test its it's it".split()
-)
-#: Of those, the words that say a whole number without its unit is a result ("b12 was 150";
-#: "b12 1000" is a dose).
+#: Words that say a whole number without its unit is a result ("b12 was 150"; "b12 1000" is
+#: a dose), and the words that may come between a nutrient's name and its result ("potassium
+#: was 3.3", "b12 came back at 180", "calcium level is only 2.1", "vitamin d level? my result
+#: says 38 nmol/l").
 _RESULT_WORDS = frozenset(
     "is was were came come back level levels result results reading says said showed shows".split()
 )
+_RESULT_FILLER = _RESULT_WORDS | frozenset(
+    "at of just only about around my the on in bloods blood test its it's it".split()
+)
 #: How many words may come between a nutrient's name and a result without its unit, and with.
 _RESULT_REACH, _UNIT_REACH = 5, 8
-#: A number as a result is written ("3.3", "1,200"), and one glued to its unit ("3.3mmol").
+#: A number as a result is written ("3.3", "1,200").
 _RESULT_NUMBER = re.compile(r"^\d[\d,]*(?:\.\d+)?$")
-_GLUED_UNIT = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")
 #: Words after a number that make it an amount taken ("b12 1000 mcg", "b12 100 a day").
 _DOSE_UNITS = frozenset(
     "mg mcg mcgs ug iu g gram grams ml units milligram milligrams microgram micrograms a daily "
@@ -261,7 +267,9 @@ class Decision:
     """What to do with a question: ``answer`` the first of ``ranked``, ``suggest`` the first
     few, or ``unknown``; ``entities`` are the ids the question names; ``reason`` is the rule
     that decided ("clear", "score", "topic words", "grey zone"...), shown by `nervebot explain`;
-    ``chance`` is the question model's chance that the top candidate is right, if it has one."""
+    ``chance`` is the question model's chance that the top candidate is right, if it has one;
+    ``not_now`` the life stages the question names only as not, or no longer, so
+    (`Vocabulary.stages_not_now`)."""
 
     kind: str
     ranked: tuple[Ranked, ...]
@@ -269,6 +277,13 @@ class Decision:
     kinds: frozenset[str]
     reason: str
     chance: float | None = None
+    not_now: frozenset[str] = frozenset()
+
+    @property
+    def said_now(self) -> tuple[str, ...]:
+        """The entities the question names, without the life stages in ``not_now``: what an
+        answer is fitted to (`Answers.notes_for`)."""
+        return tuple(e for e in self.entities if e not in self.not_now)
 
 
 def question_words(text: str) -> str:
@@ -427,7 +442,7 @@ class Vocabulary:
         ]
         out: list[tuple[str, int, int]] = []
         for i, tok in enumerate(toks):
-            glued = _GLUED_UNIT.match(tok)
+            glued = GLUED_UNIT.match(tok)
             number, unit = (
                 glued.groups() if glued else (tok, toks[i + 1] if i + 1 < len(toks) else "")
             )
@@ -468,12 +483,12 @@ class Vocabulary:
                 out.append((RESULT_HIGH, i, i + 1))
         return out
 
-    def stages_not_now(self, text: str) -> set[str]:
+    def stages_not_now(self, text: str) -> frozenset[str]:
         """The life stages ``text`` names only as not, or no longer, so (`_NOT_NOW` within
         three words before, "or" after a denial, `_NO_LONGER` just before, `_AROUND` and "my",
         or `_BEFORE_NOW` just after): "im not
         pregnant or breastfeeding", "my wife isnt pregnant", "when i was pregnant", "no longer
-        breastfeeding", "pregnant last year". For what is added to an answer (`Answers.answer`);
+        breastfeeding", "pregnant last year". For what is added to an answer (`Decision.not_now`);
         ranking reads denials more narrowly (`_denied`)."""
         toks = self.tokens(text)
         out = set()
@@ -491,7 +506,7 @@ class Vocabulary:
             )
             if denied or listed or over or _BEFORE_NOW & {*toks[end : end + 3]}:
                 out.add(eid)
-        return out
+        return frozenset(out)
 
     def names(self, ids: Iterable[str]) -> list[str]:
         """Every name of the entities ``ids``."""
@@ -1014,6 +1029,14 @@ class CardIndex:
         return self._idf_of.get(stem_, self._unseen_idf)
 
     def decide(self, text: str, prefer: str | None = None, food_list: bool = False) -> Decision:
+        """Answer, suggest or admit not knowing (`_decide`), with the life stages the question
+        names only as not, or no longer, so (`Decision.not_now`)."""
+        decision = self._decide(text, prefer, food_list)
+        if "life_stage" not in decision.kinds:
+            return decision
+        return dataclasses.replace(decision, not_now=self.vocabulary.stages_not_now(text))
+
+    def _decide(self, text: str, prefer: str | None, food_list: bool) -> Decision:
         """Answer, suggest or admit not knowing.
 
         ``prefer`` is what the topic router picked from the nutrient, topic and FAQ words (the

@@ -13,6 +13,8 @@ from rapidfuzz import fuzz, process
 T = TypeVar("T")
 
 _APOSTROPHES = re.compile(r"[’‘`´']")
+#: A number glued to its unit ("20min", "50,000iu", "3.3mmol"): the number, then the unit.
+GLUED_UNIT = re.compile(r"^(\d[\d,]*(?:\.\d+)?)([a-z]+)$")
 #: "1.5" and "10,000" stay one number each.
 _TOKEN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+[a-z]*|[a-z0-9]+|[.,;:!?]")
 BREAK_TOKENS = frozenset(".,;:!?")

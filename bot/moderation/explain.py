@@ -86,23 +86,20 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             if decision
             else None
         ),
-        "stage_notes": _stage_notes(dialogue, decision, text) if decision else [],
+        "stage_notes": _stage_notes(dialogue, decision) if decision else [],
     }
 
 
-def _stage_notes(dialogue: Dialogue, decision: Decision, text: str) -> list[dict[str, Any]]:
+def _stage_notes(dialogue: Dialogue, decision: Decision) -> list[dict[str, Any]]:
     """The life-stage notes the reply would carry: after an answer, or before the choices."""
-    past = dialogue.cards.vocabulary.stages_not_now(text)
-    named = [e for e in decision.entities if e not in past]
-    if decision.kind == "answer" and decision.ranked:
-        about = decision.ranked[0].candidate.about
-        notes = dialogue.answers.stage_notes(about, named)
-    elif decision.kind == "suggest":
-        about, notes = frozenset(named), dialogue.answers.noted_for_stage(named)
-    else:
+    if decision.kind not in ("answer", "suggest") or not decision.ranked:
         return []
+    answered = decision.kind == "answer"
+    about = decision.ranked[0].candidate.about if answered else frozenset()
+    named = decision.said_now
     return [
-        {"stage": n.stage, "on": [e for e in n.about if e in about or e in named]} for n in notes
+        {"stage": n.stage, "on": [e for e in n.about if e in about or e in named]}
+        for n in dialogue.answers.notes_for(decision, answered)
     ]
 
 
