@@ -404,6 +404,28 @@ def test_cards_must_name_known_entities(tmp_path: Path) -> None:
     assert any(":4:13:" in m and "'no_such_thing' is no entity" in m for m in messages), messages
 
 
+def test_a_nutrients_fact_is_about_what_its_topics_words_name(base: Bundle) -> None:
+    """A nutrient's fact is about what its topic's words name ("too much", "why low", "rda"):
+    a question naming it does not count against the fact, as it does against a card not
+    about it."""
+    index = CardIndex(base, None)
+    about = {r: index._candidates[index.refs.index(r)].about for r in index.refs}
+    assert {"magnesium", "upper_limit_topic"} <= about["nutrient:magnesium:upper_limit"]
+    assert "why_low" in about["nutrient:calcium:at_risk"]
+    assert "daily_amount" in about["nutrient:vitamin_d:intake"]
+    ranked, named = index.rank("is 500 mg of magnesium too much", limit=len(index.refs))
+    entities = {r.candidate.ref: r.entities for r in ranked}
+    assert "upper_limit_topic" in named
+    assert entities["nutrient:magnesium:upper_limit"] == 1.0
+    assert entities["nutrient:magnesium:role"] < entities["nutrient:magnesium:upper_limit"]
+
+
+def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:
+    find = CardIndex(base, None).vocabulary.find
+    assert find("how much potassium do i need") == ["daily_amount", "potassium"]
+    assert find("why is my vitamin d so low") == ["why_low", "vitamin_d"]
+
+
 def test_ask_templates_may_use_only_the_name(tmp_path: Path) -> None:
     import shutil
 

@@ -380,7 +380,9 @@ class Vocabulary:
             key=lambda m: (m.start, -m.length, not m.exact, -closeness(m)),
         )
         for match in found:
-            span = set(range(match.start, match.end))
+            # a gap's words are no part of the phrase: "how much potassium do i need" names
+            # potassium inside "how much ... need"
+            span = set(range(match.start, match.end)) - match.gaps
             if span & taken or (told and match.payload[0] in staged):
                 continue
             if not match.exact and all(toks[k] in QUESTION_WORDS for k in span):

@@ -183,16 +183,24 @@ class Understanding:
                 if value not in bucket:
                     bucket.append(value)
         intents = kinds.get("intent", [])
-        nutrient = next(iter(kinds.get("nutrient", [])), None)
+        nutrients = kinds.get("nutrient", [])
+        nutrient = next(iter(nutrients), None)
         topic = next(iter(kinds.get("topic", [])), None)
-        if kinds.get("diet") and topic is None:
-            return Intent("diet", kinds["diet"][0])
+        # a diet's tips answer for the nutrients they cover: "high in b6? i'm vegetarian"
+        # asks for B6's foods, which the vegan tips do not name
+        diets = [
+            d
+            for d in kinds.get("diet", [])
+            if not nutrients or set(nutrients) & set(self._bundle.diets[d].nutrients)
+        ]
+        if diets and topic is None:
+            return Intent("diet", diets[0])
         if nutrient is not None:
             if "foods" in intents:
                 return Intent("foods", nutrient)
             return Intent("nutrient", nutrient, topic)
-        if kinds.get("diet"):
-            return Intent("diet", kinds["diet"][0])
+        if diets:
+            return Intent("diet", diets[0])
         if "foods" in intents:
             return Intent("foods")
         for name in ("redflags", "about", "nutrients", "causes", "faq"):
