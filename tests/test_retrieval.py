@@ -420,6 +420,23 @@ def test_a_nutrients_fact_is_about_what_its_topics_words_name(base: Bundle) -> N
     assert entities["nutrient:magnesium:role"] < entities["nutrient:magnesium:upper_limit"]
 
 
+def test_where_the_asker_lives_rules_out_the_other_countrys_advice(base: Bundle) -> None:
+    """Ireland and the UK are each other's `Entity.opposite`: "we're in ireland" is not
+    answered by the UK's advice, which the question would otherwise favour by its words."""
+    index = CardIndex(base, None)
+    ranked, named = index.rank(
+        "breastfed baby vitamin d drops, we're in ireland", limit=len(index.refs)
+    )
+    scores = {r.candidate.ref: r.score for r in ranked}
+    assert "ireland" in named
+    assert scores["card:ireland_vitamin_d"] > scores["card:uk_vitamin_d_children"] + 0.5
+    ranked, named = index.rank(
+        "breastfed baby vitamin d drops, we're in the uk", limit=len(index.refs)
+    )
+    scores = {r.candidate.ref: r.score for r in ranked}
+    assert scores["card:uk_vitamin_d_children"] > scores.get("card:ireland_vitamin_d", 0.0)
+
+
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:
     find = CardIndex(base, None).vocabulary.find
     assert find("how much potassium do i need") == ["daily_amount", "potassium"]
