@@ -382,3 +382,28 @@ def test_the_threshold_weighs_a_partly_right_answer_below_a_wrong_one() -> None:
     assert train_questions.choose(partly)[0] <= 0.65  # 10 right are worth 6 partly (1 each)...
     wrong = table(("right", 10, 0.9), ("right", 10, 0.65), ("wrong", 6, 0.65), ("wrong", 4, 0.2))
     assert train_questions.choose(wrong)[0] > 0.65  # ...and not 6 wrong (3 each)
+
+
+CLOSE = "is a muscle twitch ever serious enough to see a doctor about"  # two cards close
+
+
+@pytest.mark.parametrize(("chance", "answered"), [(1.0, True), (0.75, False)])
+def test_a_close_runner_up_gives_way_to_the_card_the_model_vouches_for(
+    bundle: Bundle, embedder: Embedder, chance: float, answered: bool
+) -> None:
+    """A question the topic router reads as a request for a list or the symptom check, whose
+    two best cards are close, gets "Did you mean", unless the question model's chance reaches
+    `VOUCHED` (it reads the margin itself)."""
+    from bot.events import Incoming, SessionKey
+    from bot.language.retrieval import MARGIN, VOUCHED
+    from bot.storage.store import Session
+
+    dialogue = _dialogue(bundle, embedder, math.log(chance / (1 - chance)) if chance < 1 else 50.0)
+    decision = dialogue.lookup(CLOSE, dialogue.understanding.route(CLOSE))
+    assert decision.kind == "answer"
+    assert decision.ranked[0].score - decision.ranked[1].score < MARGIN
+    assert (decision.chance is not None and decision.chance >= VOUCHED) == answered
+    turn = dialogue.respond(Session(), Incoming(SessionKey("t", "1"), text=CLOSE))
+    events = {kind for kind, _ in turn.events}
+    assert ("suggest" not in events) == answered
+    assert turn.replies[-1].text == dialogue.answers.triage_offer().text  # and the check

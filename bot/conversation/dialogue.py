@@ -17,7 +17,7 @@ from bot.content.model import Choice, Node
 from bot.conversation.answers import NOTED, RAISED, Answers
 from bot.events import Button, Incoming, Reply, Urgency
 from bot.language.embedding import Embedder
-from bot.language.retrieval import MARGIN, SUGGEST, CardIndex, Decision
+from bot.language.retrieval import MARGIN, SUGGEST, VOUCHED, CardIndex, Decision
 from bot.language.safety import RedFlagHit, RedFlagScanner
 from bot.language.text import clean_text
 from bot.language.understand import Intent, Understanding
@@ -349,6 +349,8 @@ class Dialogue:
         ranked = decision.ranked
         if decision.reason == "worded as an example" or len(ranked) < 2:
             return True
+        if decision.chance is not None and decision.chance >= VOUCHED:
+            return True  # the question model reads the margin itself, and vouches for the card
         top, runner = ranked[0], ranked[1]
         return top.score - runner.score >= MARGIN or self.cards.twins(
             top.candidate.ref, runner.candidate.ref
