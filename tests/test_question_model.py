@@ -387,9 +387,9 @@ def test_the_threshold_weighs_a_partly_right_answer_below_a_wrong_one() -> None:
 CLOSE = "is a muscle twitch ever serious enough to see a doctor about"  # two cards close
 
 
-@pytest.mark.parametrize(("chance", "answered"), [(1.0, True), (0.75, False)])
+@pytest.mark.parametrize(("vouched", "answered"), [(True, True), (False, False)])
 def test_a_close_runner_up_gives_way_to_the_card_the_model_vouches_for(
-    bundle: Bundle, embedder: Embedder, chance: float, answered: bool
+    bundle: Bundle, embedder: Embedder, vouched: bool, answered: bool
 ) -> None:
     """A question the topic router reads as a request for a list or the symptom check, whose
     two best cards are close, gets "Did you mean", unless the question model's chance reaches
@@ -398,7 +398,11 @@ def test_a_close_runner_up_gives_way_to_the_card_the_model_vouches_for(
     from bot.language.retrieval import MARGIN, VOUCHED
     from bot.storage.store import Session
 
-    dialogue = _dialogue(bundle, embedder, math.log(chance / (1 - chance)) if chance < 1 else 50.0)
+    shipped = bundle.questions
+    assert shipped is not None
+    # exactly at VOUCHED, or between the model's answer threshold and VOUCHED
+    chance = VOUCHED if vouched else (shipped.answer + VOUCHED) / 2
+    dialogue = _dialogue(bundle, embedder, math.log(chance / (1 - chance)))
     decision = dialogue.lookup(CLOSE, dialogue.understanding.route(CLOSE))
     assert decision.kind == "answer"
     assert decision.ranked[0].score - decision.ranked[1].score < MARGIN
@@ -407,3 +411,12 @@ def test_a_close_runner_up_gives_way_to_the_card_the_model_vouches_for(
     events = {kind for kind, _ in turn.events}
     assert ("suggest" not in events) == answered
     assert turn.replies[-1].text == dialogue.answers.triage_offer().text  # and the check
+
+
+def test_the_shipped_threshold_stays_below_vouching(bundle: Bundle) -> None:
+    """A retrain that put the answer threshold at `VOUCHED` or above would skip the margin and
+    twins checks of every answer without anyone noticing."""
+    from bot.language.retrieval import VOUCHED
+
+    assert bundle.questions is not None
+    assert bundle.questions.answer < VOUCHED

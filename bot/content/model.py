@@ -97,6 +97,10 @@ class Diet(_Model):
     name: Text
     aliases: Phrases
     tips: Annotated[tuple[Fact, ...], Field(min_length=1)]
+    #: the nutrients its tips concern: buttons to their food lists, and a question naming the
+    #: diet and one of them gets the tips ("vegan sources of b12"); naming only others, it gets
+    #: the nutrient's answer ("high in b6? im vegetarian"). Without any, the tips answer only
+    #: a question that names no nutrient.
     nutrients: tuple[Id, ...] = ()
 
 

@@ -345,7 +345,8 @@ class Dialogue:
     def _clear_of_runner_up(self, decision: Decision) -> bool:
         """Whether the answer card is clear of the next one: two cards about level do not
         replace the list the question asked for ("warning signs on statins"), but two that
-        answer the same questions are no doubt ("what causes leg cramps at night")."""
+        answer the same questions are no doubt ("what causes leg cramps at night"), nor is a
+        card the question model vouches for (its chance at `VOUCHED` or above)."""
         ranked = decision.ranked
         if decision.reason == "worded as an example" or len(ranked) < 2:
             return True

@@ -360,7 +360,9 @@ class Vocabulary:
         named in words: "my kid is 15" is a teenager); then overlaps go to the longest match,
         then an exact one, then the closest spelling ("hypokalemia" is potassium's word, not
         calcium's "hypocalcaemia"); a told blood result outside its range names
-        `RESULT_LOW` or `RESULT_HIGH` (`_results`)."""
+        `RESULT_LOW` or `RESULT_HIGH` (`_results`). A phrase with a "..." gap claims only its
+        own words, so a span may hold another inside its gap ("how much potassium do i
+        need": `daily_amount` over all of it, potassium within)."""
         toks = self.tokens(text)
         return self._spans(toks, self._matcher.find(toks))
 

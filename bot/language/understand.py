@@ -186,8 +186,9 @@ class Understanding:
         nutrients = kinds.get("nutrient", [])
         nutrient = next(iter(nutrients), None)
         topic = next(iter(kinds.get("topic", [])), None)
-        # a diet's tips answer for the nutrients they cover: "high in b6? i'm vegetarian"
-        # asks for B6's foods, which the vegan tips do not name
+        # a diet's tips answer for the nutrients they concern (`Diet.nutrients`; one of several
+        # named is enough): "high in b6? i'm vegetarian" asks for B6's foods, which the vegan
+        # tips do not name
         diets = [
             d
             for d in kinds.get("diet", [])
