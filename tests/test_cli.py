@@ -260,6 +260,7 @@ def test_explain_shows_findings_context_rules_and_urgency() -> None:
     assert findings["weakness"]["current"]
     assert {"flag": "stroke", "urgency": "emergency"}.items() <= data["rules"][0].items()
     assert data["urgency"] == "emergency" and data["red_flags"][0] == "stroke"
+    assert data["chat"]["events"][0] == "red_flag emergency:stroke"  # what the chat replies
     shown = run("explain", "what foods have magnesium?")
     assert shown.returncode == 0
     assert "urgency: none" in shown.stdout and "answer: foods magnesium" in shown.stdout

@@ -413,6 +413,25 @@ def test_a_close_runner_up_gives_way_to_the_card_the_model_vouches_for(
     assert turn.replies[-1].text == dialogue.answers.triage_offer().text  # and the check
 
 
+def test_explain_shows_the_chat_offering_what_the_cards_would_answer(
+    bundle: Bundle, embedder: Embedder
+) -> None:
+    """`nervebot explain` shows the cards' decision and, beside it, what the chat replies:
+    below `VOUCHED`, a close runner-up turns the answer into "Did you mean"."""
+    from bot.language.retrieval import VOUCHED
+    from bot.moderation.explain import as_text, explain
+
+    shipped = bundle.questions
+    assert shipped is not None
+    chance = (shipped.answer + VOUCHED) / 2
+    data = explain(_dialogue(bundle, embedder, math.log(chance / (1 - chance))), CLOSE)
+    assert data["cards"]["decision"] == "answer"
+    assert data["chat"]["suggested"] and "suggest" in data["chat"]["events"]
+    assert "the chat replies (unanswered, suggest): " in as_text(data)
+    data = explain(_dialogue(bundle, embedder, 50.0), CLOSE)
+    assert not data["chat"]["suggested"] and "card_answer" in data["chat"]["events"]
+
+
 def test_the_shipped_threshold_stays_below_vouching(bundle: Bundle) -> None:
     """A retrain that put the answer threshold at `VOUCHED` or above would skip the margin and
     twins checks of every answer without anyone noticing."""

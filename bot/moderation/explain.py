@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, Dialogue
-from bot.events import Urgency
+from bot.conversation.dialogue import MAX_SCAN, MAX_TEXT, UNANSWERED, Dialogue
+from bot.events import Incoming, SessionKey, Urgency
 from bot.language.retrieval import Decision
 from bot.language.safety import MODEL_RULE
 from bot.language.text import clean_text
+from bot.storage.store import Session
 
 
 def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
@@ -87,6 +88,27 @@ def explain(dialogue: Dialogue, text: str) -> dict[str, Any]:
             else None
         ),
         "stage_notes": _stage_notes(dialogue, decision) if decision else [],
+        "chat": _chat(dialogue, text),
+    }
+
+
+def _chat(dialogue: Dialogue, text: str) -> dict[str, Any]:
+    """What the chat itself replies to ``text`` from a new session, which can differ from the
+    cards' decision (a close runner-up the question model does not vouch for is offered as
+    "Did you mean" to a described symptom); nothing is stored."""
+    turn = dialogue.respond(Session(), Incoming(SessionKey("explain", "1"), text=text))
+    first = next((r.text for r in turn.replies if r.text.strip()), "")
+    return {
+        "events": [
+            value
+            if kind == "intent"
+            else kind
+            if kind in ("suggest", UNANSWERED)
+            else f"{kind} {value}"
+            for kind, value in turn.events  # "suggest" and "unanswered" carry the text itself
+        ],
+        "suggested": any(kind == "suggest" for kind, _ in turn.events),
+        "first": first.strip().splitlines()[0] if first.strip() else "",
     }
 
 
@@ -165,5 +187,8 @@ def as_text(data: dict[str, Any]) -> str:
         when = "then" if cards["decision"] == "answer" else "before the choices,"
         for note in data.get("stage_notes", []):
             lines.append(f"  {when} the note for {note['stage']} on {', '.join(note['on'])}")
+    chat = data.get("chat")
+    if chat:
+        lines.append(f"the chat replies ({', '.join(chat['events'])}): {chat['first'][:90]}")
     lines.append("(x = not current: negated, historical, hypothetical, reported or figurative)")
     return "\n".join(lines) + "\n"
