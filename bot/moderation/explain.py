@@ -99,17 +99,18 @@ def _chat(dialogue: Dialogue, text: str) -> dict[str, Any]:
     turn = dialogue.respond(Session(), Incoming(SessionKey("explain", "1"), text=text))
     first = next((r.text for r in turn.replies if r.text.strip()), "")
     return {
-        "events": [
-            value
-            if kind == "intent"
-            else kind
-            if kind in ("suggest", UNANSWERED)
-            else f"{kind} {value}"
-            for kind, value in turn.events  # "suggest" and "unanswered" carry the text itself
-        ],
+        "events": [_event(kind, value) for kind, value in turn.events],
         "suggested": any(kind == "suggest" for kind, _ in turn.events),
         "first": first.strip().splitlines()[0] if first.strip() else "",
     }
+
+
+def _event(kind: str, value: str) -> str:
+    """An event of the chat as explain shows it: an intent by its name, a suggestion or an
+    unanswered question by its kind alone (their value is the text itself)."""
+    if kind == "intent":
+        return value
+    return kind if kind in ("suggest", UNANSWERED) else f"{kind} {value}"
 
 
 def _stage_notes(dialogue: Dialogue, decision: Decision) -> list[dict[str, Any]]:
