@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bot.content.loader import Bundle, bundled_content_dir, load_content
+from bot.content.loader import Bundle, bundled_content_dir, load_content, read_content
 from bot.content.model import (
     Concept,
     ContextRules,
@@ -90,6 +92,35 @@ STROKE = _safety(
 )
 def test_rules_combine_current_findings(text: str, raised: bool) -> None:
     assert bool(RedFlagScanner(STROKE).scan(text)) is raised
+
+
+def test_a_modifier_leaves_the_concepts_it_never_modifies() -> None:
+    """`Modifier.never`: "he keeps telling me" reports an opinion ("twitching means als") but
+    a wish to die told to a carer is a disclosure."""
+    rules = dict(
+        when=("death_wish", "weakness"),
+        concepts=[("death_wish", "symptom", ["rather not be here"]),
+                  ("weakness", "symptom", ["weak"])],
+    )  # fmt: skip
+    base = _safety(**rules)  # type: ignore[arg-type]
+    told = Modifier(category="reported", direction="forward", scope=8,
+                    phrases=("keeps telling me",), never=("death_wish",))  # fmt: skip
+    safety = base.model_copy(
+        update={"context": base.context.model_copy(
+            update={"modifiers": (*base.context.modifiers, told)})}
+    )  # fmt: skip
+    scanner = RedFlagScanner(safety)
+    assert scanner.scan("dad keeps telling me he would rather not be here")
+    assert not scanner.scan("dad keeps telling me he is weak from low magnesium")
+
+
+def test_a_moderator_is_told_of_a_modifier_naming_an_unknown_concept(content_copy: Path) -> None:
+    path = content_copy / "safety.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "never: [death_wish, despair]" in text
+    path.write_text(text.replace("never: [death_wish, despair]", "never: [death_wsh]"), "utf-8")
+    messages = [str(p) for p in read_content(content_copy).problems]
+    assert any("never names unknown concept 'death_wsh'" in m for m in messages), messages
 
 
 def test_idioms_are_not_findings() -> None:

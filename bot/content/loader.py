@@ -975,6 +975,16 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
             line, col = pf.at("safety", "concepts", ci, "id")
             problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
         known.add(concept.id)
+    # a modifier's ``only`` and ``never`` name concepts, or a flag's own phrases (flag_<id>)
+    reachable = known | {f"flag_{flag.id}" for flag in safety.red_flags}
+    for mi, modifier in enumerate(safety.context.modifiers):
+        for key in ("only", "never"):
+            for k, concept_id in enumerate(getattr(modifier, key)):
+                if concept_id not in reachable:
+                    line, col = pf.at("safety", "context", "modifiers", mi, key, k)
+                    problems.append(
+                        Problem(pf.shown, line, col, f"{key} names unknown concept '{concept_id}'")
+                    )
     raised_by_model = (
         {safety.model.emergency_flag, safety.model.urgent_flag} - {None} if safety.model else set()
     )

@@ -277,7 +277,9 @@ class Modifier(_Model):
     within ``scope`` words, stopping at a terminator or the end of the sentence. ``stop_at``
     adds terminators for this modifier; ``through`` lists terminators it may pass ("had a
     stroke, but has recovered"; "," for commas). ``only``: the concepts it may modify (empty:
-    all), so that "lol" can make "paralysed" figurative but never a suicidal statement.
+    all), so that "lol" can make "paralysed" figurative but never a suicidal statement;
+    ``never``: concepts it leaves alone, so that "he keeps telling me" reports an opinion but
+    not a wish to die.
     """
 
     category: ContextCategory
@@ -287,6 +289,7 @@ class Modifier(_Model):
     stop_at: tuple[Text, ...] = ()
     through: tuple[Text, ...] = ()
     only: tuple[Id, ...] = ()
+    never: tuple[Id, ...] = ()
 
 
 class ContextRules(_Model):

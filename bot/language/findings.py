@@ -226,10 +226,11 @@ class _Trigger:
     stops: frozenset[str]
     through: frozenset[str] = frozenset()
     only: frozenset[str] = frozenset()
+    never: frozenset[str] = frozenset()
 
     def reaches(self, concept: str) -> bool:
         """True when this trigger may modify a finding of ``concept``."""
-        return not self.only or concept in self.only
+        return (not self.only or concept in self.only) and concept not in self.never
 
 
 class Reader:
@@ -270,9 +271,14 @@ class Reader:
             through = frozenset(
                 s.strip() if s.strip() in _CLAUSE else said(s) for s in modifier.through
             )
-            only = frozenset(modifier.only)
             trigger = _Trigger(
-                modifier.category, modifier.direction, modifier.scope, stops, through, only
+                modifier.category,
+                modifier.direction,
+                modifier.scope,
+                stops,
+                through,
+                frozenset(modifier.only),
+                frozenset(modifier.never),
             )
             triggers += [(said(p), trigger) for p in modifier.phrases]
         self._triggers: PhraseMatcher[_Trigger | None] = PhraseMatcher(
