@@ -143,6 +143,10 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
         "im not pregnant",
     ):
         assert vocabulary.read(text).affirmed == text
+    # after a told age, "not" is said of the asker too
+    assert "pregnancy" not in vocabulary.read("cramps at night? 45, not pregnant, active").named
+    assert "pregnancy" not in vocabulary.read("32f not pregnant, is b6 ok").named
+    assert "pregnancy" in vocabulary.read("took 400 not pregnant women's doses").named
 
 
 def test_an_age_names_its_life_stage(base: Bundle) -> None:
@@ -435,6 +439,18 @@ def test_where_the_asker_lives_rules_out_the_other_countrys_advice(base: Bundle)
     )
     scores = {r.candidate.ref: r.score for r in ranked}
     assert scores["card:uk_vitamin_d_children"] > scores.get("card:ireland_vitamin_d", 0.0)
+
+
+def test_an_example_naming_the_opposite_does_not_make_a_card_about_it(base: Bundle) -> None:
+    """The Irish card's example "is the irish advice the same as the uk" names the UK, but a
+    card says where it is about (`Card.about`): a question from Britain rules it out."""
+    index = CardIndex(base, None)
+    ireland = next(c for c in index._candidates if c.ref == "card:ireland_vitamin_d")
+    assert "ireland" in ireland.about and "uk" not in ireland.about
+    assert any("uk" in index.vocabulary.find(ask) for ask in ireland.asks)
+    ranked, named = index.rank("im black british, does the vitamin d advice differ for me?")
+    assert "uk" in named
+    assert "card:ireland_vitamin_d" not in [r.candidate.ref for r in ranked[:3]]
 
 
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:

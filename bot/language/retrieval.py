@@ -134,7 +134,8 @@ FEATURES = (
 )  # fmt: skip
 #: A diet or life stage the person asking says they are *not* ("if i'm not vegan", "i am not
 #: pregnant", "apart from being vegan", "non-vegan") is left out of the question as retrieval
-#: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`), so
+#: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`) or a
+#: told age (`_PROFILE_NUMBER`: "45, not pregnant"), so
 #: "is d3 not vegan", "whether or not pregnant women..." and "shes not vegan" keep it; never
 #: after "no" ("so no pernicious anaemia?" asks about it); never a condition ("hopefully not
 #: als" is a worry about ALS), nutrient, medicine, form or food.
@@ -150,6 +151,9 @@ _AROUND = frozenset("after before".split())
 _BEFORE_NOW = frozenset("ago last before previously".split())
 #: The words after which "not" is said of the person asking (or opens a clause about them).
 _SELF = frozenset("im am i if when as but since because though although".split())
+#: A told age (an adult's, from 12 to 110, maybe with "m" or "f"), after which "not" is said
+#: of the asker too ("45, not pregnant, fairly active", "f32 not vegan"; not "took 400").
+_PROFILE_NUMBER = re.compile(r"^[mf]?(\d{2,3})[mf]?$")
 #: Words allowed between "not" and what it denies ("not a strict vegan").
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
 _DENIABLE = frozenset({"diet", "life_stage"})
@@ -541,7 +545,7 @@ class Vocabulary:
             for before in _NOT_BEFORE:
                 first = at - len(before)
                 if first >= 0 and tuple(toks[first:at]) == before:
-                    if len(before) > 1 or (first and toks[first - 1] in _SELF):
+                    if len(before) > 1 or (first and _said_of_self(toks[first - 1])):
                         drop.update(range(first, end))
                     break
         if drop and not question_words(" ".join(t for i, t in enumerate(toks) if i not in drop)):
@@ -677,9 +681,16 @@ class CardIndex:
         answerable = [c for c in candidates(bundle) if c.asks]
         # each example question read once: its stems and the entities it names
         readings = {a: self.vocabulary.read(a) for c in answerable for a in c.asks}
-        # a candidate is also about what its own example questions name
+        # a candidate is also about what its own example questions name, but for the
+        # opposite of what it says it is about: "is the irish advice the same as the uk" does
+        # not make the Irish card about the UK
+        opposite = {e.id: e.opposite for e in bundle.entities.values() if e.opposite}
         self._candidates = [
-            dataclasses.replace(c, about=c.about | {e for a in c.asks for e in readings[a].named})
+            dataclasses.replace(
+                c,
+                about=c.about
+                | {e for a in c.asks for e in readings[a].named if opposite.get(e) not in c.about},
+            )
             for c in answerable
         ]
         self._owner: list[int] = []
@@ -733,7 +744,7 @@ class CardIndex:
             for e in candidate.about:
                 self._about[i, self._about_column[e]] = 1.0
         self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
-        self._opposite = {e.id: e.opposite for e in bundle.entities.values() if e.opposite}
+        self._opposite = opposite
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
         # (read as a question is: nutrients inside a form's name too; never a nutrient for a
@@ -1183,6 +1194,12 @@ class CardIndex:
             or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
+
+
+def _said_of_self(word: str) -> bool:
+    """Whether a "not" right after ``word`` is said of the asker (`_SELF`, `_PROFILE_NUMBER`)."""
+    age = _PROFILE_NUMBER.match(word)
+    return word in _SELF or (age is not None and 12 <= int(age.group(1)) <= 110)
 
 
 def kind_of(ref: str) -> str:
