@@ -117,8 +117,9 @@ def test_a_modifier_leaves_the_concepts_it_never_modifies() -> None:
 def test_a_moderator_is_told_of_a_modifier_naming_an_unknown_concept(content_copy: Path) -> None:
     path = content_copy / "safety.yaml"
     text = path.read_text(encoding="utf-8")
-    assert "never: [death_wish, despair]" in text
-    path.write_text(text.replace("never: [death_wish, despair]", "never: [death_wsh]"), "utf-8")
+    assert "never: [death_wish, despair, suicidal, intent]" in text
+    broken = text.replace("never: [death_wish, despair, suicidal, intent]", "never: [death_wsh]")
+    path.write_text(broken, "utf-8")
     messages = [str(p) for p in read_content(content_copy).problems]
     assert any("never names unknown concept 'death_wsh'" in m for m in messages), messages
 
