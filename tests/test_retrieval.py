@@ -453,6 +453,21 @@ def test_an_example_naming_the_opposite_does_not_make_a_card_about_it(base: Bund
     assert "card:ireland_vitamin_d" not in [r.candidate.ref for r in ranked[:3]]
 
 
+def test_a_card_about_another_nutrient_loses_to_one_about_the_named(base: Bundle) -> None:
+    """`CardIndex._other_nutrient`: a card about B12 is no answer to a magnesium question,
+    however close its words; a card about supplements in general is never ruled out."""
+    index = CardIndex(base, None)
+    refs = index.refs
+    other = index._other_nutrient(["vegan", "magnesium"])
+    assert other[refs.index("card:vegan_b12_sources")] == 1.0
+    assert other[refs.index("card:magnesium_rich_foods")] == 0.0
+    general = [i for i, c in enumerate(index._candidates) if c.any_nutrient]
+    assert general and not other[general].any()
+    assert not index._other_nutrient(["vegan"]).any()  # no nutrient named: nothing ruled out
+    ranked, _ = index.rank("best vegan sources of magnesium?")
+    assert ranked[0].candidate.ref != "card:vegan_b12_sources"
+
+
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:
     find = CardIndex(base, None).vocabulary.find
     assert find("how much potassium do i need") == ["daily_amount", "potassium"]
