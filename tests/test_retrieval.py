@@ -143,10 +143,12 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
         "im not pregnant",
     ):
         assert vocabulary.read(text).affirmed == text
-    # after a told age, "not" is said of the asker too
+    # after a told age, "not" is said of the asker too; a number right after a name is no age
     assert "pregnancy" not in vocabulary.read("cramps at night? 45, not pregnant, active").named
     assert "pregnancy" not in vocabulary.read("32f not pregnant, is b6 ok").named
+    assert "pregnancy" not in vocabulary.read("32 year old, not pregnant, cramps").named
     assert "pregnancy" in vocabulary.read("took 400 not pregnant women's doses").named
+    assert "vegan" in vocabulary.read("is the holland and barrett b12 50 not vegan?").named
 
 
 def test_an_age_names_its_life_stage(base: Bundle) -> None:
@@ -466,6 +468,13 @@ def test_a_card_about_another_nutrient_loses_to_one_about_the_named(base: Bundle
     assert not index._other_nutrient(["vegan"]).any()  # no nutrient named: nothing ruled out
     ranked, _ = index.rank("best vegan sources of magnesium?")
     assert ranked[0].candidate.ref != "card:vegan_b12_sources"
+    assert "magnesium" in ranked[0].candidate.about
+    # a nutrient inside a form's name is named ("mag glycinate"); a card is about the nutrients
+    # it declares, not those its example questions add (the card on supplements' price)
+    other = index.signals("is mag glycinate ok with vitamin d3 and b12").other_nutrient
+    assert other[refs.index("card:mg_forms")] == 0.0
+    price = index.signals("is an expensive b6 supplement better than a cheap one").other_nutrient
+    assert price[refs.index("card:supplement_price_quality")] == 0.0
 
 
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:

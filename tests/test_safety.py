@@ -122,6 +122,12 @@ def test_a_moderator_is_told_of_a_modifier_naming_an_unknown_concept(content_cop
     path.write_text(broken, "utf-8")
     messages = [str(p) for p in read_content(content_copy).problems]
     assert any("never names unknown concept 'death_wsh'" in m for m in messages), messages
+    # a flag's own phrases are a concept only where the flag has phrases (seizure has none)
+    path.write_text(broken.replace("never: [death_wsh]", "never: [flag_seizure]"), "utf-8")
+    messages = [str(p) for p in read_content(content_copy).problems]
+    assert any("never names unknown concept 'flag_seizure'" in m for m in messages), messages
+    path.write_text(broken.replace("never: [death_wsh]", "never: [flag_paralysis]"), "utf-8")
+    assert not [p for p in read_content(content_copy).problems if "flag_paralysis" in str(p)]
 
 
 def test_idioms_are_not_findings() -> None:

@@ -24,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from bot.content.model import (
+    PHRASE_CONCEPT,
     RESULT_HIGH,
     RESULT_LOW,
     Card,
@@ -976,7 +977,7 @@ def _rule_problems(pf: ParsedFile, safety: Safety) -> list[Problem]:
             problems.append(Problem(pf.shown, line, col, f"duplicate concept id '{concept.id}'"))
         known.add(concept.id)
     # a modifier's ``only`` and ``never`` name concepts, or a flag's own phrases (flag_<id>)
-    reachable = known | {f"flag_{flag.id}" for flag in safety.red_flags}
+    reachable = known | {PHRASE_CONCEPT.format(f.id) for f in safety.red_flags if f.phrases}
     for mi, modifier in enumerate(safety.context.modifiers):
         for key in ("only", "never"):
             for k, concept_id in enumerate(getattr(modifier, key)):

@@ -376,6 +376,10 @@ def _readable(rule: str) -> str:
 Rule = Annotated[str, AfterValidator(_readable)]
 
 
+#: The concept id under which a red flag's own ``phrases`` are found.
+PHRASE_CONCEPT = "flag_{}"
+
+
 class RedFlag(_Model):
     """A dangerous situation: the rules that recognise it and how urgently to get care.
 

@@ -157,9 +157,13 @@ _AROUND = frozenset("after before".split())
 _BEFORE_NOW = frozenset("ago last before previously".split())
 #: The words after which "not" is said of the person asking (or opens a clause about them).
 _SELF = frozenset("im am i if when as but since because though although".split())
-#: A told age (an adult's, from 12 to 110, maybe with "m" or "f"), after which "not" is said
-#: of the asker too ("45, not pregnant, fairly active", "f32 not vegan"; not "took 400").
-_PROFILE_NUMBER = re.compile(r"^[mf]?(\d{2,3})[mf]?$")
+#: A told age (1 to 110, maybe with "m" or "f", or ending "old", "yo"), after which "not" is
+#: said of the asker too ("45, not pregnant, fairly active", "f32 not vegan", "32 year old,
+#: not pregnant"); never a number right after a name ("b12 50 not vegan" is a product).
+_PROFILE_NUMBER = re.compile(r"^[mf]?(\d{1,3})[mf]?$")
+_AGE_END = frozenset("old yo yrs yr".split())
+#: Kinds of name a number right after is a dose or a strength, not an age ("b12 50").
+_DOSED = frozenset({"nutrient", "form", "medicine"})
 #: Words allowed between "not" and what it denies ("not a strict vegan").
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
 _DENIABLE = frozenset({"diet", "life_stage"})
@@ -265,6 +269,8 @@ class Signals:
     #: the question's own stems as `Vocabulary.read` gives them (not per candidate: for
     #: `CardIndex._coverage`)
     stems: frozenset[str]
+    #: 1 where a candidate is about other nutrients than those named (`_other_nutrient`)
+    other_nutrient: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,6 +548,7 @@ class Vocabulary:
         """The tokens of what the asker says they are not (`_NOT_BEFORE`), with the words
         that say so."""
         drop: set[int] = set()
+        ends = {end for eid, _, end in spans if self.kind_of.get(eid) in _DOSED}
         for eid, start, end in spans:
             if self.kind_of.get(eid) not in _DENIABLE:
                 continue
@@ -551,12 +558,23 @@ class Vocabulary:
             for before in _NOT_BEFORE:
                 first = at - len(before)
                 if first >= 0 and tuple(toks[first:at]) == before:
-                    if len(before) > 1 or (first and _said_of_self(toks[first - 1])):
+                    if len(before) > 1 or (first and self._said_of_self(toks, first, ends)):
                         drop.update(range(first, end))
                     break
         if drop and not question_words(" ".join(t for i, t in enumerate(toks) if i not in drop)):
             return set()  # nothing left ("im not vegan"): read it as written
         return drop
+
+    @staticmethod
+    def _said_of_self(toks: list[str], at: int, ends: set[int]) -> bool:
+        """Whether the "not" at ``at`` is said of the asker: after `_SELF`, or after a told
+        age (`_PROFILE_NUMBER` or `_AGE_END`) that is not a number right after a name
+        (``ends``: where the names of `_DOSED` kinds end)."""
+        word = toks[at - 1]
+        if word in _SELF or word in _AGE_END:
+            return True
+        age = _PROFILE_NUMBER.match(word)
+        return age is not None and 1 <= int(age.group(1)) <= 110 and at - 1 not in ends
 
     def read(self, text: str) -> Reading:
         """``text`` as retrieval reads it (`Reading`), in one pass."""
@@ -750,10 +768,12 @@ class CardIndex:
             for e in candidate.about:
                 self._about[i, self._about_column[e]] = 1.0
         self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
-        # which nutrients each candidate is about (none for one about supplements in general)
+        # which nutrients each candidate says it is about (`_other_nutrient`): as declared,
+        # not as its example questions add (a card on supplements' price names several), and
+        # none for one about supplements in general
         self._nutrient_ids = list(bundle.nutrients)
         self._nutrients_of = np.zeros((len(self._candidates), len(self._nutrient_ids)))
-        for i, c in enumerate(self._candidates):
+        for i, c in enumerate(answerable):
             if not c.any_nutrient:
                 for k, nid in enumerate(self._nutrient_ids):
                     self._nutrients_of[i, k] = float(nid in c.about)
@@ -869,9 +889,11 @@ class CardIndex:
                 if self._bank is not None:
                     neighbour, vote = self._neighbours(self._bank, question, n)
         unasked = self._unasked({*named, *reading.nutrients} if named else set())
+        other = self._other_nutrient({*named, *reading.nutrients})
         return Signals(
-            lexical, semantic, said, entities, covered, named, neighbour, vote, unasked, q_stems
-        )
+            lexical, semantic, said, entities, covered, named, neighbour, vote, unasked, q_stems,
+            other,
+        )  # fmt: skip
 
     @staticmethod
     def _neighbours(bank: Bank, question: Any, n: int) -> tuple[Any, Any]:
@@ -909,7 +931,7 @@ class CardIndex:
             + self._prior
             - W_UNASKED * s.unasked
             - W_OPPOSITE * self._opposed(s.named)
-            - W_OTHER_NUTRIENT * self._other_nutrient(s.named)
+            - W_OTHER_NUTRIENT * s.other_nutrient
         )
         if not question_words(text):
             total = np.zeros(n)
@@ -953,9 +975,12 @@ class CardIndex:
                 scores -= (1.0 - about) * (1.0 - excused)
         return scores / len(named)
 
-    def _other_nutrient(self, named: list[str]) -> Any:
+    def _other_nutrient(self, named: Iterable[str]) -> Any:
         """Per candidate: 1 if it is about nutrients and about none of those the question
-        names, else 0 ("best vegan sources of magnesium" is not answered by B12's)."""
+        names (``named``: its entities and the nutrients inside a form's name, as
+        `Reading.nutrients`), else 0 ("best vegan sources of magnesium" is not answered by
+        B12's)."""
+        named = set(named)
         asked = np.array([float(nid in named) for nid in self._nutrient_ids])
         if not asked.any():
             return np.zeros(len(self._candidates))
@@ -1217,12 +1242,6 @@ class CardIndex:
             or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
-
-
-def _said_of_self(word: str) -> bool:
-    """Whether a "not" right after ``word`` is said of the asker (`_SELF`, `_PROFILE_NUMBER`)."""
-    age = _PROFILE_NUMBER.match(word)
-    return word in _SELF or (age is not None and 12 <= int(age.group(1)) <= 110)
 
 
 def kind_of(ref: str) -> str:

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.content.loader import Bundle
-from bot.content.model import RedFlag, Safety, TriageWeights
+from bot.content.model import PHRASE_CONCEPT, RedFlag, Safety, TriageWeights
 from bot.events import Urgency
 from bot.language.classifier import TriageModel, TriageScore
 from bot.language.embedding import Embedder, with_stored
 from bot.language.findings import Reader, Reading
 from bot.language.recall import Nearest, RecallNet
-from bot.language.triage import PHRASE_CONCEPT, Fired, RuleBook, rules_of
+from bot.language.triage import Fired, RuleBook, rules_of
 
 #: What a hit raised by the recall net names as its rule.
 NET_RULE = "recall net"

@@ -16,7 +16,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.content.model import RedFlag, Term, parse_rule
+from bot.content.model import PHRASE_CONCEPT, RedFlag, Term, parse_rule
 from bot.language.findings import Finding
 from bot.language.text import SENTENCE_END
 
@@ -32,8 +32,6 @@ _TRAILING = frozenset({"onset"})
 #: Words by which a sentence points back at the symptoms before it, and the longest fragment.
 _BACK = frozenset({"it", "its", "this", "that", "thats", "these", "they", "all"})
 _FRAGMENT = 4
-#: The concept id under which a red flag's own ``phrases`` are found.
-PHRASE_CONCEPT = "flag_{}"
 
 
 @dataclass(frozen=True)
