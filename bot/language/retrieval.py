@@ -140,8 +140,8 @@ FEATURES = (
 )  # fmt: skip
 #: A diet or life stage the person asking says they are *not* ("if i'm not vegan", "i am not
 #: pregnant", "apart from being vegan", "non-vegan") is left out of the question as retrieval
-#: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`) or a
-#: told age (`_PROFILE_NUMBER`: "45, not pregnant"), so
+#: reads it (`Vocabulary.read`). Only after a word of the asker's own clause (`_SELF`), a told
+#: age ("32 year old, not pregnant") or a profile's number (`_PROFILE_NUMBER`), so
 #: "is d3 not vegan", "whether or not pregnant women..." and "shes not vegan" keep it; never
 #: after "no" ("so no pernicious anaemia?" asks about it); never a condition ("hopefully not
 #: als" is a worry about ALS), nutrient, medicine, form or food.
@@ -157,11 +157,10 @@ _AROUND = frozenset("after before".split())
 _BEFORE_NOW = frozenset("ago last before previously".split())
 #: The words after which "not" is said of the person asking (or opens a clause about them).
 _SELF = frozenset("im am i if when as but since because though although".split())
-#: A told age (1 to 110, maybe with "m" or "f", or ending "old", "yo"), after which "not" is
-#: said of the asker too ("45, not pregnant, fairly active", "f32 not vegan", "32 year old,
-#: not pregnant"); never a number right after a name ("b12 50 not vegan" is a product).
+#: A bare number from 1 to 110, maybe with "m" or "f", as in a profile ("45, not pregnant,
+#: fairly active", "f32 not vegan"): after it, as after a told age (`Vocabulary._ages`), "not"
+#: is said of the asker; never a number right after a name ("b12 50 not vegan" is a product).
 _PROFILE_NUMBER = re.compile(r"^[mf]?(\d{1,3})[mf]?$")
-_AGE_END = frozenset("old yo yrs yr".split())
 #: Kinds of name a number right after is a dose or a strength, not an age ("b12 50").
 _DOSED = frozenset({"nutrient", "form", "medicine"})
 #: Words allowed between "not" and what it denies ("not a strict vegan").
@@ -548,7 +547,8 @@ class Vocabulary:
         """The tokens of what the asker says they are not (`_NOT_BEFORE`), with the words
         that say so."""
         drop: set[int] = set()
-        ends = {end for eid, _, end in spans if self.kind_of.get(eid) in _DOSED}
+        dosed = {end for eid, _, end in spans if self.kind_of.get(eid) in _DOSED}
+        aged = {end for _, _, end in self._ages(toks)}
         for eid, start, end in spans:
             if self.kind_of.get(eid) not in _DENIABLE:
                 continue
@@ -558,23 +558,12 @@ class Vocabulary:
             for before in _NOT_BEFORE:
                 first = at - len(before)
                 if first >= 0 and tuple(toks[first:at]) == before:
-                    if len(before) > 1 or (first and self._said_of_self(toks, first, ends)):
+                    if len(before) > 1 or (first and _said_of_self(toks, first, aged, dosed)):
                         drop.update(range(first, end))
                     break
         if drop and not question_words(" ".join(t for i, t in enumerate(toks) if i not in drop)):
             return set()  # nothing left ("im not vegan"): read it as written
         return drop
-
-    @staticmethod
-    def _said_of_self(toks: list[str], at: int, ends: set[int]) -> bool:
-        """Whether the "not" at ``at`` is said of the asker: after `_SELF`, or after a told
-        age (`_PROFILE_NUMBER` or `_AGE_END`) that is not a number right after a name
-        (``ends``: where the names of `_DOSED` kinds end)."""
-        word = toks[at - 1]
-        if word in _SELF or word in _AGE_END:
-            return True
-        age = _PROFILE_NUMBER.match(word)
-        return age is not None and 1 <= int(age.group(1)) <= 110 and at - 1 not in ends
 
     def read(self, text: str) -> Reading:
         """``text`` as retrieval reads it (`Reading`), in one pass."""
@@ -1242,6 +1231,18 @@ class CardIndex:
             or (top.own >= ANSWER and top.own >= mine.own + CLEAR and not explicit)
         )
         return not takes_over
+
+
+def _said_of_self(toks: list[str], at: int, aged: set[int], dosed: set[int]) -> bool:
+    """Whether the "not" at ``at`` is said of the asker: after `_SELF`, after a told age
+    (``aged``: where `Vocabulary._ages` spans end), or after a profile's number
+    (`_PROFILE_NUMBER`) that does not follow a name of a `_DOSED` kind (``dosed``: where
+    those end)."""
+    word = toks[at - 1]
+    if word in _SELF or at in aged:
+        return True
+    number = _PROFILE_NUMBER.match(word)
+    return number is not None and 1 <= int(number.group(1)) <= 110 and at - 1 not in dosed
 
 
 def kind_of(ref: str) -> str:

@@ -100,7 +100,6 @@ def _chat(dialogue: Dialogue, text: str) -> dict[str, Any]:
     first = next((r.text for r in turn.replies if r.text.strip()), "")
     return {
         "events": [_event(kind, value) for kind, value in turn.events],
-        "suggested": any(kind == "suggest" for kind, _ in turn.events),
         "first": first.strip().splitlines()[0] if first.strip() else "",
     }
 
