@@ -17,6 +17,7 @@ from bot.content.loader import Bundle
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import SessionKey
 from bot.storage.database import MIGRATIONS, SCHEMA_VERSION
+from bot.storage.group_commit import GroupCommit, Job
 from bot.storage.sqlite import SQLiteStore
 from bot.storage.store import Session
 
@@ -208,42 +209,117 @@ async def test_a_lock_held_elsewhere_does_not_make_everyone_wait(
 
 async def test_recording_a_reply_as_sent_goes_before_queued_turns() -> None:
     """After a crash an unrecorded reply is sent again, so the record must not queue."""
-    from bot.storage.sqlite import _WriteTurns
+    batches: list[list[str]] = []
+    release = asyncio.Event()
 
-    turns = _WriteTurns()
-    order: list[str] = []
+    async def write_batch(batch: list[Job]) -> None:
+        batches.append([str(job.statements[0][0]) for job in batch])
+        await release.wait()
+        for job in batch:
+            job.settle([])
 
-    async def write(name: str, urgent: bool) -> None:
-        async with turns.turn(urgent):
-            order.append(name)
-            await asyncio.sleep(0)
-
-    async with turns.turn(False):  # a turn is writing; others queue behind it
-        waiting = [asyncio.create_task(write(f"turn{n}", False)) for n in range(3)]
-        await asyncio.sleep(0.01)
-        waiting.append(asyncio.create_task(write("sent", True)))
-        await asyncio.sleep(0.01)
-    await asyncio.gather(*waiting)
-    assert order[0] == "sent" and sorted(order[1:]) == ["turn0", "turn1", "turn2"]
+    group = GroupCommit(write_batch)
+    first = asyncio.create_task(group.write([("turn0", ())]))
+    await asyncio.sleep(0.01)  # the first batch is being written; the rest queue behind it
+    later = [asyncio.create_task(group.write([(f"turn{n}", ())])) for n in (1, 2, 3)]
+    await asyncio.sleep(0.01)
+    later.append(asyncio.create_task(group.write([("sent", ())], urgent=True)))
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, *later), 5)
+    assert batches == [["turn0"], ["sent", "turn1", "turn2", "turn3"]]
 
 
-async def test_a_writer_cancelled_while_waiting_never_blocks_the_others() -> None:
-    from bot.storage.sqlite import _WriteTurns
+async def test_a_writer_cancelled_while_waiting_is_never_written_nor_blocks_the_others() -> None:
+    written: list[str] = []
+    release = asyncio.Event()
 
-    turns = _WriteTurns()
-    done: list[str] = []
+    async def write_batch(batch: list[Job]) -> None:
+        await release.wait()
+        for job in batch:
+            written.append(str(job.statements[0][0]))
+            job.settle([])
 
-    async def write(name: str) -> None:
-        async with turns.turn(False):
-            done.append(name)
+    group = GroupCommit(write_batch)
+    first = asyncio.create_task(group.write([("first", ())]))
+    await asyncio.sleep(0.01)
+    cancelled = asyncio.create_task(group.write([("cancelled", ())]))
+    later = asyncio.create_task(group.write([("later", ())]))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(first, later), 5)
+    assert await asyncio.wait_for(group.write([("after", ())]), 5) == []
+    assert written == ["first", "later", "after"]
+    assert cancelled.cancelled()
 
-    async with turns.turn(False):
-        cancelled = asyncio.create_task(write("cancelled"))
-        later = asyncio.create_task(write("later"))
-        await asyncio.sleep(0.01)
-        cancelled.cancel()
-    await asyncio.wait_for(later, 5)
-    async with asyncio.timeout(5):  # the writer is free again
-        async with turns.turn(True):
-            done.append("after")
-    assert done == ["later", "after"]
+
+async def test_a_batch_writer_that_raises_fails_its_writes_and_the_next_are_written() -> None:
+    async def write_batch(batch: list[Job]) -> None:
+        if any(job.statements[0][0] == "bad" for job in batch):
+            raise RuntimeError("boom")
+        for job in batch:
+            job.settle([1])
+
+    group = GroupCommit(write_batch)
+    with pytest.raises(StoreError, match="boom"):
+        await asyncio.wait_for(group.write([("bad", ())]), 5)
+    assert await asyncio.wait_for(group.write([("good", ())], counted=True), 5) == [1]
+
+
+async def test_writes_that_arrive_together_share_a_transaction(tmp_path: Path) -> None:
+    """Under load many turns are committed at once: fewer transactions than writes."""
+    path = tmp_path / "s.sqlite3"
+    keys = [SessionKey("t", str(n)) for n in range(60)]
+    statements: list[str] = []
+    async with SQLiteStore(path) as store:
+        assert store._db is not None
+        await store._db.set_trace_callback(statements.append)
+        await asyncio.gather(*(store.save(k, Session(flow="triage", node="q_what")) for k in keys))
+        await store._db.set_trace_callback(None)
+    async with SQLiteStore(path) as again:  # a fresh cache: read from the file
+        assert [await again.get(k) for k in keys] == [Session(flow="triage", node="q_what")] * len(
+            keys
+        )
+    begins = sum(s.startswith("BEGIN") for s in statements)
+    assert 1 <= begins < len(keys) // 2, statements[:5]
+
+
+async def test_one_failing_write_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    """A write that breaks a constraint rolls back its batch; the others are then written
+    one by one, and only it fails."""
+    keys = [SessionKey("t", str(n)) for n in range(10)]
+    async with SQLiteStore(tmp_path / "s.sqlite3") as store:
+        saves = [store.save(k, Session(flow="triage", node="q_what")) for k in keys]
+        bad = store._transaction([("INSERT INTO sessions (platform) VALUES (?)", ("t",))])
+        results = await asyncio.gather(*saves[:5], bad, *saves[5:], return_exceptions=True)
+    assert isinstance(results[5], StoreError) and not isinstance(results[5], StoreUnavailable)
+    assert [r for n, r in enumerate(results) if n != 5] == [None] * 10
+    async with SQLiteStore(tmp_path / "s.sqlite3") as again:
+        assert [await again.get(k) for k in keys] == [Session(flow="triage", node="q_what")] * len(
+            keys
+        )
+
+
+async def test_counts_are_right_when_writes_share_a_batch(tmp_path: Path) -> None:
+    now = [1000.0]
+    async with SQLiteStore(tmp_path / "s.sqlite3", ttl_seconds=10, clock=lambda: now[0]) as store:
+        for n in range(3):
+            await store.save(SessionKey("old", str(n)), Session(flow="triage"))
+        now[0] += 100
+        saves = [store.save(SessionKey("new", str(n)), Session(flow="triage")) for n in range(20)]
+        purged, *_ = await asyncio.gather(store.purge_expired(), *saves)
+    assert purged == 3
+
+
+async def test_closing_the_store_writes_what_is_queued_first(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    keys = [SessionKey("t", str(n)) for n in range(30)]
+    store = SQLiteStore(path)
+    await store.open()
+    saves = [asyncio.create_task(store.save(k, Session(flow="triage"))) for k in keys]
+    await asyncio.sleep(0)  # queued, not yet written
+    await store.close()
+    await asyncio.gather(*saves)
+    async with SQLiteStore(path) as again:
+        assert [await again.get(k) for k in keys] == [Session(flow="triage")] * len(keys)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sqlite3
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiosqlite
@@ -16,6 +15,7 @@ import aiosqlite
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import Reply, SessionKey
 from bot.storage import database
+from bot.storage.group_commit import GroupCommit, Job, Statement
 from bot.storage.mailbox import (
     REMEMBER_ANSWERED,
     Arrival,
@@ -54,61 +54,14 @@ LOCKED_BACKOFF = 1.0
 REOPEN_EVERY = 30.0
 
 
-_Statement = tuple[str, tuple[object, ...]]
-
-
-class _WriteTurns:
-    """One writer at a time; urgent writes (recording a reply as sent) go before queued turns.
-
-    A reply delivered but not yet recorded would be sent again after a crash, so that record
-    must not wait behind a queue of turns. Waiters are woken one at a time, in order.
-    """
-
-    def __init__(self) -> None:
-        self._busy = False
-        self._queues: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (
-            deque(),  # urgent
-            deque(),  # ordinary
-        )
-
-    @contextlib.asynccontextmanager
-    async def turn(self, urgent: bool) -> AsyncIterator[None]:
-        """Hold the writer; ``urgent`` callers are served before waiting ordinary ones."""
-        if self._busy or any(self._queues):
-            waiter = asyncio.get_running_loop().create_future()
-            queue = self._queues[0 if urgent else 1]
-            queue.append(waiter)
-            try:
-                await waiter  # the releasing writer hands the turn over: _busy stays True
-            except BaseException:
-                if waiter in queue:
-                    queue.remove(waiter)
-                elif waiter.done() and not waiter.cancelled():
-                    self._release()  # handed over just as we were cancelled: pass it on
-                raise
-        else:
-            self._busy = True
-        try:
-            yield
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        for queue in self._queues:
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)
-                    return
-        self._busy = False
-
-
 class SQLiteStore(SessionStore, Mailbox):
     """Sessions, inbox and outbox in one SQLite file; opened by ``async with`` or `open`.
 
     Reads are served from a write-through cache of recent sessions (``cache_size``), so a turn
     costs one database round trip (the write) or none; this assumes one process owns the
     file, which is how nervebot runs it (several processes share state in a server database).
+    Writes are committed in groups (`GroupCommit`): those that arrive while one batch is being
+    written share the next batch's transaction.
     Cache misses are read on a connection of their own, so they never queue behind a write
     that waits for a lock. A write waits at most about a second for a lock another process
     holds; while the file stays locked, later writes fail at once (the turn is answered and
@@ -130,7 +83,7 @@ class SQLiteStore(SessionStore, Mailbox):
         self._reopen_every = reopen_every
         self.path = Path(path)
         self._reader: aiosqlite.Connection | None = None
-        self._writing = _WriteTurns()
+        self._writer = GroupCommit(self._write_batch)
         self._blocked_until = 0.0
         self._reopen_at = 0.0
         self._ttl = self.ttl_seconds = ttl_seconds
@@ -235,56 +188,108 @@ class SQLiteStore(SessionStore, Mailbox):
 
     async def purge_expired(self) -> int:
         cutoff = self._clock() - self._ttl
-        cursor = await self._write("DELETE FROM sessions WHERE updated_at < ?", (cutoff,))
+        cursor = await self._write(
+            "DELETE FROM sessions WHERE updated_at < ?", (cutoff,), counted=True
+        )
         for key in [k for k, (data, at) in self._cache.items() if data is not None and at < cutoff]:
             del self._cache[key]
         return max(cursor, 0)
 
-    async def _write(self, sql: str, params: tuple[object, ...], urgent: bool = False) -> int:
-        if self.read_only and not await self._try_reopen():
-            raise StoreUnavailable(f"session database {self.path} is read-only")
-        # writes wait for each other here, not in SQLite's lock queue
-        async with self._writing.turn(urgent):
-            if time.monotonic() < self._blocked_until:
-                raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
-            try:
-                # one round trip to the database thread; the cursor needs no separate close
-                cursor = await self._conn().execute(sql, params)
-                return cursor.rowcount
-            except sqlite3.Error as exc:
-                text = str(exc).lower()
-                if "locked" in text or "busy" in text:
-                    self._blocked_until = time.monotonic() + self._locked_backoff
-                elif "readonly" in text or "read-only" in text:
-                    self.read_only = True  # until a reopen finds the file writable again
-                    self._reopen_at = time.monotonic() + self._reopen_every
-                raise _unavailable(exc, self.path) from exc
+    async def _write(
+        self, sql: str, params: tuple[object, ...], urgent: bool = False, counted: bool = False
+    ) -> int:
+        """Write one statement; its row count when ``counted`` (else -1)."""
+        counts = await self._writer.write([(sql, params)], urgent=urgent, counted=counted)
+        return counts[0] if counts else -1
 
-    async def _transaction(self, statements: Sequence[_Statement]) -> list[int]:
-        """Run ``statements`` in one write transaction; returns each one's row count."""
+    async def _transaction(
+        self, statements: Sequence[Statement], counted: bool = False
+    ) -> list[int]:
+        """Run ``statements`` in one write transaction; each one's row count when
+        ``counted`` (else an empty list)."""
+        return await self._writer.write(statements, counted=counted)
+
+    async def _write_batch(self, batch: list[Job]) -> None:
+        """Write a batch of jobs in one transaction and settle each (`GroupCommit`).
+
+        One statement alone is written as it is (autocommit). If the batch fails for a reason
+        of its own (not a lock, a read-only file or a full disk), each job is written alone,
+        so one job's fault never fails the others.
+        """
+        try:
+            counts = await self._commit(batch)
+        except StoreError as exc:
+            if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
+                for job in batch:
+                    await self._write_batch([job])
+                return
+            for job in batch:
+                job.settle(error=exc)
+            return
+        for job, job_counts in zip(batch, counts, strict=True):
+            job.settle(job_counts)
+
+    async def _commit(self, batch: list[Job]) -> list[list[int]]:
+        """Run every job's statements in one transaction; each job's row counts (-1 where
+        statements of several jobs ran as one ``executemany``)."""
         if self.read_only and not await self._try_reopen():
             raise StoreUnavailable(f"session database {self.path} is read-only")
-        async with self._writing.turn(False):
-            if time.monotonic() < self._blocked_until:
-                raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
-            db = self._conn()
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                self._blocked_until = time.monotonic() + self._locked_backoff
-                raise _unavailable(exc, self.path) from exc
-            counts = []
-            try:
-                for sql, params in statements:
-                    counts.append((await db.execute(sql, params)).rowcount)
-                await db.execute("COMMIT")
-            except BaseException as exc:
-                with contextlib.suppress(sqlite3.Error):
-                    await db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise _unavailable(exc, self.path) from exc
-                raise
-            return counts
+        if time.monotonic() < self._blocked_until:
+            raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
+        db = self._conn()
+        try:
+            if len(batch) == 1 and len(batch[0].statements) == 1:
+                sql, params = batch[0].statements[0]
+                return [[(await db.execute(sql, params)).rowcount]]
+            # deferred: the write lock is taken by the first statement, not a round trip
+            # earlier, so the journal's connection finds the file free more often
+            await db.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from exc
+        try:
+            counts = await self._run(db, batch)
+            await db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                await db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._failed(exc) from exc
+            raise
+        return counts
+
+    @staticmethod
+    async def _run(db: aiosqlite.Connection, batch: list[Job]) -> list[list[int]]:
+        """Run the batch's statements in order; a run of the same statement from several
+        jobs none of which wants counts goes as one ``executemany`` (one round trip)."""
+        counts: list[list[int]] = [[] for _ in batch]
+        flat = [
+            (n, job.counted, sql, p) for n, job in enumerate(batch) for sql, p in job.statements
+        ]
+        i = 0
+        while i < len(flat):
+            n, counted, sql, params = flat[i]
+            j = i + 1
+            if not counted:
+                while j < len(flat) and not flat[j][1] and flat[j][2] == sql:
+                    j += 1
+            if j - i == 1:
+                counts[n].append((await db.execute(sql, params)).rowcount)
+            else:
+                await db.executemany(sql, [row[3] for row in flat[i:j]])
+                for row in flat[i:j]:
+                    counts[row[0]].append(-1)
+            i = j
+        return counts
+
+    def _failed(self, exc: sqlite3.Error) -> StoreError:
+        """Note what a failed write says about the file (locked elsewhere, read-only)."""
+        text = str(exc).lower()
+        if "locked" in text or "busy" in text:
+            self._blocked_until = time.monotonic() + self._locked_backoff
+        elif "readonly" in text or "read-only" in text:
+            self.read_only = True  # until a reopen finds the file writable again
+            self._reopen_at = time.monotonic() + self._reopen_every
+        return _unavailable(exc, self.path)
 
     # ------------------------------------------------------------------ mailbox
 
@@ -300,7 +305,8 @@ class SQLiteStore(SessionStore, Mailbox):
                     (a.platform, a.update_id, a.conversation, a.user_id, a.payload, now),
                 )
                 for a in arrivals
-            ]
+            ],
+            counted=True,
         )
         return sum(max(c, 0) for c in counts)
 
@@ -315,7 +321,7 @@ class SQLiteStore(SessionStore, Mailbox):
     async def finish(
         self, receipt: Receipt, replies: Sequence[Reply], change: Change | None, now: float
     ) -> None:
-        statements: list[_Statement] = []
+        statements: list[Statement] = []
         if change is not None:
             key = change.key
             if change.session is None:
@@ -411,7 +417,8 @@ class SQLiteStore(SessionStore, Mailbox):
             [
                 ("DELETE FROM inbox WHERE state != 'waiting' AND at < ?", (cutoff,)),
                 ("DELETE FROM outbox WHERE state = 'failed' AND at < ?", (cutoff,)),
-            ]
+            ],
+            counted=True,
         )
         return sum(max(c, 0) for c in counts)
 
@@ -443,4 +450,5 @@ class SQLiteStore(SessionStore, Mailbox):
         self._db = self._reader = None
 
     async def close(self) -> None:
+        await self._writer.wait()  # the writes already queued go first
         await self._close_quietly()
