@@ -422,8 +422,10 @@ class Vocabulary:
     def _ages(toks: list[str]) -> list[tuple[float, int, int]]:
         """(age in years, first token, end token) of each age the tokens tell (`_AGE_UNITS`);
         the span holds the number and its unit, and "age" or "aged" before it."""
-        out = []
+        out: list[tuple[float, int, int]] = []
         for i, tok in enumerate(toks):
+            if not tok[:1].isdigit():  # an age starts with its number
+                continue
             after = toks[i + 1 : i + 3]
             glued = _AGE_TOKEN.match(tok)
             if glued:  # "9yo", "3yr old"
@@ -462,12 +464,14 @@ class Vocabulary:
         range says so, else after a word of `_RESULT_WORDS`: "b12 was 150"). Never a dose
         ("b12 1000 mcg", "b12 1000"), another test's number ("b12 fine, ferritin 15 ng/ml",
         "active b12 40") or a number above the range's ``most``."""
+        out: list[tuple[str, int, int]] = []
+        if not any(tok[:1].isdigit() for tok in toks):  # a result is a number
+            return out
         names = [
             m
             for m in matches
             if m.payload[1] == "nutrient" and m.exact and m.payload[0] in self._ranges
         ]
-        out: list[tuple[str, int, int]] = []
         for i, tok in enumerate(toks):
             glued = GLUED_UNIT.match(tok)
             number, unit = (
@@ -708,10 +712,11 @@ class CardIndex:
         ]
         self._owner: list[int] = []
         self._asks: list[str] = []
+        ask_words = {a: question_words(a) for c in answerable for a in c.asks}
         for index, candidate in enumerate(self._candidates):
             for ask in candidate.asks:
                 self._owner.append(index)
-                self._asks.append(question_words(ask))
+                self._asks.append(ask_words[ask])
         asked = [a for c in self._candidates for a in c.asks]
         # a named entity counts as a word of its own, so "losec" meets "omeprazole" (both "ppi")
         self._ask_stems = [readings[raw].stems for raw in asked]
@@ -808,7 +813,7 @@ class CardIndex:
         for i, c in enumerate(self._candidates):
             if c.ref.startswith(("card:", "faq:")):
                 for ask in c.asks:
-                    self._exact.setdefault(_stems(question_words(ask)), set()).add(i)
+                    self._exact.setdefault(_stems(ask_words[ask]), set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
         self._model = bundle.questions
         self._bank: Bank | None = None
