@@ -196,7 +196,7 @@ async def test_a_lock_held_elsewhere_does_not_make_everyone_wait(
                 for n in range(20)
             ]
             question = engine.handle(Incoming(SessionKey("t", "x"), text="what is tetany"))
-            # with 2 s per queued write this took 40 s; now the first waits ~1 s, the rest none
+            # with 2 s per queued write this took 40 s; now one batch waits ~1 s, later ones none
             answers = await asyncio.wait_for(asyncio.gather(*turns, question), 15)
         finally:
             blocker.execute("ROLLBACK")
@@ -323,3 +323,145 @@ async def test_closing_the_store_writes_what_is_queued_first(tmp_path: Path) -> 
     await asyncio.gather(*saves)
     async with SQLiteStore(path) as again:
         assert [await again.get(k) for k in keys] == [Session(flow="triage")] * len(keys)
+
+
+async def test_a_value_sqlite_cannot_take_fails_only_its_own_write(tmp_path: Path) -> None:
+    """A payload with a lone surrogate cannot be bound: that arrival fails, the turns
+    written in the same batch do not."""
+    from bot.storage.mailbox import Arrival
+
+    keys = [SessionKey("t", str(n)) for n in range(8)]
+    async with SQLiteStore(tmp_path / "s.sqlite3") as store:
+        bad = store.receive([Arrival("telegram", "1", "1", "1", "\ud800")])
+        saves = [store.save(k, Session(flow="triage")) for k in keys]
+        results = await asyncio.gather(bad, *saves, return_exceptions=True)
+    assert isinstance(results[0], StoreError) and not isinstance(results[0], StoreUnavailable)
+    assert results[1:] == [None] * len(keys)
+
+
+async def test_a_failing_job_in_a_batch_leaves_none_of_its_statements(tmp_path: Path) -> None:
+    """Written job by job after the batch fails, each job is still all or nothing."""
+    path = tmp_path / "s.sqlite3"
+    lost, kept = SessionKey("t", "lost"), SessionKey("t", "kept")
+    async with SQLiteStore(path) as store:
+        torn = store._transaction(
+            [
+                (
+                    "INSERT INTO sessions (platform, user_id, data, updated_at) VALUES (?, ?, ?, ?)",
+                    (lost.platform, lost.user_id, "{}", 1e12),
+                ),
+                ("INSERT INTO sessions (platform) VALUES (?)", ("t",)),  # breaks NOT NULL
+            ]
+        )
+        results = await asyncio.gather(
+            torn, store.save(kept, Session(flow="triage")), return_exceptions=True
+        )
+    assert isinstance(results[0], StoreError) and results[1] is None
+    async with SQLiteStore(path) as again:
+        assert await again.get(lost) is None
+        assert await again.get(kept) == Session(flow="triage")
+
+
+async def test_the_store_records_a_sent_reply_before_the_turns_queued_with_it(
+    tmp_path: Path,
+) -> None:
+    statements: list[str] = []
+    async with SQLiteStore(tmp_path / "s.sqlite3") as store:
+        assert store._db is not None
+        await store._db.set_trace_callback(statements.append)
+        saves = [store.save(SessionKey("t", str(n)), Session(flow="triage")) for n in range(10)]
+        await asyncio.gather(*saves, store.sent(12345))
+        await store._db.set_trace_callback(None)
+    writes = [s for s in statements if s.startswith(("INSERT", "DELETE"))]
+    assert writes[0].startswith("DELETE FROM outbox"), writes[:3]
+    assert len(writes) == 11
+
+
+async def test_after_a_lock_elsewhere_writes_fail_at_once_without_asking_sqlite(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.sqlite3"
+    statements: list[str] = []
+    async with SQLiteStore(path, busy_timeout_ms=50, locked_backoff=3600) as store:
+        assert store._db is not None
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreUnavailable):
+                await store.save(KEY, Session(flow="triage"))
+            await store._db.set_trace_callback(statements.append)
+            with pytest.raises(StoreUnavailable, match="locked elsewhere"):
+                await store.save(KEY, Session(flow="triage"))
+            await store._db.set_trace_callback(None)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+    assert statements == []
+
+
+async def test_a_batch_keeps_within_its_round_trips_and_statements() -> None:
+    """A run of one statement from jobs that want no counts is one round trip; others one each."""
+    batches: list[list[str]] = []
+
+    async def write_batch(batch: list[Job]) -> None:
+        batches.append([str(sql) for job in batch for sql, _ in job.statements])
+        for job in batch:
+            job.settle([])
+
+    group = GroupCommit(write_batch, round_trips=3, statements=8)
+    writes = [group.write([("save", ())]) for _ in range(10)]  # one run, but 8 statements at most
+    turns = [group.write([("a", ()), ("b", ())]) for _ in range(3)]  # two round trips each
+    counted = [group.write([("save", ())], counted=True) for _ in range(2)]  # never merged
+    big = group.write([(str(n), ()) for n in range(5)])  # over the limit: goes alone
+    await asyncio.wait_for(asyncio.gather(*writes, *turns, *counted, big), 5)
+    assert batches == [
+        ["save"] * 8,
+        ["save"] * 2 + ["a", "b"],
+        ["a", "b"],
+        ["a", "b", "save"],
+        ["save"],
+        ["0", "1", "2", "3", "4"],
+    ]
+
+
+def test_runs_merge_only_the_same_statement_of_jobs_that_want_no_counts() -> None:
+    from bot.storage.group_commit import runs
+
+    loop = asyncio.new_event_loop()
+    try:
+        job = lambda statements, counted=False: Job(statements, counted, loop.create_future())  # noqa: E731
+        batch = [
+            job([("up", (1,))]),
+            job([("up", (2,)), ("ins", (3,)), ("ins", (4,))]),
+            job([("ins", (5,))], counted=True),
+            job([("ins", (6,))]),
+        ]
+        assert runs(batch) == [
+            ("up", [(0, (1,)), (1, (2,))]),
+            ("ins", [(1, (3,)), (1, (4,))]),
+            ("ins", [(2, (5,))]),
+            ("ins", [(3, (6,))]),
+        ]
+    finally:
+        loop.close()
+
+
+async def test_writes_still_go_after_the_drain_was_cancelled_before_it_ran() -> None:
+    """Loop shutdown may cancel the drain before its first step: later writes must not hang."""
+    written: list[str] = []
+
+    async def write_batch(batch: list[Job]) -> None:
+        for job in batch:
+            written.append(str(job.statements[0][0]))
+            job.settle([])
+
+    group = GroupCommit(write_batch)
+    first = asyncio.create_task(group.write([("first", ())]))
+    await asyncio.sleep(0)  # the job is queued and the drain task created, not yet started
+    assert group._drainer is not None
+    group._drainer.cancel()
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(group.write([("second", ())]), 5) == []
+    await group.wait()
+    assert "second" in written
+    first.cancel()

@@ -259,3 +259,15 @@ def test_keys_survive_a_round_trip_whatever_their_bytes(tmp_path: Path) -> None:
     assert back.keys == keys and np.array_equal(back.rows, rows) and back.probes == ("p",)
     assert StoredVectors.read(tmp_path / "none.npz") is None
     assert "3 texts" in repr(back)
+
+
+def test_loading_the_model_keeps_numpys_blas_to_one_thread() -> None:
+    """Small matrix products on many BLAS threads wait for busy cores (`one_blas_thread`)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from bot.language.embedding import load_embedder
+
+    with threadpool_limits(limits=2, user_api="blas"):  # restored to what it was afterwards
+        load_embedder()
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bot.content.vectors import PROBES, StoredVectors
 
@@ -44,12 +45,25 @@ class WordLlamaEmbedder:
 
 
 def load_embedder() -> Embedder | None:
-    """The packaged model, or None (with a warning) when it cannot be loaded here."""
+    """The packaged model, or None (with a warning) when it cannot be loaded here; numpy's
+    BLAS is kept to one thread from then on (`one_blas_thread`)."""
+    one_blas_thread()
     try:
         return WordLlamaEmbedder()
     except Exception as exc:  # the rules still work without the net
         _log.warning("the safety recall net is off: %s", exc)
         return None
+
+
+def one_blas_thread() -> None:
+    """Keep numpy's BLAS (its matrix products) to one thread in this process.
+
+    The bot's products are small: a question's vector against a few thousand rows, tens of
+    microseconds on one core. With one BLAS thread per core, each product waits for every
+    core, and on a shared machine whose other core is busy that made looking up an answer
+    several times slower (about 1 ms a question against 5 to 7 ms, two cores under load).
+    """
+    threadpool_limits(limits=1, user_api="blas")
 
 
 class StoredEmbedder:

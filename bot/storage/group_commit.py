@@ -15,8 +15,12 @@ _log = logging.getLogger(__name__)
 #: One SQL statement and its parameters.
 Statement = tuple[str, tuple[object, ...]]
 
-#: The most writes one batch takes; the rest wait for the next.
-BATCH_LIMIT = 500
+#: The most round trips to the database one batch makes (`runs`), and the most statements it
+#: holds; a batch always takes at least one job. The round trips bound how long an urgent
+#: write waits for the batch in progress, and how long the write lock is held against the
+#: journal's connection; statements that merge into one run cost one round trip however many.
+BATCH_ROUND_TRIPS = 32
+BATCH_STATEMENTS = 1000
 
 
 @dataclass(eq=False)
@@ -33,12 +37,38 @@ class Job:
 
     def settle(self, counts: list[int] | None = None, error: BaseException | None = None) -> None:
         """Hand the caller its row counts (empty when not ``counted``) or the error."""
-        if self.done.done():  # the caller was cancelled
+        if self.done.done():  # the caller was cancelled (or the job is settled already)
             return
         if error is not None:
             self.done.set_exception(error)
         else:
             self.done.set_result(counts if counts is not None and self.counted else [])
+
+
+def runs(batch: Sequence[Job]) -> list[tuple[str, list[tuple[int, tuple[object, ...]]]]]:
+    """The batch's statements in order, as runs to send one round trip each: a run holds
+    one statement, or the same statement from consecutive places none of whose jobs wants
+    row counts (sent as one ``executemany``); each with (job's index, parameters)."""
+    out: list[tuple[str, list[tuple[int, tuple[object, ...]]]]] = []
+    last: str | None = None  # the SQL of the run so far, while it may grow
+    for n, job in enumerate(batch):
+        for sql, params in job.statements:
+            if sql == last and not job.counted:
+                out[-1][1].append((n, params))
+            else:
+                out.append((sql, [(n, params)]))
+            last = None if job.counted else sql
+    return out
+
+
+def _round_trips(job: Job, last: str | None) -> tuple[int, str | None]:
+    """How many more runs (`runs`) ``job`` adds after a batch whose last mergeable statement
+    is ``last``, and the last mergeable statement after it."""
+    trips = 0
+    for sql, _ in job.statements:
+        trips += job.counted or sql != last
+        last = None if job.counted else sql
+    return trips, last
 
 
 #: Writes a batch and settles every job in it (`Job.settle`).
@@ -55,9 +85,15 @@ class GroupCommit:
     keep their order (a caller awaits each before the next).
     """
 
-    def __init__(self, write_batch: BatchWriter, limit: int = BATCH_LIMIT) -> None:
+    def __init__(
+        self,
+        write_batch: BatchWriter,
+        round_trips: int = BATCH_ROUND_TRIPS,
+        statements: int = BATCH_STATEMENTS,
+    ) -> None:
         self._write_batch = write_batch
-        self._limit = limit
+        self._round_trips = round_trips
+        self._statements = statements
         self._queues: tuple[deque[Job], deque[Job]] = (deque(), deque())  # urgent, ordinary
         self._drainer: asyncio.Task[None] | None = None
 
@@ -70,12 +106,12 @@ class GroupCommit:
         job = Job(tuple(statements), counted, loop.create_future())
         queue = self._queues[0 if urgent else 1]
         queue.append(job)
-        if self._drainer is None:
+        if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
         try:
-            return await asyncio.shield(job.done)
+            return await job.done
         except asyncio.CancelledError:
-            if job in queue:  # not taken yet: it is never written
+            if job in queue:  # not taken yet: it is never written (taken: it may be)
                 queue.remove(job)
             raise
 
@@ -83,10 +119,7 @@ class GroupCommit:
         batch: list[Job] = []
         try:
             while any(self._queues):
-                batch = []
-                for queue in self._queues:
-                    while queue and len(batch) < self._limit:
-                        batch.append(queue.popleft())
+                batch = self._take()
                 try:
                     await self._write_batch(batch)
                 except Exception as exc:  # a writer must settle its jobs; never leave one waiting
@@ -101,7 +134,21 @@ class GroupCommit:
             for queue in self._queues:
                 queue.clear()
 
+    def _take(self) -> list[Job]:
+        """The next batch: queued jobs, urgent first, within the limits (at least one)."""
+        batch: list[Job] = []
+        trips, size, last = 0, 0, None
+        for queue in self._queues:
+            while queue:
+                more, after = _round_trips(queue[0], last)
+                grown = size + len(queue[0].statements)
+                if batch and (trips + more > self._round_trips or grown > self._statements):
+                    return batch
+                batch.append(queue.popleft())
+                trips, size, last = trips + more, grown, after
+        return batch
+
     async def wait(self) -> None:
         """Wait until every write queued so far is written (before closing the store)."""
-        while self._drainer is not None:
+        while self._drainer is not None and not self._drainer.done():
             await asyncio.wait({self._drainer})

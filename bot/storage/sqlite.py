@@ -15,7 +15,7 @@ import aiosqlite
 from bot.errors import StoreError, StoreUnavailable
 from bot.events import Reply, SessionKey
 from bot.storage import database
-from bot.storage.group_commit import GroupCommit, Job, Statement
+from bot.storage.group_commit import GroupCommit, Job, Statement, runs
 from bot.storage.mailbox import (
     REMEMBER_ANSWERED,
     Arrival,
@@ -231,58 +231,56 @@ class SQLiteStore(SessionStore, Mailbox):
 
     async def _commit(self, batch: list[Job]) -> list[list[int]]:
         """Run every job's statements in one transaction; each job's row counts (-1 where
-        statements of several jobs ran as one ``executemany``)."""
+        statements of several jobs ran as one ``executemany``).
+
+        Raises `StoreUnavailable` for the file (locked, read-only, full) and a plain
+        `StoreError` for what one statement did (a constraint, a value SQLite cannot take)."""
         if self.read_only and not await self._try_reopen():
             raise StoreUnavailable(f"session database {self.path} is read-only")
         if time.monotonic() < self._blocked_until:
             raise StoreUnavailable(f"session database {self.path} is locked elsewhere")
         db = self._conn()
-        try:
-            if len(batch) == 1 and len(batch[0].statements) == 1:
-                sql, params = batch[0].statements[0]
+        if len(batch) == 1 and len(batch[0].statements) == 1:
+            sql, params = batch[0].statements[0]
+            try:
                 return [[(await db.execute(sql, params)).rowcount]]
-            # deferred: the write lock is taken by the first statement, not a round trip
-            # earlier, so the journal's connection finds the file free more often
-            await db.execute("BEGIN")
-        except sqlite3.Error as exc:
-            raise self._failed(exc) from exc
+            except Exception as exc:
+                raise self._failed(exc) from exc
         try:
+            # deferred: the write lock is taken by the first statement, one round trip later
+            # than BEGIN IMMEDIATE would take it (`BATCH_ROUND_TRIPS` bounds how long it is held)
+            await db.execute("BEGIN")
             counts = await self._run(db, batch)
             await db.execute("COMMIT")
         except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
+            # always: a BEGIN still queued when the batch was cancelled runs before this
+            with contextlib.suppress(Exception):
                 await db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, Exception):
                 raise self._failed(exc) from exc
             raise
         return counts
 
     @staticmethod
     async def _run(db: aiosqlite.Connection, batch: list[Job]) -> list[list[int]]:
-        """Run the batch's statements in order; a run of the same statement from several
-        jobs none of which wants counts goes as one ``executemany`` (one round trip)."""
+        """Run the batch's statements in order, one round trip per run (`runs`): a run of
+        several as one ``executemany``, whose row counts are -1."""
         counts: list[list[int]] = [[] for _ in batch]
-        flat = [
-            (n, job.counted, sql, p) for n, job in enumerate(batch) for sql, p in job.statements
-        ]
-        i = 0
-        while i < len(flat):
-            n, counted, sql, params = flat[i]
-            j = i + 1
-            if not counted:
-                while j < len(flat) and not flat[j][1] and flat[j][2] == sql:
-                    j += 1
-            if j - i == 1:
+        for sql, rows in runs(batch):
+            if len(rows) == 1:
+                n, params = rows[0]
                 counts[n].append((await db.execute(sql, params)).rowcount)
             else:
-                await db.executemany(sql, [row[3] for row in flat[i:j]])
-                for row in flat[i:j]:
-                    counts[row[0]].append(-1)
-            i = j
+                await db.executemany(sql, [params for _, params in rows])
+                for n, _ in rows:
+                    counts[n].append(-1)
         return counts
 
-    def _failed(self, exc: sqlite3.Error) -> StoreError:
-        """Note what a failed write says about the file (locked elsewhere, read-only)."""
+    def _failed(self, exc: Exception) -> StoreError:
+        """Note what a failed write says about the file (locked elsewhere, read-only); a
+        failure that is no SQLite error (a value it cannot bind) is the statement's own."""
+        if not isinstance(exc, sqlite3.Error):
+            return StoreError(f"session database {self.path}: a write failed: {exc}")
         text = str(exc).lower()
         if "locked" in text or "busy" in text:
             self._blocked_until = time.monotonic() + self._locked_backoff
