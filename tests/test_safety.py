@@ -238,6 +238,9 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("d3 10000 iu twice a week", "vitamin_d_iu", 10000 / 3.5),
         ("100,000 iu vitamin d every 3 months", "vitamin_d_iu", 100000 / 90),
         ("my son is 6 weeks and has a temp of 38.5", "age", 6 * 7 / 365),
+        ("son, 3, has a fever", "age", 3),  # right after a son or daughter, commas or not
+        ("son (2) has a high temp", "age", 2),
+        ("daughters 4 and has a fever", "age", 4),
         ("had a fever so i took 40 of them", "count", 40),  # a count, not a temperature
         ("temperature normal, pulse 40 and dizzy", "pulse", 40),
         ("fever for 36 hours", "duration", 36 * 60),
@@ -269,11 +272,20 @@ def test_measures_are_read_from_numbers(
         "for 6 weeks old injuries have hurt",
         "took 38 of them",
         "I am 8 weeks into training",  # a length of time, not a baby's age
+        "my son is 3 days into a cold and has a temp",  # a time into something
+        "my daughter is 16 weeks pregnant with a temperature",
+        "my daughter is 3 months pregnant and has a fever",
+        "my son is 2 weeks post op",
+        "my son is 6 foot 4 and has a fever",  # a height
+        "son, 25, has a fever",  # a grown son's age is no child's: read only under 18
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
     took = Concept(id="ingestion", kind="context", phrases=("took",))
-    reader = Reader([took], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"])
+    people = Concept(id="someone_else", kind="person", phrases=("my daughter", "my son"))
+    reader = Reader(
+        [took, people], ContextRules(modifiers=STROKE.context.modifiers), counted=["ingestion"]
+    )
     found = {f.concept for f in reader.read(text).findings if f.kind == "measure"}
     assert not {"body_temp", "age"} & found
 

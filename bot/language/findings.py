@@ -158,6 +158,16 @@ _BABY_AGE = frozenset({"week", "weeks", "wk", "wks", "day", "days"})
 _YEAR_MINUTES = 365.0 * 1440
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
+#: After a number, words that make it a height, a weight or a share, not an age ("dad is 6 foot")
+_NOT_AN_AGE_AFTER = frozenset(
+    "foot feet ft inch inches cm stone st kg kgs kilo kilos lb lbs pounds percent times "
+    "day days week weeks wk wks month months".split()  # a baby's days and weeks are read before (`_babys_age`)
+)
+#: After "is 4 days", "is 8 weeks": a time into something, not a baby's age ("4 days into a
+#: cold", "8 weeks pregnant", "2 weeks post op")
+_NOT_AGED = frozenset({"ago", "into", "pregnant", "post", "postpartum", "after", "since", "of"})
+#: A number right after these (or after them and a comma) is a child's age: "son, 3, has ..."
+_CHILD_WORDS = frozenset({"son", "sons", "daughter", "daughters"})
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
 _GESTATION = re.compile(
     r"\b([1-4]\d)\s*\+\s*[0-6]\b"
@@ -520,7 +530,11 @@ def _measures(
         elif not article and pulse_word and 20 <= value <= 250:  # a plausible heart rate
             end = unit + 1 if after == "bpm" else i + 1
             out.append(Finding("pulse", "measure", i, end, at, " ".join(toks[i:end]), value))
-        elif after in ("month", "months") and not article and (following == "old" or person_before):
+        elif (
+            after in ("month", "months")
+            and not article
+            and (following == "old" or (person_before and following not in _NOT_AGED))
+        ):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
         elif after in _BABY_AGE and not article and _babys_age(toks, i, unit, person_before):
             years = value * _MINUTES[after] / _YEAR_MINUTES
@@ -537,8 +551,12 @@ def _measures(
             after in ("yo", "y")
             or (after in _YEARS and following == "old")
             or (
-                before in ("hes", "shes")
-                or (before in ("is", "aged", "age", "turned") and person_before)
+                after not in _NOT_AN_AGE_AFTER
+                and (
+                    before in ("hes", "shes")
+                    or (before in ("is", "aged", "age", "turned") and person_before)
+                    or (value < 18 and _after_a_child_word(toks, i))
+                )
             )
         ):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value))
@@ -553,6 +571,15 @@ def _measures(
     return out  # fmt: skip
 
 
+def _after_a_child_word(toks: list[str], i: int) -> bool:
+    """True when the number at ``toks[i]`` follows a son or daughter, alone or between commas:
+    "son, 3, has a fever", "son (2)", "daughters 4 and"."""
+    before = toks[i - 1] if i else ""
+    if before == "," and i >= 2:
+        before = toks[i - 2]
+    return before in _CHILD_WORDS
+
+
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     """True when the number at ``toks[i]``, in weeks or days, is a baby's age: "my 6 week old",
     "a 10 day old baby", "my baby is about 6 weeks old", "my son is 6 weeks"; not "2 day old
@@ -562,7 +589,7 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     if following == "old":
         noun = toks[unit + 2] if unit + 2 < len(toks) else ""
         return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
-    return person_before and before in ("is", "hes", "shes", "aged") and following != "ago"
+    return person_before and before in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
 
 
 def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
