@@ -742,8 +742,13 @@ class CardIndex:
         self._starts = np.array([starts[i] for i in range(len(self._candidates))], dtype=np.intp)
         # what a candidate "knows": its questions, its answer, and every name of what it is
         # about (a card about potassium knows "hypokalaemia")
+        # (word by word, so the union of each part's stems: each example question's once)
+        ask_stems = {a: _stems(words_) for a, words_ in ask_words.items()}
         self._words_of = [
-            _stems(question_words(" ".join((*c.asks, c.text, *self.vocabulary.names(c.about)))))
+            frozenset().union(
+                *(ask_stems[a] for a in c.asks),
+                _stems(question_words(" ".join((c.text, *self.vocabulary.names(c.about))))),
+            )
             | {f"@{e}" for e in c.about}
             for c in self._candidates
         ]
@@ -813,7 +818,7 @@ class CardIndex:
         for i, c in enumerate(self._candidates):
             if c.ref.startswith(("card:", "faq:")):
                 for ask in c.asks:
-                    self._exact.setdefault(_stems(ask_words[ask]), set()).add(i)
+                    self._exact.setdefault(ask_stems[ask], set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
         self._model = bundle.questions
         self._bank: Bank | None = None
