@@ -743,10 +743,10 @@ class CardIndex:
         # what a candidate "knows": its questions, its answer, and every name of what it is
         # about (a card about potassium knows "hypokalaemia")
         # (word by word, so the union of each part's stems: each example question's once)
-        ask_stems = {a: _stems(words_) for a, words_ in ask_words.items()}
+        stems_of_ask = {a: _stems(words_) for a, words_ in ask_words.items()}
         self._words_of = [
             frozenset().union(
-                *(ask_stems[a] for a in c.asks),
+                *(stems_of_ask[a] for a in c.asks),
                 _stems(question_words(" ".join((c.text, *self.vocabulary.names(c.about))))),
             )
             | {f"@{e}" for e in c.about}
@@ -818,7 +818,7 @@ class CardIndex:
         for i, c in enumerate(self._candidates):
             if c.ref.startswith(("card:", "faq:")):
                 for ask in c.asks:
-                    self._exact.setdefault(ask_stems[ask], set()).add(i)
+                    self._exact.setdefault(stems_of_ask[ask], set()).add(i)
         self._index_of = {c.ref: i for i, c in enumerate(self._candidates)}
         self._model = bundle.questions
         self._bank: Bank | None = None
