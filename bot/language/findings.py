@@ -163,11 +163,13 @@ _NOT_AN_AGE_AFTER = frozenset(
     "foot feet ft inch inches cm stone st kg kgs kilo kilos lb lbs pounds percent times "
     "day days week weeks wk wks month months".split()  # a baby's days and weeks are read before (`_babys_age`)
 )
-#: After "is 4 days", "is 8 weeks": a time into something, not a baby's age ("4 days into a
-#: cold", "8 weeks pregnant", "2 weeks post op")
-_NOT_AGED = frozenset({"ago", "into", "pregnant", "post", "postpartum", "after", "since", "of"})
-#: A number right after these (or after them and a comma) is a child's age: "son, 3, has ..."
-_CHILD_WORDS = frozenset({"son", "sons", "daughter", "daughters"})
+#: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
+#: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
+_CHILD_WORDS = frozenset({"son", "daughter"})
+_NOT_AGED = frozenset(
+    "ago into pregnant post postpartum after since out back overdue late early in on off away "
+    "clean sober".split()
+)
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
 _GESTATION = re.compile(
     r"\b([1-4]\d)\s*\+\s*[0-6]\b"
@@ -505,7 +507,10 @@ def _measures(
         if article and before == "half":
             value = 0.5
         at, said = sentence[i], " ".join(toks[i : unit + 1])
-        person_before = bool(people.intersection(range(max(0, i - 4), i)))
+        # "daughter is 6": a son or daughter right before "is" names a person too
+        person_before = bool(people.intersection(range(max(0, i - 4), i))) or (
+            before == "is" and i >= 2 and toks[i - 2] in _CHILD_WORDS
+        )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
@@ -555,7 +560,6 @@ def _measures(
                 and (
                     before in ("hes", "shes")
                     or (before in ("is", "aged", "age", "turned") and person_before)
-                    or (value < 18 and _after_a_child_word(toks, i))
                 )
             )
         ):
@@ -569,15 +573,6 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
-
-
-def _after_a_child_word(toks: list[str], i: int) -> bool:
-    """True when the number at ``toks[i]`` follows a son or daughter, alone or between commas:
-    "son, 3, has a fever", "son (2)", "daughters 4 and"."""
-    before = toks[i - 1] if i else ""
-    if before == "," and i >= 2:
-        before = toks[i - 2]
-    return before in _CHILD_WORDS
 
 
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
