@@ -446,6 +446,42 @@ def test_runs_merge_only_the_same_statement_of_jobs_that_want_no_counts() -> Non
         loop.close()
 
 
+async def test_a_batch_cancelled_mid_write_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """A drain cancelled while its BEGIN is on the way still rolls back: later writes commit."""
+    path = tmp_path / "s.sqlite3"
+    async with SQLiteStore(path) as store:
+        saves = [
+            asyncio.create_task(store.save(SessionKey("t", str(n)), Session(flow="triage")))
+            for n in range(5)
+        ]
+        await asyncio.sleep(0)  # the saves are queued and the drain task created
+        await asyncio.sleep(0)  # the drain has sent its BEGIN and waits for it
+        drain = store._writer._drainer
+        assert drain is not None and not drain.done()
+        drain.cancel()
+        results = await asyncio.gather(*saves, return_exceptions=True)
+        assert all(isinstance(r, StoreUnavailable) for r in results)
+        await store.save(KEY, Session(flow="triage", node="q_where"))
+        assert store._db is not None and not store._db.in_transaction
+    async with SQLiteStore(path) as again:
+        assert await again.get(KEY) == Session(flow="triage", node="q_where")
+
+
+async def test_a_write_queued_behind_a_drain_cancelled_before_it_ran_fails_not_hangs() -> None:
+    async def write_batch(batch: list[Job]) -> None:
+        for job in batch:
+            job.settle([])
+
+    group = GroupCommit(write_batch)
+    first = asyncio.create_task(group.write([("first", ())]))
+    await asyncio.sleep(0)  # queued; the drain task is created and not yet started
+    assert group._drainer is not None
+    group._drainer.cancel()
+    with pytest.raises(StoreUnavailable):
+        await asyncio.wait_for(first, 5)
+    await asyncio.wait_for(group.wait(), 5)
+
+
 async def test_writes_still_go_after_the_drain_was_cancelled_before_it_ran() -> None:
     """Loop shutdown may cancel the drain before its first step: later writes must not hang."""
     written: list[str] = []
@@ -464,4 +500,5 @@ async def test_writes_still_go_after_the_drain_was_cancelled_before_it_ran() -> 
     assert await asyncio.wait_for(group.write([("second", ())]), 5) == []
     await group.wait()
     assert "second" in written
-    first.cancel()
+    with pytest.raises(StoreUnavailable):  # the cancelled drain's own write failed, not hung
+        await asyncio.wait_for(first, 5)

@@ -270,4 +270,6 @@ def test_loading_the_model_keeps_numpys_blas_to_one_thread() -> None:
     with threadpool_limits(limits=2, user_api="blas"):  # restored to what it was afterwards
         load_embedder()
         blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-        assert blas and all(pool["num_threads"] == 1 for pool in blas)
+        if not blas:  # a BLAS threadpoolctl cannot see (Apple's Accelerate): nothing to limit
+            pytest.skip("no BLAS library that threadpoolctl can limit")
+        assert all(pool["num_threads"] == 1 for pool in blas)

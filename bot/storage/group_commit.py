@@ -20,7 +20,7 @@ Statement = tuple[str, tuple[object, ...]]
 #: write waits for the batch in progress, and how long the write lock is held against the
 #: journal's connection; statements that merge into one run cost one round trip however many.
 BATCH_ROUND_TRIPS = 32
-BATCH_STATEMENTS = 1000
+BATCH_STATEMENTS = 256
 
 
 @dataclass(eq=False)
@@ -108,6 +108,7 @@ class GroupCommit:
         queue.append(job)
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
+            self._drainer.add_done_callback(self._drained)
         try:
             return await job.done
         except asyncio.CancelledError:
@@ -134,6 +135,19 @@ class GroupCommit:
             for queue in self._queues:
                 queue.clear()
 
+    def _drained(self, task: asyncio.Task[None]) -> None:
+        """A drain cancelled (even before its first step, when its own cleanup never runs)
+        leaves no write waiting forever: what is still queued fails, unless a new drain took
+        over."""
+        if not task.cancelled() or (self._drainer is not task and self._drainer is not None):
+            return
+        self._drainer = None
+        closed = StoreUnavailable("the store closed before the write was made")
+        for queue in self._queues:
+            for job in queue:
+                job.settle(error=closed)
+            queue.clear()
+
     def _take(self) -> list[Job]:
         """The next batch: queued jobs, urgent first, within the limits (at least one)."""
         batch: list[Job] = []
@@ -149,6 +163,7 @@ class GroupCommit:
         return batch
 
     async def wait(self) -> None:
-        """Wait until every write queued so far is written (before closing the store)."""
+        """Wait until no write is queued or being written (writes that arrive meanwhile are
+        waited for too: stop the writers first, as closing the store does)."""
         while self._drainer is not None and not self._drainer.done():
             await asyncio.wait({self._drainer})

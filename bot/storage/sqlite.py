@@ -279,6 +279,8 @@ class SQLiteStore(SessionStore, Mailbox):
     def _failed(self, exc: Exception) -> StoreError:
         """Note what a failed write says about the file (locked elsewhere, read-only); a
         failure that is no SQLite error (a value it cannot bind) is the statement's own."""
+        if isinstance(exc, ValueError) and "connection" in str(exc).lower():
+            return StoreUnavailable(f"session database {self.path} is closed: {exc}")
         if not isinstance(exc, sqlite3.Error):
             return StoreError(f"session database {self.path}: a write failed: {exc}")
         text = str(exc).lower()
