@@ -19,10 +19,19 @@ tests/data.
 ``--reading`` only times the reading of a message: the safety check over every vignette and
 the answer lookup (topic router and answer cards) over every held-out question.
 
+``--store-only`` only measures saturated messages/s of the engine's own path (per-user
+lock, session read and write, usage journal) with a conversation that answers every turn
+with one fixed reply, against the baseline: what the store costs without any reading.
+
+``--reading --busy`` times the reading while another process keeps one core busy;
+``--blas-threads N`` lets numpy's BLAS use N threads there (the bot keeps it to one:
+`bot.language.embedding.one_blas_thread`).
+
 ``--stemmers RUNS`` only times `nervebot chat --json` to its first answer, with PyStemmer and
 with the pure-Python stemmer it replaces.
 
-Usage: python benchmarks/engine.py [--users 1000] [--messages 20] [--reading] [--stemmers RUNS]
+Usage: python benchmarks/engine.py [--users 1000] [--messages 20] [--reading [--busy]
+       [--blas-threads N]] [--store-only] [--stemmers RUNS]
 """
 
 from __future__ import annotations
@@ -126,6 +135,43 @@ async def _engine_worker(
         return await _drive(handle, users, messages, pace)
 
 
+class _FixedReply:
+    """A conversation that answers every turn with one reply and moves the session along:
+    the engine's own path without reading a message (``--store-only``)."""
+
+    def __init__(self, bundle):  # type: ignore[no-untyped-def]
+        self.bundle = bundle
+
+    def respond(self, session, incoming):  # type: ignore[no-untyped-def]
+        from bot.conversation.dialogue import Turn
+        from bot.events import Reply
+
+        session.flow, session.node = "triage", "q_what"
+        turn = Turn(public=incoming.public)
+        turn.replies.append(Reply("ok"))
+        return turn
+
+
+async def _stub_worker(db: Path, users: int, messages: int, pace: float | None) -> dict[str, float]:
+    from bot.content.loader import bundled_content_dir, load_content
+    from bot.conversation.engine import Engine
+    from bot.conversation.flood import FloodGuard
+    from bot.events import Incoming, SessionKey
+    from bot.storage.journal import SQLiteJournal
+    from bot.storage.sqlite import SQLiteStore
+
+    bundle = load_content(bundled_content_dir())
+    async with SQLiteStore(db) as store, SQLiteJournal(db) as journal:
+        engine = Engine(bundle, store, journal, None, FloodGuard.off())
+        engine._dialogue = _FixedReply(bundle)  # type: ignore[assignment]  # only the store path
+        keys = [SessionKey("bench", str(i)) for i in range(users)]
+
+        async def handle(index: int, kind: str, value: str) -> None:
+            assert await engine.handle(Incoming(keys[index], **{kind: value}))
+
+        return await _drive(handle, users, messages, pace)
+
+
 async def _baseline_worker(
     db: Path, users: int, messages: int, pace: float | None
 ) -> dict[str, float]:
@@ -156,7 +202,7 @@ async def _baseline_worker(
 
 
 def _worker(kind: str, db: str, users: int, messages: int, pace: float) -> None:
-    fn = _engine_worker if kind == "engine" else _baseline_worker
+    fn = {"engine": _engine_worker, "stub": _stub_worker}.get(kind, _baseline_worker)
     result = asyncio.run(fn(Path(db), users, messages, pace or None))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -224,15 +270,27 @@ def _first_answer_seconds(runs: int, pure_stemmer: bool = False) -> list[float]:
     return times
 
 
-def _safety_cost() -> tuple[float, float, int]:
+def _embedder(blas_threads: int | None):  # type: ignore[no-untyped-def]
+    """The packaged model as the bot loads it (BLAS kept to one thread), then, with
+    ``blas_threads``, BLAS allowed that many threads."""
+    from bot.language.embedding import load_embedder
+
+    embedder = load_embedder()
+    if blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=blas_threads, user_api="blas")
+    return embedder
+
+
+def _safety_cost(blas_threads: int | None = None) -> tuple[float, float, int]:
     """Mean and p99 microseconds of the safety check per message, over every vignette."""
     import yaml
 
     from bot.content.loader import bundled_content_dir, load_content
-    from bot.language.embedding import load_embedder
     from bot.language.safety import RedFlagScanner
 
-    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, load_embedder())
+    scanner = RedFlagScanner(load_content(bundled_content_dir()).safety, _embedder(blas_threads))
     texts = [
         text
         for path in sorted((ROOT / "tests" / "data").rglob("vignettes*.yaml"))
@@ -249,16 +307,15 @@ def _safety_cost() -> tuple[float, float, int]:
     return statistics.mean(costs) * 1e6, _percentile(costs, 0.99) * 1e6, len(texts)
 
 
-def _lookup_cost() -> tuple[float, float, int]:
+def _lookup_cost(blas_threads: int | None = None) -> tuple[float, float, int]:
     """Mean and p99 microseconds of answering a question's words (the topic router and the
     answer cards' decision), over every held-out question."""
     import yaml
 
     from bot.content.loader import bundled_content_dir, load_content
     from bot.conversation.dialogue import Dialogue
-    from bot.language.embedding import load_embedder
 
-    dialogue = Dialogue(load_content(bundled_content_dir()), load_embedder())
+    dialogue = Dialogue(load_content(bundled_content_dir()), _embedder(blas_threads))
     texts = [
         item["text"]
         for path in sorted((ROOT / "tests" / "data" / "heldout").glob("questions_*.yaml"))
@@ -274,10 +331,11 @@ def _lookup_cost() -> tuple[float, float, int]:
     return statistics.mean(costs) * 1e6, _percentile(costs, 0.99) * 1e6, len(texts)
 
 
-def _reading_report() -> None:
-    """Print the per-message reading costs: the safety check and the answer lookup."""
-    safety_mean, safety_p99, safety_n = _safety_cost()
-    lookup_mean, lookup_p99, lookup_n = _lookup_cost()
+def _reading_report(blas_threads: int | None = None) -> None:
+    """Print the per-message reading costs: the safety check and the answer lookup (with
+    ``blas_threads``, numpy's BLAS may use that many threads, once the model is loaded)."""
+    safety_mean, safety_p99, safety_n = _safety_cost(blas_threads)
+    lookup_mean, lookup_p99, lookup_n = _lookup_cost(blas_threads)
     print(
         f"safety check per message (findings, context, rules, net): mean {safety_mean:.0f} us, "
         f"p99 {safety_p99:.0f} us over {safety_n} vignettes x 3"
@@ -294,7 +352,7 @@ def main() -> None:
     )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=20)
-    parser.add_argument("--worker", choices=["engine", "baseline"])
+    parser.add_argument("--worker", choices=["engine", "baseline", "stub"])
     parser.add_argument("--db")
     parser.add_argument("--pace", type=float, default=0.0)
     parser.add_argument(
@@ -309,10 +367,35 @@ def main() -> None:
         "--reading", action="store_true",
         help="only time the reading of a message: the safety check and the answer lookup",
     )  # fmt: skip
+    only.add_argument(
+        "--store-only", action="store_true",
+        help="only saturated messages/s with a fixed-reply conversation, against the baseline",
+    )  # fmt: skip
+    parser.add_argument("--busy", action="store_true", help="with --reading: one core kept busy")
+    parser.add_argument("--blas-threads", type=int, help="with --reading: BLAS threads allowed")
     args = parser.parse_args()
     if args.reading:
-        print("command: python benchmarks/engine.py --reading")
-        _reading_report()
+        extra = (" --busy" if args.busy else "") + (
+            f" --blas-threads {args.blas_threads}" if args.blas_threads else ""
+        )
+        print(f"command: python benchmarks/engine.py --reading{extra}")
+        spinner = (
+            subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+        )
+        try:
+            _reading_report(args.blas_threads)
+        finally:
+            if spinner is not None:
+                spinner.kill()
+                spinner.wait()
+        return
+    if args.store_only:
+        print(f"command: python benchmarks/engine.py --store-only --users {args.users}")
+        base = _spawn("baseline", args.users, args.messages, 0)
+        stub = _spawn("stub", args.users, args.messages, 0)
+        print(f"messages/s, saturated: baseline {base['rate']:,.0f}, "
+              f"engine with a fixed-reply conversation {stub['rate']:,.0f} "
+              f"(ratio {stub['rate'] / base['rate']:.2f})")  # fmt: skip
         return
     if args.stemmers:
         print(f"command: python benchmarks/engine.py --stemmers {args.stemmers}")

@@ -159,13 +159,15 @@ _YEAR_MINUTES = 365.0 * 1440
 #: Words after which a number is a time, a frequency or someone's age, not an amount or length.
 _NOT_AN_AMOUNT = frozenset({"at", "every", "once", "per", "each", "im", "aged", "age", "is"})
 #: After a number, words that make it a height, a weight or a share, not an age ("dad is 6 foot")
+#: (a baby's days, weeks and months are read before this, by `_babys_age` and the months rule)
 _NOT_AN_AGE_AFTER = frozenset(
     "foot feet ft inch inches cm stone st kg kgs kilo kilos lb lbs pounds percent times "
-    "day days week weeks wk wks month months".split()  # a baby's days and weeks are read before (`_babys_age`)
+    "day days week weeks wk wks month months".split()
 )
+#: "son" or "daughter" right before "is" name a person, as `someone_else` does ("daughter is 6")
+_CHILD_WORDS = frozenset({"son", "daughter"})
 #: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
-_CHILD_WORDS = frozenset({"son", "daughter"})
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
     "clean sober".split()

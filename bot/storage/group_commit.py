@@ -45,30 +45,32 @@ class Job:
             self.done.set_result(counts if counts is not None and self.counted else [])
 
 
+def _steps(job: Job, last: str | None) -> list[tuple[bool, str | None]]:
+    """For each of ``job``'s statements after a run whose SQL is ``last`` (None: a run that
+    cannot grow): whether it joins that run, and the run's SQL after it. The one rule of
+    merging: the same statement again, from jobs none of which wants row counts."""
+    out = []
+    for sql, _ in job.statements:
+        out.append((sql == last and not job.counted, None if job.counted else sql))
+        last = out[-1][1]
+    return out
+
+
 def runs(batch: Sequence[Job]) -> list[tuple[str, list[tuple[int, tuple[object, ...]]]]]:
     """The batch's statements in order, as runs to send one round trip each: a run holds
     one statement, or the same statement from consecutive places none of whose jobs wants
     row counts (sent as one ``executemany``); each with (job's index, parameters)."""
     out: list[tuple[str, list[tuple[int, tuple[object, ...]]]]] = []
-    last: str | None = None  # the SQL of the run so far, while it may grow
+    last: str | None = None
     for n, job in enumerate(batch):
-        for sql, params in job.statements:
-            if sql == last and not job.counted:
+        steps = _steps(job, last)
+        for (sql, params), (joins, _) in zip(job.statements, steps, strict=True):
+            if joins:
                 out[-1][1].append((n, params))
             else:
                 out.append((sql, [(n, params)]))
-            last = None if job.counted else sql
+        last = steps[-1][1] if steps else last
     return out
-
-
-def _round_trips(job: Job, last: str | None) -> tuple[int, str | None]:
-    """How many more runs (`runs`) ``job`` adds after a batch whose last mergeable statement
-    is ``last``, and the last mergeable statement after it."""
-    trips = 0
-    for sql, _ in job.statements:
-        trips += job.counted or sql != last
-        last = None if job.counted else sql
-    return trips, last
 
 
 #: Writes a batch and settles every job in it (`Job.settle`).
@@ -129,11 +131,7 @@ class GroupCommit:
                         job.settle(error=StoreError(f"the write failed: {exc}"))
         finally:
             self._drainer = None
-            closed = StoreUnavailable("the store closed before the write was made")
-            for job in [*batch, *self._queues[0], *self._queues[1]]:
-                job.settle(error=closed)
-            for queue in self._queues:
-                queue.clear()
+            self._fail([batch, *self._queues])
 
     def _drained(self, task: asyncio.Task[None]) -> None:
         """A drain cancelled (even before its first step, when its own cleanup never runs)
@@ -142,11 +140,16 @@ class GroupCommit:
         if not task.cancelled() or (self._drainer is not task and self._drainer is not None):
             return
         self._drainer = None
+        self._fail(self._queues)
+
+    @staticmethod
+    def _fail(groups: Sequence[list[Job] | deque[Job]]) -> None:
+        """Fail every job of ``groups`` not settled yet (the store closed), and empty them."""
         closed = StoreUnavailable("the store closed before the write was made")
-        for queue in self._queues:
-            for job in queue:
+        for group in groups:
+            for job in group:
                 job.settle(error=closed)
-            queue.clear()
+            group.clear()
 
     def _take(self) -> list[Job]:
         """The next batch: queued jobs, urgent first, within the limits (at least one)."""
@@ -154,12 +157,14 @@ class GroupCommit:
         trips, size, last = 0, 0, None
         for queue in self._queues:
             while queue:
-                more, after = _round_trips(queue[0], last)
+                steps = _steps(queue[0], last)
+                more = sum(not joins for joins, _ in steps)
                 grown = size + len(queue[0].statements)
                 if batch and (trips + more > self._round_trips or grown > self._statements):
                     return batch
                 batch.append(queue.popleft())
-                trips, size, last = trips + more, grown, after
+                trips, size = trips + more, grown
+                last = steps[-1][1] if steps else last
         return batch
 
     async def wait(self) -> None:
