@@ -239,6 +239,9 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("100,000 iu vitamin d every 3 months", "vitamin_d_iu", 100000 / 90),
         ("my son is 6 weeks and has a temp of 38.5", "age", 6 * 7 / 365),
         ("daughter is 6, fever of 39", "age", 6),  # a son or daughter before "is"
+        ("son (6 weeks) has a temp", "age", 6 * 7 / 365),  # a baby's age between brackets
+        ("our daughter, 7 weeks, feels hot", "age", 7 * 7 / 365),  # or commas
+        ("grandson, 2 months, has a fever", "age", 2 / 12),
         ("had a fever so i took 40 of them", "count", 40),  # a count, not a temperature
         ("temperature normal, pulse 40 and dizzy", "pulse", 40),
         ("fever for 36 hours", "duration", 36 * 60),
@@ -277,6 +280,9 @@ def test_measures_are_read_from_numbers(
         "my son is 6 foot 4 and has a fever",  # a height
         "gave my son 2 of my magnesium tablets",  # a count
         "my son is 3 weeks back from uni with a temperature",
+        "my son 6 weeks ago had a fever",  # a time, not an age told beside him
+        "daughter 2 weeks of a temperature now",
+        "my son, 3 days with a fever",
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:

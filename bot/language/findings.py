@@ -166,6 +166,11 @@ _NOT_AN_AGE_AFTER = frozenset(
 )
 #: "son" or "daughter" right before "is" name a person, as `someone_else` does ("daughter is 6")
 _CHILD_WORDS = frozenset({"son", "daughter"})
+#: A child told right before a baby's age in weeks, days or months, as people write it between
+#: brackets or commas ("son (6 weeks)", "daughter, 2 months,"); not after it ("son 6 weeks ago",
+#: "daughter 2 weeks of vomiting": `_NOT_AGED`, `_NOT_APPOSED`).
+_APPOSED = frozenset({"son", "daughter", "baby", "boy", "girl", "grandson", "granddaughter"})
+_NOT_APPOSED = frozenset({"of", "with", "without", "and", "or", "to", "now", "later"})
 #: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
 _NOT_AGED = frozenset(
@@ -540,7 +545,11 @@ def _measures(
         elif (
             after in ("month", "months")
             and not article
-            and (following == "old" or (person_before and following not in _NOT_AGED))
+            and (
+                following == "old"
+                or (person_before and following not in _NOT_AGED)
+                or _apposed(toks, i, unit)
+            )
         ):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
         elif after in _BABY_AGE and not article and _babys_age(toks, i, unit, person_before):
@@ -586,7 +595,24 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     if following == "old":
         noun = toks[unit + 2] if unit + 2 < len(toks) else ""
         return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
+    if _apposed(toks, i, unit):
+        return True
     return person_before and before in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
+
+
+def _apposed(toks: list[str], i: int, unit: int) -> bool:
+    """True when the baby's age in weeks, days or months at ``toks[i:unit + 1]`` follows the
+    child it is told of ("son (6 weeks) has a temp", "daughter, 7 weeks, feels hot"), with no
+    word after it that makes it a time ("ago", "of")."""
+    before = i - 2 if i >= 2 and toks[i - 1] == "," else i - 1
+    after = unit + 2 if toks[unit + 1 : unit + 2] == [","] else unit + 1
+    following = toks[after] if after < len(toks) else ""
+    return (
+        before >= 0
+        and toks[before] in _APPOSED
+        and following not in _NOT_AGED
+        and following not in _NOT_APPOSED
+    )
 
 
 def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
