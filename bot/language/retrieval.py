@@ -590,6 +590,22 @@ class Vocabulary:
         )
 
 
+def opposites(bundle: Bundle) -> dict[str, frozenset[str]]:
+    """What a question naming each entity rules out: its `Entity.opposite`, and for a life
+    stage of told ages (`Entity.ages`), every stage whose ages do not meet its own ("my 80 year
+    old mum" is not asking about children)."""
+    out: dict[str, set[str]] = {}
+    for e in bundle.entities.values():
+        if e.opposite:
+            out.setdefault(e.id, set()).add(e.opposite)
+    aged = [(e.id, e.ages) for e in bundle.entities.values() if e.ages is not None]
+    for eid, (low, high) in aged:
+        for other, (other_low, other_high) in aged:
+            if other_high < low or high < other_low:
+                out.setdefault(eid, set()).add(other)
+    return {eid: frozenset(ids) for eid, ids in out.items()}
+
+
 def candidates(bundle: Bundle) -> list[Candidate]:
     """Every answerable thing in ``bundle``, read as a card."""
     found: list[Candidate] = []
@@ -701,12 +717,20 @@ class CardIndex:
         # a candidate is also about what its own example questions name, but for the
         # opposite of what it says it is about: "is the irish advice the same as the uk" does
         # not make the Irish card about the UK
-        opposite = {e.id: e.opposite for e in bundle.entities.values() if e.opposite}
+        # (nor for a life stage it does not declare: "my child lives on cereal" is one asker's
+        # child, and a card on fortified cereals still answers a 70-year-old)
+        opposite = opposites(bundle)
+        aged = {e.id for e in bundle.entities.values() if e.ages is not None}
         self._candidates = [
             dataclasses.replace(
                 c,
                 about=c.about
-                | {e for a in c.asks for e in readings[a].named if opposite.get(e) not in c.about},
+                | {
+                    e
+                    for a in c.asks
+                    for e in readings[a].named
+                    if e not in aged and not opposite.get(e, frozenset()) & c.about
+                },
             )
             for c in answerable
         ]
@@ -992,11 +1016,11 @@ class CardIndex:
         too, else 0."""
         opposed = np.zeros(len(self._candidates))
         for e in named:
-            opposite = self._opposite.get(e)
-            if opposite is None or opposite not in self._about_column or opposite in named:
-                continue  # both named ("was 150 though i take 1000 a day"): neither rules out
             about = self._about[:, self._about_column[e]] if e in self._about_column else 0.0
-            opposed = np.maximum(opposed, self._about[:, self._about_column[opposite]] - about)
+            for opposite in self._opposite.get(e, ()):
+                if opposite not in self._about_column or opposite in named:
+                    continue  # both named ("was 150 though i take 1000 a day"): neither rules out
+                opposed = np.maximum(opposed, self._about[:, self._about_column[opposite]] - about)
         return opposed
 
     def _any_nutrient_of(self, candidate: Candidate, entity: str) -> bool:
