@@ -170,7 +170,28 @@ _CHILD_WORDS = frozenset({"son", "daughter"})
 #: brackets or commas ("son (6 weeks)", "daughter, 2 months,"); not after it ("son 6 weeks ago",
 #: "daughter 2 weeks of vomiting": `_NOT_AGED`, `_NOT_APPOSED`).
 _APPOSED = frozenset({"son", "daughter", "baby", "boy", "girl", "grandson", "granddaughter"})
-_NOT_APPOSED = frozenset({"of", "with", "without", "and", "or", "to", "now", "later"})
+#: Animals people call "our boy" or "my girl": a pet's age told beside it is no baby's age.
+_PETS = frozenset(
+    "puppy puppies pup kitten kittens dog dogs cat cats vet vets labrador lab spaniel "
+    "cocker ragdoll terrier collie retriever foal lamb rabbit hamster".split()
+)
+_NOT_APPOSED = frozenset(
+    {
+        "of",
+        "with",
+        "without",
+        "and",
+        "or",
+        "to",
+        "now",
+        "later",
+        "till",
+        "until",
+        "before",
+        "left",
+        "from",
+    }
+)
 #: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
 _NOT_AGED = frozenset(
@@ -612,7 +633,15 @@ def _apposed(toks: list[str], i: int, unit: int) -> bool:
         and toks[before] in _APPOSED
         and following not in _NOT_AGED
         and following not in _NOT_APPOSED
+        and not _PETS.intersection(_sentence_of(toks, i))
     )
+
+
+def _sentence_of(toks: list[str], i: int) -> list[str]:
+    """The tokens of the sentence holding ``toks[i]``."""
+    start = max((k + 1 for k in range(i) if toks[k] in SENTENCE_END), default=0)
+    end = next((k for k in range(i, len(toks)) if toks[k] in SENTENCE_END), len(toks))
+    return toks[start:end]
 
 
 def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:
