@@ -235,6 +235,64 @@ def test_a_card_about_the_opposite_result_is_not_an_answer(bundle: Bundle) -> No
     assert high[0].candidate.ref == "card:falsely_high"
 
 
+def _stage_index(bundle: Bundle) -> CardIndex:
+    """Cards for children, for older people, for everyone from babies to older people, and a
+    card with no stage whose example question names a child (no model: words alone)."""
+
+    def card(cid: str, about: tuple[str, ...], asks: tuple[str, ...]) -> Card:
+        return Card(id=cid, title=cid, about=about, asks=asks, answer="An answer.", source="NHS")
+
+    stages = {
+        "baby": (0, 0.99),
+        "child": (1, 12),
+        "teenager": (13, 17),
+        "older_age": (65, 130),
+    }
+    return CardIndex(
+        dataclasses.replace(
+            bundle,
+            cards={
+                "kids_magnesium": card("kids_magnesium", ("magnesium", "child"),
+                                       ("magnesium for my child with cramps", "can kids take magnesium")),
+                "older_magnesium": card("older_magnesium", ("magnesium", "older_age"),
+                                        ("magnesium for elderly people with cramps", "magnesium in older age")),
+                "everyone": card("everyone", ("vitamin_d", "baby", "child", "older_age"),
+                                 ("vitamin d advice for everyone", "who should take vitamin d")),
+                "cereal": card("cereal", ("vitamin_b12",),
+                               ("my child lives on cereal does that cover b12", "is b12 in cereal absorbed")),
+            },
+            entities={
+                eid: Entity(id=eid, kind="life_stage", names=(eid.replace("_", " "),), ages=ages)
+                for eid, ages in stages.items()
+            },
+        ),
+        None,
+    )  # fmt: skip
+
+
+def test_a_life_stage_rules_out_cards_for_ages_that_do_not_meet_it(bundle: Bundle) -> None:
+    index = _stage_index(bundle)
+    ranked, named = index.rank("my 80 year old mum has cramps, would magnesium help")
+    assert named[:1] == ["older_age"]
+    assert ranked[0].candidate.ref == "card:older_magnesium"
+    opposed = {
+        ref: value
+        for ref, value in zip(index.refs, index._opposed(named), strict=True)
+        if ref.startswith("card:")
+    }
+    assert opposed == {
+        "card:kids_magnesium": 1.0,  # 1 to 12
+        "card:older_magnesium": 0.0,
+        "card:everyone": 0.0,  # babies to older people: a teenager too
+        "card:cereal": 0.0,  # no stage declared; its example's child does not make it one
+    }
+    opposed_teen = dict(zip(index.refs, index._opposed(["teenager"]), strict=True))
+    assert opposed_teen["card:everyone"] == 0.0 and opposed_teen["card:kids_magnesium"] == 1.0
+    # two stages named ("my 10 year old and my gran"): a card for either is not ruled out
+    two = dict(zip(index.refs, index._opposed(["child", "older_age"]), strict=True))
+    assert two["card:kids_magnesium"] == 0.0 and two["card:older_magnesium"] == 0.0
+
+
 def test_a_moderator_is_told_of_a_broken_result_range_or_opposite(content_copy: Path) -> None:
     folder = content_copy
     (folder / "extra.yaml").write_text(

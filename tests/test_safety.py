@@ -242,6 +242,9 @@ def test_a_sentence_naming_no_symptom_tells_how_the_last_one_came(text: str, rai
         ("son (6 weeks) has a temp", "age", 6 * 7 / 365),  # a baby's age between brackets
         ("our daughter, 7 weeks, feels hot", "age", 7 * 7 / 365),  # or commas
         ("grandson, 2 months, has a fever", "age", 2 / 12),
+        ("newborn (3 weeks) feels hot", "age", 3 * 7 / 365),
+        ("our baby (6 weeks) has a temp and the cat is on her", "age", 6 * 7 / 365),
+        ("my son (6 weeks) and daughter (3) both have temps", "age", 6 * 7 / 365),
         ("had a fever so i took 40 of them", "count", 40),  # a count, not a temperature
         ("temperature normal, pulse 40 and dizzy", "pulse", 40),
         ("fever for 36 hours", "duration", 36 * 60),
@@ -283,6 +286,10 @@ def test_measures_are_read_from_numbers(
         "my son 6 weeks ago had a fever",  # a time, not an age told beside him
         "daughter 2 weeks of a temperature now",
         "my son, 3 days with a fever",
+        "son 3 days vomiting and hot",  # how long, not how old: no commas or brackets
+        "son couple of days poorly and hot",
+        "my boy, 8 weeks, is a cocker spaniel with a temp",  # a pet
+        "cramps (2 weeks) in my legs and a temp",
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:

@@ -164,7 +164,7 @@ def evaluate(min_words: int, behind_rules: bool = False) -> None:
     files = [(p, examples(p)) for p in sources()]
     scored: list[tuple[float, float, int, str, int]] = []  # emergency, urgent, label, kind, words
     for held, held_examples in files:
-        if not held_examples:  # nothing of it to score (transcripts that expect no urgency)
+        if not held_examples:  # a transcript file whose turns expect no urgency: nothing to score
             continue
         train = [e for p, ex in files if p != held for e in ex]
         vectorizer, emergency, urgent = fit([t for t, _ in train], np.array([y for _, y in train]))

@@ -166,31 +166,21 @@ _NOT_AN_AGE_AFTER = frozenset(
 )
 #: "son" or "daughter" right before "is" name a person, as `someone_else` does ("daughter is 6")
 _CHILD_WORDS = frozenset({"son", "daughter"})
-#: A child told right before a baby's age in weeks, days or months, as people write it between
-#: brackets or commas ("son (6 weeks)", "daughter, 2 months,"); not after it ("son 6 weeks ago",
-#: "daughter 2 weeks of vomiting": `_NOT_AGED`, `_NOT_APPOSED`).
-_APPOSED = frozenset({"son", "daughter", "baby", "boy", "girl", "grandson", "granddaughter"})
-#: Animals people call "our boy" or "my girl": a pet's age told beside it is no baby's age.
-_PETS = frozenset(
-    "puppy puppies pup kitten kittens dog dogs cat cats vet vets labrador lab spaniel "
-    "cocker ragdoll terrier collie retriever foal lamb rabbit hamster".split()
+#: A child told right before a baby's age in weeks, days or months set off by commas or brackets
+#: ("son (6 weeks) has a temp", "daughter, 2 months, is hot"); never without them ("son 3 days
+#: vomiting" is how long, not how old). `_BRACKETED_AGE` turns the brackets into commas.
+_APPOSED = frozenset(
+    "son daughter baby boy girl grandson granddaughter newborn twins nephew niece lo dd ds "
+    "infant grandbaby".split()
 )
-_NOT_APPOSED = frozenset(
-    {
-        "of",
-        "with",
-        "without",
-        "and",
-        "or",
-        "to",
-        "now",
-        "later",
-        "till",
-        "until",
-        "before",
-        "left",
-        "from",
-    }
+#: Pets people call "our boy" or "my girl": their age told beside them is no baby's age.
+_PETS = frozenset(
+    "puppy puppies pup kitten kittens dog dogs cat cats labrador spaniel cocker ragdoll "
+    "terrier collie retriever foal rabbit hamster".split()
+)
+#: A baby's age between brackets, "(6 weeks)", read as between commas (tokens drop brackets).
+_BRACKETED_AGE = re.compile(
+    r"\(\s*(\d+)\s*(weeks?|wks?|days?|months?)\s*(?:old\s*)?\)", re.IGNORECASE
 )
 #: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
@@ -343,7 +333,7 @@ class Reader:
         """The findings of ``text``, each with its ConText reading."""
         text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
         text = _D_AND_V.sub(_diarrhoea_or_vomiting, text)
-        toks = tokens(text)
+        toks = tokens(_BRACKETED_AGE.sub(r", \1 \2 ,", text))
         toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
         unique = {(m.payload[0], m.start, m.end): m for m in _longest(self._concepts.find(toks))}
@@ -622,19 +612,15 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
 
 
 def _apposed(toks: list[str], i: int, unit: int) -> bool:
-    """True when the baby's age in weeks, days or months at ``toks[i:unit + 1]`` follows the
-    child it is told of ("son (6 weeks) has a temp", "daughter, 7 weeks, feels hot"), with no
-    word after it that makes it a time ("ago", "of")."""
-    before = i - 2 if i >= 2 and toks[i - 1] == "," else i - 1
-    after = unit + 2 if toks[unit + 1 : unit + 2] == [","] else unit + 1
-    following = toks[after] if after < len(toks) else ""
-    return (
-        before >= 0
-        and toks[before] in _APPOSED
-        and following not in _NOT_AGED
-        and following not in _NOT_APPOSED
-        and not _PETS.intersection(_sentence_of(toks, i))
-    )
+    """True when the baby's age in weeks, days or months at ``toks[i:unit + 1]``, in figures,
+    is set off by commas right after the child it is told of ("son (6 weeks) has a temp",
+    "daughter, 7 weeks, feels hot"); for a boy or a girl, not in a sentence naming a pet."""
+    closed = unit + 1 >= len(toks) or toks[unit + 1] == "," or toks[unit + 1] in SENTENCE_END
+    if not (i >= 2 and toks[i - 1] == "," and toks[i - 2] in _APPOSED and closed):
+        return False
+    if not toks[i].isdigit():
+        return False
+    return toks[i - 2] not in ("boy", "girl") or not _PETS.intersection(_sentence_of(toks, i))
 
 
 def _sentence_of(toks: list[str], i: int) -> list[str]:

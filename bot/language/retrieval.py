@@ -590,22 +590,6 @@ class Vocabulary:
         )
 
 
-def opposites(bundle: Bundle) -> dict[str, frozenset[str]]:
-    """What a question naming each entity rules out: its `Entity.opposite`, and for a life
-    stage of told ages (`Entity.ages`), every stage whose ages do not meet its own ("my 80 year
-    old mum" is not asking about children)."""
-    out: dict[str, set[str]] = {}
-    for e in bundle.entities.values():
-        if e.opposite:
-            out.setdefault(e.id, set()).add(e.opposite)
-    aged = [(e.id, e.ages) for e in bundle.entities.values() if e.ages is not None]
-    for eid, (low, high) in aged:
-        for other, (other_low, other_high) in aged:
-            if other_high < low or high < other_low:
-                out.setdefault(eid, set()).add(other)
-    return {eid: frozenset(ids) for eid, ids in out.items()}
-
-
 def candidates(bundle: Bundle) -> list[Candidate]:
     """Every answerable thing in ``bundle``, read as a card."""
     found: list[Candidate] = []
@@ -717,20 +701,12 @@ class CardIndex:
         # a candidate is also about what its own example questions name, but for the
         # opposite of what it says it is about: "is the irish advice the same as the uk" does
         # not make the Irish card about the UK
-        # (nor for a life stage it does not declare: "my child lives on cereal" is one asker's
-        # child, and a card on fortified cereals still answers a 70-year-old)
-        opposite = opposites(bundle)
-        aged = {e.id for e in bundle.entities.values() if e.ages is not None}
+        opposite = {e.id: e.opposite for e in bundle.entities.values() if e.opposite}
         self._candidates = [
             dataclasses.replace(
                 c,
                 about=c.about
-                | {
-                    e
-                    for a in c.asks
-                    for e in readings[a].named
-                    if e not in aged and not opposite.get(e, frozenset()) & c.about
-                },
+                | {e for a in c.asks for e in readings[a].named if opposite.get(e) not in c.about},
             )
             for c in answerable
         ]
@@ -791,6 +767,18 @@ class CardIndex:
             for e in candidate.about:
                 self._about[i, self._about_column[e]] = 1.0
         self._general = np.array([c.any_nutrient for c in self._candidates], dtype=float)
+        # the ages each candidate is for, from the life stages of told ages it declares
+        # (`_opposed`): the children's card is for 0 to 12, one for babies, children and older
+        # people is for everyone; none declared, any age (its example questions do not count:
+        # "my child lives on cereal" does not make the fortified cereals card a children's one)
+        self._stage_ages = {e.id: e.ages for e in bundle.entities.values() if e.ages is not None}
+        self._ages_from = np.full(len(self._candidates), -math.inf)
+        self._ages_to = np.full(len(self._candidates), math.inf)
+        for i, c in enumerate(answerable):
+            spans = [self._stage_ages[e] for e in c.about if e in self._stage_ages]
+            if spans:
+                self._ages_from[i] = min(low for low, _ in spans)
+                self._ages_to[i] = max(high for _, high in spans)
         # which nutrients each candidate says it is about (`_other_nutrient`): as declared,
         # not as its example questions add (a card on supplements' price names several), and
         # none for one about supplements in general
@@ -1013,14 +1001,21 @@ class CardIndex:
     def _opposed(self, named: list[str]) -> Any:
         """Per candidate: 1 if it is about the opposite of an entity the question names
         (`Entity.opposite`; unless the question names that too) and not about that entity
-        too, else 0."""
+        too, or if the ages it is for meet none of the life stages the question names ("my 80
+        year old mum" is not asked about children), else 0."""
         opposed = np.zeros(len(self._candidates))
+        stages = [self._stage_ages[e] for e in named if e in self._stage_ages]
+        if stages:
+            meets = np.zeros(len(self._candidates), dtype=bool)
+            for low, high in stages:
+                meets |= (self._ages_from <= high) & (low <= self._ages_to)
+            opposed = (~meets).astype(float)
         for e in named:
+            opposite = self._opposite.get(e)
+            if opposite is None or opposite not in self._about_column or opposite in named:
+                continue  # both named ("was 150 though i take 1000 a day"): neither rules out
             about = self._about[:, self._about_column[e]] if e in self._about_column else 0.0
-            for opposite in self._opposite.get(e, ()):
-                if opposite not in self._about_column or opposite in named:
-                    continue  # both named ("was 150 though i take 1000 a day"): neither rules out
-                opposed = np.maximum(opposed, self._about[:, self._about_column[opposite]] - about)
+            opposed = np.maximum(opposed, self._about[:, self._about_column[opposite]] - about)
         return opposed
 
     def _any_nutrient_of(self, candidate: Candidate, entity: str) -> bool:
