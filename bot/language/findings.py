@@ -147,10 +147,11 @@ _WEATHER_WORDS = frozenset(
 )  # fmt: skip
 #: Words before "N week old" that make it someone's baby ("my 6 week old").
 _POSSESSIVES = frozenset({"my", "our", "his", "her", "their", "your"})
-#: ...or the word after it ("a 10 day old baby"; not "2 day old chicken").
+#: ...or the word after it ("a 10 day old baby"; not "2 day old chicken"), or right before it
+#: between commas or brackets ("son (6 weeks)", `_apposed`).
 _BABY_WORDS = frozenset(
     {"baby", "babies", "son", "daughter", "boy", "girl", "infant", "newborn", "twins", "grandson",
-     "granddaughter", "grandbaby", "little", "lo"}
+     "granddaughter", "grandbaby", "little", "lo", "nephew", "niece", "dd", "ds"}
 )  # fmt: skip
 #: Units in which a baby's age is told ("a 6 week old"); `_MINUTES` says how long each is.
 _BABY_AGE = frozenset({"week", "weeks", "wk", "wks", "day", "days"})
@@ -166,13 +167,6 @@ _NOT_AN_AGE_AFTER = frozenset(
 )
 #: "son" or "daughter" right before "is" name a person, as `someone_else` does ("daughter is 6")
 _CHILD_WORDS = frozenset({"son", "daughter"})
-#: A child told right before a baby's age in weeks, days or months set off by commas or brackets
-#: ("son (6 weeks) has a temp", "daughter, 2 months, is hot"); never without them ("son 3 days
-#: vomiting" is how long, not how old). `_BRACKETED_AGE` turns the brackets into commas.
-_APPOSED = frozenset(
-    "son daughter baby boy girl grandson granddaughter newborn twins nephew niece lo dd ds "
-    "infant grandbaby".split()
-)
 #: Pets people call "our boy" or "my girl": their age told beside them is no baby's age.
 _PETS = frozenset(
     "puppy puppies pup kitten kittens dog dogs cat cats labrador spaniel cocker ragdoll "
@@ -506,6 +500,7 @@ def _measures(
     words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
+    with_pets = {sentence[k] for k, tok in enumerate(toks) if tok in _PETS}
     near = [f for f in concepts if f.concept in counted]
     out = []
     for i, tok in enumerate(toks):
@@ -525,6 +520,7 @@ def _measures(
         if article and before == "half":
             value = 0.5
         at, said = sentence[i], " ".join(toks[i : unit + 1])
+        apposed = _apposed(toks, i, unit, pet_named=at in with_pets)
         # "daughter is 6": a son or daughter right before "is" names a person too
         person_before = bool(people.intersection(range(max(0, i - 4), i))) or (
             before == "is" and i >= 2 and toks[i - 2] in _CHILD_WORDS
@@ -556,14 +552,14 @@ def _measures(
         elif (
             after in ("month", "months")
             and not article
-            and (
-                following == "old"
-                or (person_before and following not in _NOT_AGED)
-                or _apposed(toks, i, unit)
-            )
+            and (following == "old" or (person_before and following not in _NOT_AGED) or apposed)
         ):
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
-        elif after in _BABY_AGE and not article and _babys_age(toks, i, unit, person_before):
+        elif (
+            after in _BABY_AGE
+            and not article
+            and (apposed or _babys_age(toks, i, unit, person_before))
+        ):
             years = value * _MINUTES[after] / _YEAR_MINUTES
             out.append(Finding("age", "measure", i, unit + 1, at, said, years))
         elif after in _MINUTES and not (
@@ -606,28 +602,22 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     if following == "old":
         noun = toks[unit + 2] if unit + 2 < len(toks) else ""
         return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
-    if _apposed(toks, i, unit):
-        return True
     return person_before and before in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
 
 
-def _apposed(toks: list[str], i: int, unit: int) -> bool:
-    """True when the baby's age in weeks, days or months at ``toks[i:unit + 1]``, in figures,
-    is set off by commas right after the child it is told of ("son (6 weeks) has a temp",
-    "daughter, 7 weeks, feels hot"); for a boy or a girl, not in a sentence naming a pet."""
+def _apposed(toks: list[str], i: int, unit: int, pet_named: bool) -> bool:
+    """True when the number at ``toks[i]``, in figures, with its unit at ``toks[unit]`` is set
+    off by commas right after a child (`_BABY_WORDS`): "son (6 weeks) has a temp" (brackets
+    arrive as commas, `_BRACKETED_AGE`), "daughter, 7 weeks, feels hot"; not "son 3 days
+    vomiting", how long; not a boy or girl in a sentence naming a pet (``pet_named``)."""
     closed = unit + 1 >= len(toks) or toks[unit + 1] == "," or toks[unit + 1] in SENTENCE_END
-    if not (i >= 2 and toks[i - 1] == "," and toks[i - 2] in _APPOSED and closed):
-        return False
-    if not toks[i].isdigit():
-        return False
-    return toks[i - 2] not in ("boy", "girl") or not _PETS.intersection(_sentence_of(toks, i))
-
-
-def _sentence_of(toks: list[str], i: int) -> list[str]:
-    """The tokens of the sentence holding ``toks[i]``."""
-    start = max((k + 1 for k in range(i) if toks[k] in SENTENCE_END), default=0)
-    end = next((k for k in range(i, len(toks)) if toks[k] in SENTENCE_END), len(toks))
-    return toks[start:end]
+    child = toks[i - 2] if i >= 2 and toks[i - 1] == "," else ""
+    return (
+        closed
+        and toks[i].isdigit()
+        and child in _BABY_WORDS
+        and not (pet_named and child in ("boy", "girl"))
+    )
 
 
 def _supplement_dose(toks: list[str], i: int) -> tuple[str, float] | None:

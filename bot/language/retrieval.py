@@ -353,9 +353,10 @@ class Vocabulary:
         self.decisive = frozenset(
             [e.id for e in bundle.entities.values() if e.is_decisive] + list(bundle.nutrients)
         )
-        self._stages = sorted(
-            (e.ages, e.id) for e in bundle.entities.values() if e.ages is not None
-        )
+        #: the ages of each life stage that has them ("older_age": 65 to 130), by which a told
+        #: age names its stage and a card is for some ages (`CardIndex._opposed`)
+        self.stage_ages = {e.id: e.ages for e in bundle.entities.values() if e.ages is not None}
+        self._stages = sorted((ages, eid) for eid, ages in self.stage_ages.items())
         #: the usual range of each nutrient's result, when the vocabulary has the entities a
         #: result outside it names
         has_results = {RESULT_LOW, RESULT_HIGH} <= bundle.entities.keys()
@@ -771,11 +772,12 @@ class CardIndex:
         # (`_opposed`): the children's card is for 0 to 12, one for babies, children and older
         # people is for everyone; none declared, any age (its example questions do not count:
         # "my child lives on cereal" does not make the fortified cereals card a children's one)
-        self._stage_ages = {e.id: e.ages for e in bundle.entities.values() if e.ages is not None}
         self._ages_from = np.full(len(self._candidates), -math.inf)
         self._ages_to = np.full(len(self._candidates), math.inf)
         for i, c in enumerate(answerable):
-            spans = [self._stage_ages[e] for e in c.about if e in self._stage_ages]
+            spans = [
+                self.vocabulary.stage_ages[e] for e in c.about if e in self.vocabulary.stage_ages
+            ]
             if spans:
                 self._ages_from[i] = min(low for low, _ in spans)
                 self._ages_to[i] = max(high for _, high in spans)
@@ -1004,7 +1006,7 @@ class CardIndex:
         too, or if the ages it is for meet none of the life stages the question names ("my 80
         year old mum" is not asked about children), else 0."""
         opposed = np.zeros(len(self._candidates))
-        stages = [self._stage_ages[e] for e in named if e in self._stage_ages]
+        stages = [self.vocabulary.stage_ages[e] for e in named if e in self.vocabulary.stage_ages]
         if stages:
             meets = np.zeros(len(self._candidates), dtype=bool)
             for low, high in stages:
