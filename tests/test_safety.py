@@ -290,6 +290,8 @@ def test_measures_are_read_from_numbers(
         "son couple of days poorly and hot",
         "my boy, 8 weeks, is a cocker spaniel with a temp",  # a pet
         "cramps (2 weeks) in my legs and a temp",
+        "my son every 3 months gets a fever",  # how often, not how old
+        "my daughter for 2 months, has had a fever on and off",  # how long
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
@@ -436,6 +438,12 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("my dad's face is going down on one side", "stroke"),
         ("my son is fitting", "seizure"),
         ("i don't really want to be alive anymore", "low_mood"),
+        # lay words of the eighteenth session's round 74 (its misses, in other words here)
+        ("my wee has gone pink today, no pain", "blood_in_urine"),
+        ("theres blood in my pee since this morning", "blood_in_urine"),
+        ("34 weeks pregnant and the soles of my feet are so itchy at night", "pregnancy_itch"),
+        ("on water tablets, leg cramps and my heart feels skippy", "cramps_heart"),
+        ("my brother texted me goodbye and now hes not answering his phone", "self_harm"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -463,6 +471,19 @@ def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> 
         "my brother says eye twitching means a stroke",
         "my heart skipped a beat when I saw the bill",
         "I'm confused about which magnesium to take",
+        # what a supplement might do is asked about, not had
+        "is mag citrate any good for cramps or is it just gonna give me the runs lol",
+        "will magnesium give me diarrhoea and cramps",
+        # how often, not a baby's age
+        "my nan (82) hates her b12 jabs every 3 months, could she switch to tablets?",
+        # colours from food or a period; idioms; a plot; an activity's length
+        "ate loads of beetroot and my wee is pink, is that normal",
+        "on my period so theres a bit of blood in my wee sample, will it matter",
+        "had a stroke of genius and took my magnesium at night",
+        "watched a film where a man has a stroke, how common are they",
+        "played fifa for 5 hours and now my thumb is cramping lol",
+        "calves cramp after 12 hours on my feet at work",
+        "im not pregnant, just itchy hands and feet from the washing up liquid",
     ],
 )
 def test_benign_negated_past_and_asked_about_text_does_not_escalate(text: str) -> None:
@@ -682,11 +703,37 @@ def test_numbers_that_are_not_heart_rates(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["sleeping 5 hrs, stressed", "slept 4 hours", "worked a 12 hour shift"]
+    "text",
+    [
+        "sleeping 5 hrs, stressed",
+        "slept 4 hours",
+        "worked a 12 hour shift",
+        "been playing elden ring for 6 hours straight and my thumb cramps",
+        "calves cramp after 12 hours on my feet",
+    ],
 )
 def test_an_activity_s_length_is_not_a_symptom_s(text: str) -> None:
-    reader = Reader([], ContextRules(modifiers=STROKE.context.modifiers))
+    cramp = Concept(id="cramp", kind="symptom", phrases=("cramp", "cramps"))
+    reader = Reader([cramp], ContextRules(modifiers=STROKE.context.modifiers))
     assert all(f.concept != "duration" for f in reader.read(text).findings)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "cramp after running for 20 mins and still locked",  # a symptom before the activity
+        "heart racing after walking up the stairs for 40 mins",
+        "started shaking while sleeping for 6 minutes now",
+        "my calf has been cramping for 20 minutes",
+        "still cramping after 20 minutes of stretching",
+    ],
+)
+def test_a_length_told_after_a_symptom_stays_the_symptom_s(text: str) -> None:
+    symptoms = Concept(
+        id="symptom", kind="symptom", phrases=("cramp", "cramping", "heart racing", "shaking")
+    )
+    reader = Reader([symptoms], ContextRules(modifiers=STROKE.context.modifiers))
+    assert any(f.concept == "duration" for f in reader.read(text).findings)
 
 
 def test_every_measure_the_reader_makes_can_be_named_in_a_rule() -> None:

@@ -33,12 +33,13 @@ ALLOWED = {
 }
 
 
-#: Why plots are not read as hypothetical: reviews found that every trigger tried ("in the
-#: show", "my campaign", "murder mystery", "a villain"), even only with a question about realism
-#: and nobody real named, also hid real emergencies ("was performing in the show sudden crushing
+#: Why most plots are not read as told: reviews found that triggers such as "in the show",
+#: "my campaign", "murder mystery" or "a villain", even only with a question about realism and
+#: nobody real named, also hid real emergencies ("was performing in the show sudden crushing
 #: chest pain"; "got stung, throat closing up and cant breathe, like in the movie, is that
-#: realistic").
-_PLOTS = "a plot on screen, in a book or in a game is not read as such: " + (
+#: realistic"). Only "a book, film, story... where" and "in the book/novel" are (content's
+#: reported context): words no real event opens with.
+_PLOTS = "a plot not told as 'a book/film/story where' or 'in the book' is not read as such: " + (
     "the words that open one also open real events ('performing in the show', 'like in the movie')"
 )
 
@@ -78,14 +79,8 @@ KNOWN = {
     "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
     "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
     "do": _PLOTS,
-    "reading a book where a guy gets lockjaw after stepping on a nail, is tetanus still a real "
-    "thing these days?": _PLOTS,
-    "wrote a story where the hero has a seizure, does this description sound realistic or is it "
-    "cringe": _PLOTS,
     "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
     "stretches help": _LAST_MONTH,
-    "reading a book where a guy gets lockjaw after stepping on a nail, what actually is "
-    "tetanus?": _PLOTS,
     "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
     "even a thing nowadays?": _PLOTS,
     "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "

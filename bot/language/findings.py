@@ -57,8 +57,12 @@ _ENDS = frozenset({".", "!", "?"})
 #: hours"): not how long a symptom has lasted.
 _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
-    "gaming gamed driving drove drive sitting sat".split()
+    "gaming gamed driving drove drive sitting sat playing played typing standing stood "
+    "walking walked training trained".split()
 )
+#: How far back from "for 6 hours" an activity is looked for ("been playing elden ring for 6
+#: hours"), within its clause and before any symptom
+_ACTIVITY_REACH = 5
 #: Blood tests a result can be read for ("potassium was 2.4", "sodium 118"), as the measure
 #: it becomes, and the values a result in mmol/L takes (potassium and calcium are written
 #: with a decimal point; a whole number after them is more often a dose or a count).
@@ -178,6 +182,9 @@ _BRACKETED_AGE = re.compile(
 )
 #: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
+#: Just before a number, words that make it how often or how long, never an age told after
+#: a person ("her jabs every 3 months", "she has had it for 2 months")
+_HOW_OFTEN_OR_LONG = frozenset("every each per once for within over after than".split())
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
     "clean sober".split()
@@ -500,6 +507,7 @@ def _measures(
     words after "pulse" or "heart rate", or before "bpm" ("my pulse is like 35").
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
+    symptoms = {i for f in concepts if f.kind == "symptom" for i in range(f.start, f.end)}
     with_pets = {sentence[k] for k, tok in enumerate(toks) if tok in _PETS}
     near = [f for f in concepts if f.concept in counted]
     out = []
@@ -522,13 +530,16 @@ def _measures(
         at, said = sentence[i], " ".join(toks[i : unit + 1])
         apposed = _apposed(toks, i, unit, pet_named=at in with_pets)
         # "daughter is 6": a son or daughter right before "is" names a person too
-        person_before = bool(people.intersection(range(max(0, i - 4), i))) or (
-            before == "is" and i >= 2 and toks[i - 2] in _CHILD_WORDS
+        person_before = before not in _HOW_OFTEN_OR_LONG and (
+            bool(people.intersection(range(max(0, i - 4), i)))
+            or (before == "is" and i >= 2 and toks[i - 2] in _CHILD_WORDS)
         )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
-        doing = before in _ACTIVITIES
+        doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)
+        # "cramp after 12 hours on my feet": how long before it came, not how long it lasts
+        doing = doing or (before == "after" and following in ("on", "at"))
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -591,6 +602,24 @@ def _measures(
         ):
             out.append(Finding("count", "measure", i, i + 1, at, tok, value))
     return out  # fmt: skip
+
+
+def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: set[int]) -> bool:
+    """True when the number at ``toks[i]`` follows "for" and an activity (`_ACTIVITIES`) comes
+    within `_ACTIVITY_REACH` words before it in a clause that names no symptom before it:
+    "been playing elden ring for 6 hours and my thumb cramps" tells how long the game went on;
+    "cramping for 20 minutes" and "heart racing after walking up the stairs for 40 mins" may
+    tell the symptom's, so they are read as that."""
+    if i < 2 or toks[i - 1] != "for":
+        return False
+    active = False
+    for k in range(i - 2, -1, -1):
+        if k in symptoms or toks[k] == "while":  # "shaking while sleeping for 6 minutes"
+            return False
+        if sentence[k] != sentence[i] or toks[k] in (",", "and", "but"):
+            break
+        active = active or (toks[k] in _ACTIVITIES and i - k <= _ACTIVITY_REACH + 1)
+    return active
 
 
 def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
