@@ -538,6 +538,20 @@ def test_a_card_about_another_nutrient_loses_to_one_about_the_named(base: Bundle
     assert price[refs.index("card:supplement_price_quality")] == 0.0
 
 
+def test_a_nutrient_inside_a_forms_name_counts_for_the_entity_scores(base: Bundle) -> None:
+    """A form named with its nutrient ("liquid vitamin d") names the nutrient too: a card about
+    vitamin D meets the question for it, as much as one about the liquid form does."""
+    index = CardIndex(base, None)
+    refs = index.refs
+    text = "liquid vitamin d drops vs tablets, any difference?"
+    reading = index.vocabulary.read(text)
+    assert "vitamin_d" not in reading.named and "vitamin_d" in reading.nutrients
+    entities = index.signals(text).entities
+    spray = refs.index("card:vit_d_spray_vs_tablets")  # about vitamin D, not the liquid form
+    assert entities[spray] > 0
+    assert entities[spray] > entities[refs.index("card:supplement_storage")]
+
+
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:
     find = CardIndex(base, None).vocabulary.find
     assert find("how much potassium do i need") == ["daily_amount", "potassium"]

@@ -879,7 +879,8 @@ class CardIndex:
         n = len(self._candidates)
         lexical, semantic, said, covered = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         neighbour, vote = np.zeros(n), np.zeros(n)
-        entities = self._entity_scores(named)
+        # a nutrient said inside a form's name ("liquid vitamin d") is named for the entities too
+        entities = self._entity_scores(named + sorted(reading.nutrients - set(named)))
         if question_words(text) and self._asks:
             q_mass = sum(self._idf(t) for t in q_stems)
             shared = np.zeros(len(self._asks))
