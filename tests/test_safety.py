@@ -443,7 +443,7 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("theres blood in my pee since this morning", "blood_in_urine"),
         ("34 weeks pregnant and the soles of my feet are so itchy at night", "pregnancy_itch"),
         ("on water tablets, leg cramps and my heart feels skippy", "cramps_heart"),
-        ("my brother texted me goodbye and now hes not answering his phone", "self_harm"),
+        ("my brother texted goodbye and im sorry, now hes not answering his phone", "self_harm"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -927,6 +927,67 @@ MODEL_COVERS_NEGATION = [
     "never experienced chest tightness before and now i feel clammy and sick",
     "no pain just a heavy squeezing in my chest and sweating, 55 male",
 ]
+
+
+# The eighteenth session's review of its own change: each was hidden by a first draft of it
+# (a hypothetical "will ... give me", a plot's "scene where", a length "after ... at", an age
+# "just over 2 months") or missed before it (household poisons, a hedged age, a nosebleed).
+REVIEW_S18_DANGEROUS = [
+    "how long will 999 make me wait husband collapsed not breathing",
+    "will the ambulance make me wait long wife not breathing properly lips blue",
+    "will the paramedics make me go to hospital chest pain crushing sweating going into jaw",
+    "hope the pills will make me sleep forever took the whole box an hour ago",
+    "will 40 paracetamol give me liver damage took them an hour ago",
+    "at the scene where a lorry hit a pedestrian lady not breathing no pulse starting cpr",
+    "halfway through a film where nothing happens and grandad collapsed not breathing",
+    "signed in the book at reception baby floppy grunting blue lips still not seen",
+    "hes epileptic still shaking after 7 mins on his side",
+    "he has epilepsy, been sitting with him for 7 minutes and hes still shaking",
+    "been sitting here pressing on it for 25 minutes and its still bleeding",
+    "my son is just over 2 months and has a temp of 38.3",
+    "our daughter is less than 2 months and her temperature is 38.2",
+    "my son is a little over 2 months has a temperature of 38.5 and is floppy",
+    "toddler swallowed a button battery 20 mins ago",
+    "my 3 year old got into the cupboard and drank some bleach",
+    "nosebleed still pouring after 25 mins on pressure",
+    "she texted me bye, love you, sorry for everything and her phone is off",
+    "my heart has gone all fluttery and my hands and feet are cramping up, ive been vomiting all day",
+]
+# urgent, not an emergency, and still raised: blood in the urine, itching in pregnancy
+REVIEW_S18_URGENT = [
+    "been urinating blood since yesterday, no pain",
+    "my bump is 30 weeks and my feet and hands itch constantly",
+    "33 weeks with twins and the bottoms of my feet itch so bad i cant sleep",
+    "my heart's been skippy all day and im on bendroflumethiazide",
+]
+REVIEW_S18_EVERYDAY = [
+    "cut my foot on some glass at the beach, healing fine, is zinc good for skin",
+    "been gaming for 6 hours and my thumb cramps a bit",
+    "after 12 hours on my feet my calves cramp at night",
+    # a Scottish "wee", a swear word, a romance, a goodbye before a flight, a rash
+    "my wee one has red cheeks from teething",
+    "fancy a wee red wine tonight",
+    "my wee one is being a bloody nightmare",
+    "his smile makes my heart go all fluttery, i literally feel faint lol",
+    "my daughter texted me goodbye before boarding, not picking up now",
+    "32 weeks pregnant with an eczema flare, itchy palms and a rash",
+    "ate borscht last night and my pee is pink",
+]
+
+
+@pytest.mark.parametrize("text", REVIEW_S18_URGENT)
+def test_the_eighteenth_sessions_reviewed_urgent_messages_are_urgent(text: str) -> None:
+    assert [h.urgency.value for h in SCANNER.scan(text)][:1] == ["urgent"]
+
+
+@pytest.mark.parametrize("text", REVIEW_S18_DANGEROUS)
+def test_the_eighteenth_sessions_reviewed_dangerous_messages_escalate(text: str) -> None:
+    assert SCANNER.scan(text)
+
+
+@pytest.mark.parametrize("text", REVIEW_S18_EVERYDAY)
+def test_the_eighteenth_sessions_reviewed_everyday_messages_do_not(text: str) -> None:
+    assert SCANNER.scan(text) == []
 
 
 @pytest.mark.parametrize("text", [*REVIEW_EMERGENCIES, *REVIEW_FRAMES_DANGEROUS])

@@ -79,6 +79,8 @@ KNOWN = {
     "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
     "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
     "do": _PLOTS,
+    "wrote a story where the hero has a seizure, does this description sound realistic or is it "
+    "cringe": _PLOTS,
     "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
     "stretches help": _LAST_MONTH,
     "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "

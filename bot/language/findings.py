@@ -60,6 +60,16 @@ _ACTIVITIES = frozenset(
     "gaming gamed driving drove drive sitting sat playing played typing standing stood "
     "walking walked training trained".split()
 )
+#: After "after 12 hours", words that make it a shift's or a day's length, not a symptom's
+_SHIFTS = (
+    "on my feet",
+    "at work",
+    "on shift",
+    "at my desk",
+    "of work",
+    "of standing",
+    "of walking",
+)
 #: How far back from "for 6 hours" an activity is looked for ("been playing elden ring for 6
 #: hours"), within its clause and before any symptom
 _ACTIVITY_REACH = 5
@@ -184,7 +194,12 @@ _BRACKETED_AGE = re.compile(
 #: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
 #: Just before a number, words that make it how often or how long, never an age told after
 #: a person ("her jabs every 3 months", "she has had it for 2 months")
-_HOW_OFTEN_OR_LONG = frozenset("every each per once for within over after than".split())
+_HOW_OFTEN_OR_LONG = frozenset("every each per once for within after".split())
+#: Words that hedge an age between the person and the number ("my son is just over 2 months")
+_AGE_HEDGES = frozenset(
+    "just a little bit over under nearly almost about around roughly barely only less than "
+    "not quite".split()
+)
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
     "clean sober".split()
@@ -530,16 +545,18 @@ def _measures(
         at, said = sentence[i], " ".join(toks[i : unit + 1])
         apposed = _apposed(toks, i, unit, pet_named=at in with_pets)
         # "daughter is 6": a son or daughter right before "is" names a person too
+        # "my son is just over 2 months": the person and "is" come before the hedge
+        h = _unhedged(toks, i)
         person_before = before not in _HOW_OFTEN_OR_LONG and (
-            bool(people.intersection(range(max(0, i - 4), i)))
-            or (before == "is" and i >= 2 and toks[i - 2] in _CHILD_WORDS)
+            bool(people.intersection(range(max(0, h - 4), h)))
+            or (h >= 2 and toks[h - 1] == "is" and toks[h - 2] in _CHILD_WORDS)
         )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)
         # "cramp after 12 hours on my feet": how long before it came, not how long it lasts
-        doing = doing or (before == "after" and following in ("on", "at"))
+        doing = doing or (before == "after" and _after_a_shift(toks, sentence, i, unit))
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -604,18 +621,30 @@ def _measures(
     return out  # fmt: skip
 
 
+def _after_a_shift(toks: list[str], sentence: list[int], i: int, unit: int) -> bool:
+    """True for "after 12 hours on my feet" (`_SHIFTS`), with no "still" in the sentence: how
+    long a day went on; not "still shaking after 7 mins on his side", which is the fit's."""
+    told = " ".join(toks[unit + 1 : unit + 4])
+    return any(told.startswith(shift) for shift in _SHIFTS) and not _still_in(toks, sentence, i)
+
+
+def _still_in(toks: list[str], sentence: list[int], i: int) -> bool:
+    """Whether "still" is in the sentence of ``toks[i]`` ("and hes still shaking")."""
+    return any(t == "still" and sentence[k] == sentence[i] for k, t in enumerate(toks))
+
+
 def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: set[int]) -> bool:
     """True when the number at ``toks[i]`` follows "for" and an activity (`_ACTIVITIES`) comes
     within `_ACTIVITY_REACH` words before it in a clause that names no symptom before it:
     "been playing elden ring for 6 hours and my thumb cramps" tells how long the game went on;
     "cramping for 20 minutes" and "heart racing after walking up the stairs for 40 mins" may
     tell the symptom's, so they are read as that."""
-    if i < 2 or toks[i - 1] != "for":
-        return False
+    if i < 2 or toks[i - 1] != "for" or _still_in(toks, sentence, i):
+        return False  # "sitting with him for 7 minutes and hes still shaking"
     active = False
     for k in range(i - 2, -1, -1):
-        if k in symptoms or toks[k] == "while":  # "shaking while sleeping for 6 minutes"
-            return False
+        if k in symptoms or toks[k] in ("while", "with"):  # "shaking while sleeping ..."
+            return False  # "sitting with her for 6 minutes": beside someone, not a pastime
         if sentence[k] != sentence[i] or toks[k] in (",", "and", "but"):
             break
         active = active or (toks[k] in _ACTIVITIES and i - k <= _ACTIVITY_REACH + 1)
@@ -631,7 +660,18 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     if following == "old":
         noun = toks[unit + 2] if unit + 2 < len(toks) else ""
         return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
-    return person_before and before in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
+    h = _unhedged(toks, i)
+    told = toks[h - 1] if h else ""
+    return person_before and told in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
+
+
+def _unhedged(toks: list[str], i: int) -> int:
+    """Where the words before the number at ``toks[i]`` stop hedging it (`_AGE_HEDGES`, at most
+    four): "is just over 2 months" gives the place after "is"."""
+    h = i
+    while h > 0 and i - h < 4 and toks[h - 1] in _AGE_HEDGES:
+        h -= 1
+    return h
 
 
 def _apposed(toks: list[str], i: int, unit: int, pet_named: bool) -> bool:
