@@ -950,7 +950,12 @@ REVIEW_S18_DANGEROUS = [
     "toddler swallowed a button battery 20 mins ago",
     "my 3 year old got into the cupboard and drank some bleach",
     "nosebleed still pouring after 25 mins on pressure",
-    "she texted me bye, love you, sorry for everything and her phone is off",
+    # the second review: a length after an activity, with the symptom told before it
+    "nose bleeding, been sitting pinching it for 25 mins",
+    "been driving for 30 mins with a nosebleed that wont stop",
+    "my son is a little under 3 months, hot to touch and 38.5",
+    "my 3 year old swallowed a battery from the tv remote",
+    "my son bit into a laundry pod, foam coming out his mouth",
     "my heart has gone all fluttery and my hands and feet are cramping up, ive been vomiting all day",
 ]
 # urgent, not an emergency, and still raised: blood in the urine, itching in pregnancy
@@ -959,6 +964,8 @@ REVIEW_S18_URGENT = [
     "my bump is 30 weeks and my feet and hands itch constantly",
     "33 weeks with twins and the bottoms of my feet itch so bad i cant sleep",
     "my heart's been skippy all day and im on bendroflumethiazide",
+    "my heart is going crazy, been sitting down for 35 mins and no change",
+    "my heart has been racing after 10 hours on my feet at work and wont slow down",
 ]
 REVIEW_S18_EVERYDAY = [
     "cut my foot on some glass at the beach, healing fine, is zinc good for skin",
@@ -972,6 +979,10 @@ REVIEW_S18_EVERYDAY = [
     "my daughter texted me goodbye before boarding, not picking up now",
     "32 weeks pregnant with an eczema flare, itchy palms and a rash",
     "ate borscht last night and my pee is pink",
+    "i took a battery out of the smoke alarm because it kept beeping",
+    "our dog chewed a dishwasher tablet, is that a vet job",
+    "my pee is red bull yellow after these b vitamins lol",
+    "i'm pregnant and itchy palms from using hand sanitiser all day",
 ]
 
 

@@ -60,6 +60,9 @@ _ACTIVITIES = frozenset(
     "gaming gamed driving drove drive sitting sat playing played typing standing stood "
     "walking walked training trained".split()
 )
+#: Concepts that say a symptom goes on ("wont slow down", "still pouring"): then a length
+#: after a shift may be the symptom's
+_ONGOING = frozenset({"persistent", "unstoppable", "worsening"})
 #: After "after 12 hours", words that make it a shift's or a day's length, not a symptom's
 _SHIFTS = (
     "on my feet",
@@ -198,8 +201,12 @@ _HOW_OFTEN_OR_LONG = frozenset("every each per once for within after".split())
 #: Words that hedge an age between the person and the number ("my son is just over 2 months")
 _AGE_HEDGES = frozenset(
     "just a little bit over under nearly almost about around roughly barely only less than "
-    "not quite".split()
+    "younger quite".split()
 )
+#: Hedges that put an age below the number ("just under 3 months" is under 3 months)
+_BELOW = frozenset("under nearly almost less younger".split())
+#: A day, in years: how far below its number a hedged-below age is read
+_A_DAY = 1 / 365
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
     "clean sober".split()
@@ -523,6 +530,7 @@ def _measures(
     """
     people = {i for f in concepts if f.kind == "person" for i in range(f.start, f.end)}
     symptoms = {i for f in concepts if f.kind == "symptom" for i in range(f.start, f.end)}
+    ongoing = {f.start for f in concepts if f.concept in _ONGOING}
     with_pets = {sentence[k] for k, tok in enumerate(toks) if tok in _PETS}
     near = [f for f in concepts if f.concept in counted]
     out = []
@@ -556,7 +564,7 @@ def _measures(
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)
         # "cramp after 12 hours on my feet": how long before it came, not how long it lasts
-        doing = doing or (before == "after" and _after_a_shift(toks, sentence, i, unit))
+        doing = doing or (before == "after" and _after_a_shift(toks, sentence, i, unit, ongoing))
         window = toks[max(0, i - 3) : i]
         named = [k for k, t in enumerate(window) if t in _PULSE_WORDS]
         # the nearest word before the number is about the heart, not oxygen ("pulse ox 98")
@@ -582,13 +590,15 @@ def _measures(
             and not article
             and (following == "old" or (person_before and following not in _NOT_AGED) or apposed)
         ):
-            out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12))
+            below = _A_DAY if _BELOW & {*toks[h:i]} else 0.0
+            out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12 - below))
         elif (
             after in _BABY_AGE
             and not article
             and (apposed or _babys_age(toks, i, unit, person_before))
         ):
             years = value * _MINUTES[after] / _YEAR_MINUTES
+            years -= _A_DAY if _BELOW & {*toks[h:i]} else 0.0
             out.append(Finding("age", "measure", i, unit + 1, at, said, years))
         elif after in _MINUTES and not (
             blocked or since or attributive or doing or (article and after == "m")
@@ -621,11 +631,19 @@ def _measures(
     return out  # fmt: skip
 
 
-def _after_a_shift(toks: list[str], sentence: list[int], i: int, unit: int) -> bool:
-    """True for "after 12 hours on my feet" (`_SHIFTS`), with no "still" in the sentence: how
-    long a day went on; not "still shaking after 7 mins on his side", which is the fit's."""
+def _after_a_shift(
+    toks: list[str], sentence: list[int], i: int, unit: int, ongoing: set[int]
+) -> bool:
+    """True for "after 12 hours on my feet" (`_SHIFTS`), with no "still" and nothing said to
+    go on (``ongoing``: "wont slow down") in the sentence: how long a day went on; not "still
+    shaking after 7 mins on his side", which is the fit's."""
     told = " ".join(toks[unit + 1 : unit + 4])
-    return any(told.startswith(shift) for shift in _SHIFTS) and not _still_in(toks, sentence, i)
+    going = any(sentence[k] == sentence[i] for k in ongoing)
+    return (
+        any(told.startswith(shift) for shift in _SHIFTS)
+        and not going
+        and not _still_in(toks, sentence, i)
+    )
 
 
 def _still_in(toks: list[str], sentence: list[int], i: int) -> bool:
@@ -635,19 +653,23 @@ def _still_in(toks: list[str], sentence: list[int], i: int) -> bool:
 
 def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: set[int]) -> bool:
     """True when the number at ``toks[i]`` follows "for" and an activity (`_ACTIVITIES`) comes
-    within `_ACTIVITY_REACH` words before it in a clause that names no symptom before it:
-    "been playing elden ring for 6 hours and my thumb cramps" tells how long the game went on;
-    "cramping for 20 minutes" and "heart racing after walking up the stairs for 40 mins" may
-    tell the symptom's, so they are read as that."""
+    within `_ACTIVITY_REACH` words before it in its clause, in a sentence that names no
+    symptom before it, with no "still" and no "with" just after: "been playing elden ring for
+    6 hours and my thumb cramps" tells how long the game went on; "cramping for 20 minutes",
+    "nose bleeding, been sitting pinching it for 25 mins" and "heart racing after walking up
+    the stairs for 40 mins" may tell the symptom's, so they are read as that."""
     if i < 2 or toks[i - 1] != "for" or _still_in(toks, sentence, i):
         return False  # "sitting with him for 7 minutes and hes still shaking"
-    active = False
+    if "with" in toks[i + 1 : i + 5]:
+        return False  # "been driving for 30 mins with a nosebleed that wont stop"
+    active, clause = False, True
     for k in range(i - 2, -1, -1):
-        if k in symptoms or toks[k] in ("while", "with"):  # "shaking while sleeping ..."
-            return False  # "sitting with her for 6 minutes": beside someone, not a pastime
-        if sentence[k] != sentence[i] or toks[k] in (",", "and", "but"):
+        if sentence[k] != sentence[i]:
             break
-        active = active or (toks[k] in _ACTIVITIES and i - k <= _ACTIVITY_REACH + 1)
+        if k in symptoms or toks[k] in ("while", "with"):  # "nose bleeding, been sitting ..."
+            return False  # "sitting with her for 6 minutes": beside someone, not a pastime
+        clause = clause and toks[k] not in (",", "and", "but")
+        active = active or (clause and toks[k] in _ACTIVITIES and i - k <= _ACTIVITY_REACH + 1)
     return active
 
 
