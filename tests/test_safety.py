@@ -444,6 +444,15 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("34 weeks pregnant and the soles of my feet are so itchy at night", "pregnancy_itch"),
         ("on water tablets, leg cramps and my heart feels skippy", "cramps_heart"),
         ("my brother texted goodbye and im sorry, now hes not answering his phone", "self_harm"),
+        # new rules from round 75's first run (its misses, in other words here)
+        ("my little one is 6 wks and 38.2 on the thermometer", "young_baby_fever"),
+        ("my 2 year old spilt hot tea all over his chest and the skin is peeling", "serious_burn"),
+        ("burnt my arm on the oven tray, theres a blister the size of my palm", "burn_care"),
+        ("my 9 year old is always thirsty, peeing loads and has lost weight", "diabetes_signs"),
+        ("just back from ghana and ive got a fever and the shivers", "malaria_risk"),
+        ("my knee is red hot and swollen, no injury at all", "hot_joint"),
+        ("my 5 week old has been projectile vomiting after every feed", "baby_projectile"),
+        ("grandad has a uti and is much more muddled than usual today", "confused_water_infection"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -484,6 +493,10 @@ def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> 
         "played fifa for 5 hours and now my thumb is cramping lol",
         "calves cramp after 12 hours on my feet at work",
         "im not pregnant, just itchy hands and feet from the washing up liquid",
+        "rolled my ankle playing netball, its swollen and a bit red",
+        "burnt my toast again, is charcoal bad for you",
+        "i drink loads of water and pee a lot, is that normal when training",
+        "got back from kenya a month ago, loved it, any tips for jet lag cramps",
     ],
 )
 def test_benign_negated_past_and_asked_about_text_does_not_escalate(text: str) -> None:

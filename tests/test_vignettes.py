@@ -164,9 +164,6 @@ KNOWN = {
     "seizure yesterday",
     "our dog had a seizure last month, vet says epilepsy. got me wondering, do humans twitch from "
     "low magnesium": "'my dog' would also hide 'my dog bit me and now my jaw is locked'",
-    "my mum (78) got really muddled this evening, keeps repeating herself and asking what day "
-    "it is, she had a UTI last week maybe?": "an age in brackets after a person is not read "
-    "('my mum (78)'); a bare number after a person is too often a count ('gave my son 2')",
     "how do you help someone having a seizure? did a first aid course at work but forgot "
     "everything, one guy on our team has epilepsy": "'how do you help someone having a seizure' "
     "also opens a seizure happening now",

@@ -558,6 +558,13 @@ def _measures(
         person_before = before not in _HOW_OFTEN_OR_LONG and (
             bool(people.intersection(range(max(0, h - 4), h)))
             or (h >= 2 and toks[h - 1] == "is" and toks[h - 2] in _CHILD_WORDS)
+            # "my lo is 7 wks": a baby word before "is", in a sentence naming no pet
+            or (
+                h >= 2
+                and toks[h - 1] == "is"
+                and toks[h - 2] in _BABY_WORDS
+                and at not in with_pets
+            )
         )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
@@ -758,12 +765,15 @@ def _days_per_dose(after: list[str]) -> float:
 def _body_temperature(toks: list[str], i: int, value: float, after: str) -> float | None:
     """A body temperature in degrees Celsius: the number ``toks[i]`` soon after "temperature",
     "temp", "thermometer" or "fever" (within four words with a decimal point, two without:
-    "a temp of 38.6", "thermometer says 38"), or followed by "degrees", "c" or "f" and not the
+    "a temp of 38.6", "thermometer says 38"), a decimal just before it ("38.4 on the
+    thermometer"), or followed by "degrees", "c" or "f" and not the
     weather ("101 f" is 38.3; not "it's 38 degrees outside"); never an amount or a time."""
     if after in _MINUTES or after in _DOSE_UNITS or after in _NOT_A_RESULT:
         return None
     reach = 4 if "." in toks[i] else 2
     named = _TEMPERATURE_WORDS.intersection(toks[max(0, i - reach) : i])
+    # "shes 38.4 on the thermometer": a decimal with the word just after it
+    named = named or ("." in toks[i] and _TEMPERATURE_WORDS.intersection(toks[i + 1 : i + 4]))
     weather = _WEATHER_WORDS.intersection(toks[max(0, i - 3) : i + 5])
     if not named and (after not in ("degrees", "c", "f") or weather):
         return None
