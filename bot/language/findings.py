@@ -771,9 +771,9 @@ def _body_temperature(toks: list[str], i: int, value: float, after: str) -> floa
     if after in _MINUTES or after in _DOSE_UNITS or after in _NOT_A_RESULT:
         return None
     reach = 4 if "." in toks[i] else 2
-    named = _TEMPERATURE_WORDS.intersection(toks[max(0, i - reach) : i])
+    named = bool(_TEMPERATURE_WORDS.intersection(toks[max(0, i - reach) : i]))
     # "shes 38.4 on the thermometer": a decimal with the word just after it
-    named = named or ("." in toks[i] and _TEMPERATURE_WORDS.intersection(toks[i + 1 : i + 4]))
+    named = named or ("." in toks[i] and bool(_TEMPERATURE_WORDS.intersection(toks[i + 1 : i + 4])))
     weather = _WEATHER_WORDS.intersection(toks[max(0, i - 3) : i + 5])
     if not named and (after not in ("degrees", "c", "f") or weather):
         return None
