@@ -11,7 +11,7 @@ from bot.content.loader import bundled_content_dir, load_content
 from bot.conversation.dialogue import Dialogue
 from bot.conversation.engine import Engine
 from bot.events import Incoming, SessionKey, Urgency
-from bot.language.text import GAP, PhraseMatcher
+from bot.language.text import GAPS, PhraseMatcher
 from bot.storage.store import MemoryStore, Session
 
 BUNDLE = load_content(bundled_content_dir())
@@ -133,7 +133,7 @@ def _every_phrase_everywhere(matcher: PhraseMatcher[int], toks: list[str]) -> li
                 skipped: list[int] = []
                 end = matcher._match_rest(toks, eq, phrase, i + 1, 1, skipped)
                 if end is not None:
-                    exact = all(t in toks[i:end] for t in phrase if t != GAP) and (
+                    exact = all(t in toks[i:end] for t in phrase if t not in GAPS) and (
                         toks[i] == phrase[0]
                     )
                     out.append((i, end, payload, exact, frozenset(skipped)))

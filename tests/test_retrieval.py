@@ -552,6 +552,17 @@ def test_a_nutrient_inside_a_forms_name_counts_for_the_entity_scores(base: Bundl
     assert entities[spray] > entities[refs.index("card:supplement_storage")]
 
 
+def test_a_card_about_the_named_nutrient_meets_a_form_of_it_half_way(base: Bundle) -> None:
+    """A form named ("magnesium citrate") costs a card about magnesium but not that form half
+    what it costs a card about neither: the question is about a medicine with magnesium."""
+    index = CardIndex(base, None)
+    refs = index.refs
+    entities = index.signals("on cipro, can i still take my magnesium citrate").entities
+    quinolone = entities[refs.index("card:quinolone_minerals")]
+    assert quinolone > entities[refs.index("card:elemental_on_labels")]
+    assert quinolone > entities[refs.index("card:quinolone_side_effects")]
+
+
 def test_a_phrase_with_a_gap_leaves_the_gaps_words_to_other_names(base: Bundle) -> None:
     find = CardIndex(base, None).vocabulary.find
     assert find("how much potassium do i need") == ["daily_amount", "potassium"]

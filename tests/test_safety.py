@@ -18,6 +18,7 @@ from bot.content.model import (
 from bot.events import Urgency
 from bot.language.findings import Reader
 from bot.language.safety import RedFlagScanner
+from bot.language.text import PhraseMatcher, words
 
 BUNDLE = load_content(bundled_content_dir())
 SCANNER = RedFlagScanner(BUNDLE.safety)
@@ -158,6 +159,15 @@ def test_a_gap_s_words_belong_to_no_phrase(text: str, raised: bool) -> None:
 def test_a_negation_in_a_gap_negates_the_phrase(text: str, raised: bool) -> None:
     safety = _safety(when=("headache",), concepts=[("headache", "symptom", ["head ... pain"])])
     assert bool(RedFlagScanner(safety).scan(text)) is raised
+
+
+def test_a_short_gap_spans_two_words_at_most() -> None:
+    """ ".." in a phrase is a gap of up to two words ("swallowed one of the batteries"), so
+    "eating crisps and changing the batteries" holds no "eat .. batteries"."""
+    matcher = PhraseMatcher([("swallowed .. batteries", 1)])
+    assert matcher.find(words("he swallowed two batteries"))
+    assert matcher.find(words("he swallowed the little batteries"))
+    assert not matcher.find(words("he swallowed his lunch then played with batteries"))
 
 
 def test_context_findings_count_across_sentences() -> None:
@@ -497,6 +507,9 @@ def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> 
         "burnt my toast again, is charcoal bad for you",
         "i drink loads of water and pee a lot, is that normal when training",
         "got back from kenya a month ago, loved it, any tips for jet lag cramps",
+        # an age and sex signed in brackets is no length: "(58m)" is not 58 minutes
+        "atorvastatin and leg cramps, is it the statin or am i just getting old (58m)",
+        "68m on simvastatin 40mg, leg cramps at night 2-3 times a week",
     ],
 )
 def test_benign_negated_past_and_asked_about_text_does_not_escalate(text: str) -> None:
@@ -969,6 +982,11 @@ REVIEW_S18_DANGEROUS = [
     "my son is a little under 3 months, hot to touch and 38.5",
     "my 3 year old swallowed a battery from the tv remote",
     "my son bit into a laundry pod, foam coming out his mouth",
+    # the third review: sitting or standing beside someone is no pastime; a plot's scope ends
+    # at a person; "some of the" before a poison
+    "my sons epileptic, been sitting beside him for 6 minutes and his arm keeps jerking",
+    "halfway through a film where grandpa face drooped one side words all slurred arm wont lift",
+    "little one drank some of the weedkiller in the shed",
     "my heart has gone all fluttery and my hands and feet are cramping up, ive been vomiting all day",
 ]
 # urgent, not an emergency, and still raised: blood in the urine, itching in pregnancy
@@ -979,6 +997,7 @@ REVIEW_S18_URGENT = [
     "my heart's been skippy all day and im on bendroflumethiazide",
     "my heart is going crazy, been sitting down for 35 mins and no change",
     "my heart has been racing after 10 hours on my feet at work and wont slow down",
+    "sat down for 40 mins to rest but my heart is racing the whole time",
 ]
 REVIEW_S18_EVERYDAY = [
     "cut my foot on some glass at the beach, healing fine, is zinc good for skin",
@@ -996,6 +1015,11 @@ REVIEW_S18_EVERYDAY = [
     "our dog chewed a dishwasher tablet, is that a vet job",
     "my pee is red bull yellow after these b vitamins lol",
     "i'm pregnant and itchy palms from using hand sanitiser all day",
+    "eating crisps and changing the batteries in the remote",
+    "he ate dinner then played with magnets on the fridge",
+    "drank my coffee while bleaching the bath",
+    "my boyfriend is nearly 3 months older than me and has a fever of 38.6",
+    "im expecting a parcel today and my palms are so itchy lol",
 ]
 
 

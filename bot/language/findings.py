@@ -73,6 +73,13 @@ _SHIFTS = (
     "of standing",
     "of walking",
 )
+#: Pastimes whose length a "for 6 hours" after them tells ("been gaming for 6 hours"): not
+#: sitting, standing, walking or driving, which people do while they wait with a symptom
+#: ("been sitting beside him for 6 minutes and his arm keeps jerking")
+_PASTIMES = frozenset(
+    "playing played gaming gamed working worked studying studied revising revised typing "
+    "training trained shift".split()
+)
 #: How far back from "for 6 hours" an activity is looked for ("been playing elden ring for 6
 #: hours"), within its clause and before any symptom
 _ACTIVITY_REACH = 5
@@ -190,6 +197,13 @@ _PETS = frozenset(
     "terrier collie retriever foal rabbit hamster".split()
 )
 #: A baby's age between brackets, "(6 weeks)", read as between commas (tokens drop brackets).
+#: An age with a sex, as people sign a message ("(58m)", "34F here", "im 29 f"): never 58
+#: minutes; read as "aged 58"
+_AGE_AND_SEX = re.compile(
+    r"\(\s*(1[6-9]|[2-9]\d)\s*[mf]\s*\)|^\s*(1[6-9]|[2-9]\d)\s*[mf]\b"
+    r"|\bi\W?m\s+(1[6-9]|[2-9]\d)\s*[mf]\b",
+    re.IGNORECASE,
+)
 _BRACKETED_AGE = re.compile(
     r"\(\s*(\d+)\s*(weeks?|wks?|days?|months?)\s*(?:old\s*)?\)", re.IGNORECASE
 )
@@ -209,6 +223,7 @@ _BELOW = frozenset("under nearly almost less younger".split())
 _A_DAY = 1 / 365
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
+    "older younger apart behind ahead "
     "clean sober".split()
 )
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
@@ -348,14 +363,19 @@ class Reader:
         )
 
     def _said(self, phrase: str) -> str:
-        """A content phrase with chat spellings applied, its "..." gaps kept."""
-        parts = phrase.split("...")
-        return " ... ".join(" ".join(_respell(tokens(p), self._spellings)) for p in parts)
+        """A content phrase with chat spellings applied, its "..." and ".." gaps kept."""
+        return " ... ".join(
+            " .. ".join(
+                " ".join(_respell(tokens(bit), self._spellings)) for bit in part.split("..")
+            )
+            for part in phrase.split("...")
+        )
 
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
         text = _GESTATION.sub(_pregnant, text.replace("\n", " . "))
         text = _D_AND_V.sub(_diarrhoea_or_vomiting, text)
+        text = _AGE_AND_SEX.sub(lambda m: f" , aged {next(g for g in m.groups() if g)} , ", text)
         toks = tokens(_BRACKETED_AGE.sub(r", \1 \2 ,", text))
         toks = _respell(_unglue(toks), self._spellings)
         sentence = _sentence_numbers(toks)
@@ -659,7 +679,7 @@ def _still_in(toks: list[str], sentence: list[int], i: int) -> bool:
 
 
 def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: set[int]) -> bool:
-    """True when the number at ``toks[i]`` follows "for" and an activity (`_ACTIVITIES`) comes
+    """True when the number at ``toks[i]`` follows "for" and a pastime (`_PASTIMES`) comes
     within `_ACTIVITY_REACH` words before it in its clause, in a sentence that names no
     symptom before it, with no "still" and no "with" just after: "been playing elden ring for
     6 hours and my thumb cramps" tells how long the game went on; "cramping for 20 minutes",
@@ -676,7 +696,7 @@ def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: se
         if k in symptoms or toks[k] in ("while", "with"):  # "nose bleeding, been sitting ..."
             return False  # "sitting with her for 6 minutes": beside someone, not a pastime
         clause = clause and toks[k] not in (",", "and", "but")
-        active = active or (clause and toks[k] in _ACTIVITIES and i - k <= _ACTIVITY_REACH + 1)
+        active = active or (clause and toks[k] in _PASTIMES and i - k <= _ACTIVITY_REACH + 1)
     return active
 
 

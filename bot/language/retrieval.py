@@ -979,13 +979,20 @@ class CardIndex:
         if not named:
             return np.zeros(n)
         scores = np.zeros(n)
+        asked = np.array([float(nid in named) for nid in self._nutrient_ids])
+        # a card about a nutrient the question names meets a form of it half way ("cipro
+        # and my magnesium citrate": the card on quinolones and magnesium)
+        of_nutrient = (self._nutrients_of @ asked > 0).astype(float) if asked.any() else 0.0
         for e in named:
             column = self._about_column.get(e)
             about = self._about[:, column] if column is not None else np.zeros(n)
             scores += about
             if e in self.vocabulary.decisive:
+                kind = self.vocabulary.kind_of.get(e)
                 # a nutrient never counts against a card about supplements in general
-                excused = self._general if self.vocabulary.kind_of.get(e) == "nutrient" else 0.0
+                excused = self._general if kind == "nutrient" else 0.0
+                if kind == "form":
+                    excused = 0.5 * of_nutrient
                 scores -= (1.0 - about) * (1.0 - excused)
         return scores / len(named)
 

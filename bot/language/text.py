@@ -105,6 +105,11 @@ def stem(word: str) -> str:
 GAP = ""
 #: In a phrase, "..." stands for up to this many other words ("throat ... closing").
 GAP_WORDS = 4
+#: In a phrase, ".." stands for up to this many ("swallowed .. battery": "swallowed one of
+#: the batteries", not "eating crisps and changing the batteries")
+SHORT_GAP = "\x00"
+SHORT_GAP_WORDS = 2
+GAPS = frozenset({GAP, SHORT_GAP})
 SENTENCE_END = frozenset(".!?")
 
 
@@ -132,15 +137,19 @@ def same_but_ending(a: str, b: str) -> bool:
 
 
 def phrase_tokens(phrase: str) -> tuple[str, ...]:
-    """A phrase's words, with `GAP` where the phrase has "..."."""
+    """A phrase's words, with `GAP` where the phrase has "..." and `SHORT_GAP` where it has
+    ".."."""
     out: list[str] = []
     for index, part in enumerate(phrase.split("...")):
         if index:
             out.append(GAP)
-        out += words(part)
-    while out and out[-1] == GAP:
+        for short, bit in enumerate(part.split("..")):
+            if short:
+                out.append(SHORT_GAP)
+            out += words(bit)
+    while out and out[-1] in GAPS:
         out.pop()
-    while out and out[0] == GAP:
+    while out and out[0] in GAPS:
         out.pop(0)
     return tuple(out)
 
@@ -157,7 +166,8 @@ def _place(indexed: tuple[int, tuple[str, ...], object]) -> int:
 class PhraseMatcher(Generic[T]):
     """Finds multi-word phrases in token lists, tolerating word endings and typos in longer words.
 
-    A phrase may contain "..." for a gap of up to `GAP_WORDS` words within a sentence.
+    A phrase may contain "..." for a gap of up to `GAP_WORDS` words within a sentence, ".."
+    for one of up to `SHORT_GAP_WORDS`.
     Words listed in ``never_fuzzy`` (look-alikes such as "stroked") only ever match exactly.
     Words listed in ``real_words`` (common words such as "starting") are what the person
     wrote, never a typo of another word ("statin"): they match with their stem or another
@@ -185,12 +195,12 @@ class PhraseMatcher(Generic[T]):
         self._by_single: dict[str, list[_Indexed[T]]] = {}
         for first, listed in self._by_first.items():
             for number, (toks, payload) in enumerate(listed):
-                if len(toks) > 1 and toks[1] != GAP:
+                if len(toks) > 1 and toks[1] not in GAPS:
                     self._by_pair.setdefault((first, toks[1]), []).append((number, toks, payload))
                 else:
                     self._by_single.setdefault(first, []).append((number, toks, payload))
         self._vocab_all: set[str] = {
-            t for lst in self._by_first.values() for p, _ in lst for t in p if t != GAP
+            t for lst in self._by_first.values() for p, _ in lst for t in p if t not in GAPS
         }
         self._fuzzy = fuzzy
         self._never_fuzzy = frozenset(w for phrase in never_fuzzy for w in words(phrase))
@@ -255,7 +265,7 @@ class PhraseMatcher(Generic[T]):
                     end = self._match_rest(toks, equivalents, phrase, i + 1, 1, skipped)
                     if end is not None:
                         exact = (
-                            all(t in toks[i:end] for t in phrase if t != GAP)
+                            all(t in toks[i:end] for t in phrase if t not in GAPS)
                             and toks[i] == phrase[0]
                         )
                         out.append(Match(i, end, payload, exact, frozenset(skipped)))
@@ -273,9 +283,9 @@ class PhraseMatcher(Generic[T]):
         """Where the phrase ends if its tokens from ``k`` on match ``toks`` from ``j``, else
         None; the positions a gap skipped are added to ``skipped``."""
         while k < len(phrase):
-            if phrase[k] == GAP:
+            if phrase[k] in GAPS:
                 wanted = phrase[k + 1]
-                for skip in range(GAP_WORDS + 1):
+                for skip in range((GAP_WORDS if phrase[k] == GAP else SHORT_GAP_WORDS) + 1):
                     at = j + skip
                     if at >= len(toks) or toks[at] in SENTENCE_END:
                         return None
