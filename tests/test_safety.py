@@ -1020,6 +1020,8 @@ REVIEW_S18_EVERYDAY = [
     "drank my coffee while bleaching the bath",
     "my boyfriend is nearly 3 months older than me and has a fever of 38.6",
     "im expecting a parcel today and my palms are so itchy lol",
+    # "nan" is no "nans" (as in "got into nans tablets"): AAF's one needless alarm
+    "my 8yo gets leg pains at night, nan says its low calcium, could it be?",
 ]
 
 
