@@ -162,12 +162,14 @@ def test_a_negation_in_a_gap_negates_the_phrase(text: str, raised: bool) -> None
 
 
 def test_a_short_gap_spans_two_words_at_most() -> None:
-    """ ".." in a phrase is a gap of up to two words ("swallowed one of the batteries"), so
-    "eating crisps and changing the batteries" holds no "eat .. batteries"."""
-    matcher = PhraseMatcher([("swallowed .. batteries", 1)])
-    assert matcher.find(words("he swallowed two batteries"))
-    assert matcher.find(words("he swallowed the little batteries"))
-    assert not matcher.find(words("he swallowed his lunch then played with batteries"))
+    """A ".." gap in a phrase spans up to two words ("swallowed the little batteries"), a
+    "..." gap up to four: "swallowed a few small batteries" holds only the long one."""
+    short = PhraseMatcher([("swallowed .. batteries", 1)])
+    long = PhraseMatcher([("swallowed ... batteries", 1)])
+    assert short.find(words("he swallowed batteries"))
+    assert short.find(words("he swallowed the little batteries"))
+    assert not short.find(words("he swallowed a few small batteries"))
+    assert long.find(words("he swallowed a few small batteries"))
 
 
 def test_context_findings_count_across_sentences() -> None:
@@ -302,6 +304,8 @@ def test_measures_are_read_from_numbers(
         "cramps (2 weeks) in my legs and a temp",
         "my son every 3 months gets a fever",  # how often, not how old
         "my daughter for 2 months, has had a fever on and off",  # how long
+        "my daughter for about 2 months, has had a fever on and off",  # hedged, still how long
+        "my boyfriend is nearly 3 months older than me and has a fever",
     ],
 )
 def test_numbers_that_are_not_a_temperature_or_a_babys_age(text: str) -> None:
@@ -508,6 +512,8 @@ def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> 
         "i drink loads of water and pee a lot, is that normal when training",
         "got back from kenya a month ago, loved it, any tips for jet lag cramps",
         # an age and sex signed in brackets is no length: "(58m)" is not 58 minutes
+        "he weighs 38.5, no fever, but he wont put weight on his leg after the match",
+        "bmi is 38.4, no fever, but it burns a bit when i wee after coffee",
         "atorvastatin and leg cramps, is it the statin or am i just getting old (58m)",
         "68m on simvastatin 40mg, leg cramps at night 2-3 times a week",
     ],
@@ -735,6 +741,8 @@ def test_numbers_that_are_not_heart_rates(text: str) -> None:
         "slept 4 hours",
         "worked a 12 hour shift",
         "been playing elden ring for 6 hours straight and my thumb cramps",
+        "been gaming for about 6 hours and my thumb cramps a bit",
+        "played fifa with my mates for 5 hours and now my thumb is cramping",
         "calves cramp after 12 hours on my feet",
     ],
 )
@@ -752,6 +760,10 @@ def test_an_activity_s_length_is_not_a_symptom_s(text: str) -> None:
         "started shaking while sleeping for 6 minutes now",
         "my calf has been cramping for 20 minutes",
         "still cramping after 20 minutes of stretching",
+        # a pastime, but the symptom told first, "still", or someone played with
+        "thumb cramping, been gaming for 20 mins",
+        "been training for 20 mins and still cramping",
+        "been playing with him for 6 minutes and hes shaking",
     ],
 )
 def test_a_length_told_after_a_symptom_stays_the_symptom_s(text: str) -> None:
@@ -987,6 +999,11 @@ REVIEW_S18_DANGEROUS = [
     "my sons epileptic, been sitting beside him for 6 minutes and his arm keeps jerking",
     "halfway through a film where grandpa face drooped one side words all slurred arm wont lift",
     "little one drank some of the weedkiller in the shed",
+    # the code review: a length told first, a child's age in months, standing beside a bleed
+    "25m now and the cut on his arm is still bleeding",
+    "my son (18m) accidentally swallowed some of my pills",
+    "been standing 20 mins pressing on the cut on his leg and its still bleeding",
+    "my brother is 3 years older than me and accidentally took some of my pills, hes 6",
     "my heart has gone all fluttery and my hands and feet are cramping up, ive been vomiting all day",
 ]
 # urgent, not an emergency, and still raised: blood in the urine, itching in pregnancy

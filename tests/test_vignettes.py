@@ -37,10 +37,13 @@ ALLOWED = {
 #: "my campaign", "murder mystery" or "a villain", even only with a question about realism and
 #: nobody real named, also hid real emergencies ("was performing in the show sudden crushing
 #: chest pain"; "got stung, throat closing up and cant breathe, like in the movie, is that
-#: realistic"). Only "a book, film, story... where" and "in the book/novel" are (content's
-#: reported context): words no real event opens with.
-_PLOTS = "a plot not told as 'a book/film/story where' or 'in the book' is not read as such: " + (
-    "the words that open one also open real events ('performing in the show', 'like in the movie')"
+#: realistic"). Only "a book, film, novel, series or episode where" and "in the novel" are
+#: (content's reported context), up to the next clause or person ("in the novel im reading a
+#: character..." ends at "im"); "a story where" is also an Instagram story.
+_PLOTS = (
+    "a plot not told as 'a book/film/novel/series/episode where' (to the next clause or "
+    "person) is not read as such: the words that open one also open real events ('performing "
+    "in the show', 'like in the movie')"
 )
 
 _DARK_URINE = (

@@ -57,9 +57,10 @@ _ENDS = frozenset({".", "!", "?"})
 #: hours"): not how long a symptom has lasted.
 _ACTIVITIES = frozenset(
     "sleeping slept sleep sleeps working worked shift studying studied revising revised "
-    "gaming gamed driving drove drive sitting sat playing played typing standing stood "
-    "walking walked training trained".split()
+    "gaming gamed driving drove drive sitting sat".split()
 )
+#: Right after a decimal, words that say it was read off a thermometer ("38.4 on the temp")
+_READ_OFF = ("on the thermometer", "on thermometer", "on the temp", "on the digital")
 #: Concepts that say a symptom goes on ("wont slow down", "still pouring"): then a length
 #: after a shift may be the symptom's
 _ONGOING = frozenset({"persistent", "unstoppable", "worsening"})
@@ -73,6 +74,12 @@ _SHIFTS = (
     "of standing",
     "of walking",
 )
+#: Between "for" and a length, words that hedge it ("for about 6 hours", "for a couple of hours")
+_LENGTH_HEDGES = frozenset(
+    "about around roughly nearly almost over under just a couple few of good".split()
+)
+#: After "with", people sat with or played with: then the length may be a fit's or a bleed's
+_SAT_WITH = frozenset("him her them he she baby".split())
 #: Pastimes whose length a "for 6 hours" after them tells ("been gaming for 6 hours"): not
 #: sitting, standing, walking or driving, which people do while they wait with a symptom
 #: ("been sitting beside him for 6 minutes and his arm keeps jerking")
@@ -196,19 +203,20 @@ _PETS = frozenset(
     "puppy puppies pup kitten kittens dog dogs cat cats labrador spaniel cocker ragdoll "
     "terrier collie retriever foal rabbit hamster".split()
 )
-#: A baby's age between brackets, "(6 weeks)", read as between commas (tokens drop brackets).
-#: An age with a sex, as people sign a message ("(58m)", "34F here", "im 29 f"): never 58
-#: minutes; read as "aged 58"
+#: An adult's age with a sex, as people sign a message ("(58m)", "34F here", "im 29 f"):
+#: never 58 minutes; read as "aged 58". Only 20 to 89 (a child's "(18m)" is months, "(99f)" a
+#: temperature), and at a message's start never before a word of time ("25m now and still
+#: bleeding", "40m of palpitations" are minutes)
 _AGE_AND_SEX = re.compile(
-    r"\(\s*(1[6-9]|[2-9]\d)\s*[mf]\s*\)|^\s*(1[6-9]|[2-9]\d)\s*[mf]\b"
-    r"|\bi\W?m\s+(1[6-9]|[2-9]\d)\s*[mf]\b",
+    r"\(\s*([2-8]\d)\s*[mf]\s*\)"
+    r"|^\s*([2-8]\d)\s*[mf]\b(?!\s*(?:now|of|ago|later|in|into|so|straight|since|left|still)\b)"
+    r"|\bi\W?m\s+([2-8]\d)\s*[mf]\b(?!\s*(?:away|from|ago|of|in)\b)",
     re.IGNORECASE,
 )
+#: A baby's age between brackets, "(6 weeks)", read as between commas (tokens drop brackets).
 _BRACKETED_AGE = re.compile(
     r"\(\s*(\d+)\s*(weeks?|wks?|days?|months?)\s*(?:old\s*)?\)", re.IGNORECASE
 )
-#: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
-#: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni")
 #: Just before a number, words that make it how often or how long, never an age told after
 #: a person ("her jabs every 3 months", "she has had it for 2 months")
 _HOW_OFTEN_OR_LONG = frozenset("every each per once for within after".split())
@@ -221,11 +229,16 @@ _AGE_HEDGES = frozenset(
 _BELOW = frozenset("under nearly almost less younger".split())
 #: A day, in years: how far below its number a hedged-below age is read
 _A_DAY = 1 / 365
+#: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
+#: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni"),
+#: or a difference between two people ("3 months older than me")
 _NOT_AGED = frozenset(
     "ago into pregnant post postpartum after since out back overdue late early in on off away "
     "older younger apart behind ahead "
     "clean sober".split()
 )
+#: After "is 3 years": a difference between two people, not an age ("3 years older than me")
+_COMPARED = frozenset("older younger apart behind ahead".split())
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
 _GESTATION = re.compile(
     r"\b([1-4]\d)\s*\+\s*[0-6]\b"
@@ -253,7 +266,7 @@ class Finding:
     words: str
     value: float | None = None
     context: frozenset[ContextCategory] = frozenset()
-    #: words inside the finding that a phrase's "..." skipped: they are not its words
+    #: words inside the finding that a phrase's gap ("..." or "..") skipped: they are not its words
     gaps: frozenset[int] = frozenset()
 
     @property
@@ -575,7 +588,9 @@ def _measures(
         # "daughter is 6": a son or daughter right before "is" names a person too
         # "my son is just over 2 months": the person and "is" come before the hedge
         h = _unhedged(toks, i)
-        person_before = before not in _HOW_OFTEN_OR_LONG and (
+        below = _A_DAY if _BELOW & {*toks[h:i]} else 0.0  # "just under 3 months"
+        told_before = {before, toks[h - 1] if h else ""}  # "for about 2 months"
+        person_before = not told_before & _HOW_OFTEN_OR_LONG and (
             bool(people.intersection(range(max(0, h - 4), h)))
             or (h >= 2 and toks[h - 1] == "is" and toks[h - 2] in _CHILD_WORDS)
             # "my lo is 7 wks": a baby word before "is", in a sentence naming no pet
@@ -617,15 +632,13 @@ def _measures(
             and not article
             and (following == "old" or (person_before and following not in _NOT_AGED) or apposed)
         ):
-            below = _A_DAY if _BELOW & {*toks[h:i]} else 0.0
             out.append(Finding("age", "measure", i, unit + 1, at, said, value / 12 - below))
         elif (
             after in _BABY_AGE
             and not article
-            and (apposed or _babys_age(toks, i, unit, person_before))
+            and (apposed or _babys_age(toks, i, unit, h, person_before))
         ):
-            years = value * _MINUTES[after] / _YEAR_MINUTES
-            years -= _A_DAY if _BELOW & {*toks[h:i]} else 0.0
+            years = value * _MINUTES[after] / _YEAR_MINUTES - below
             out.append(Finding("age", "measure", i, unit + 1, at, said, years))
         elif after in _MINUTES and not (
             blocked or since or attributive or doing or (article and after == "m")
@@ -640,6 +653,7 @@ def _measures(
             or (after in _YEARS and following == "old")
             or (
                 after not in _NOT_AN_AGE_AFTER
+                and following not in _COMPARED
                 and (
                     before in ("hes", "shes")
                     or (before in ("is", "aged", "age", "turned") and person_before)
@@ -674,33 +688,40 @@ def _after_a_shift(
 
 
 def _still_in(toks: list[str], sentence: list[int], i: int) -> bool:
-    """Whether "still" is in the sentence of ``toks[i]`` ("and hes still shaking")."""
+    """Whether "still" is anywhere in the sentence of ``toks[i]`` ("been sitting with him for 7
+    minutes and hes still shaking"); `_still` looks only after a time that is past."""
     return any(t == "still" and sentence[k] == sentence[i] for k, t in enumerate(toks))
 
 
 def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: set[int]) -> bool:
-    """True when the number at ``toks[i]`` follows "for" and a pastime (`_PASTIMES`) comes
-    within `_ACTIVITY_REACH` words before it in its clause, in a sentence that names no
-    symptom before it, with no "still" and no "with" just after: "been playing elden ring for
-    6 hours and my thumb cramps" tells how long the game went on; "cramping for 20 minutes",
-    "nose bleeding, been sitting pinching it for 25 mins" and "heart racing after walking up
-    the stairs for 40 mins" may tell the symptom's, so they are read as that."""
-    if i < 2 or toks[i - 1] != "for" or _still_in(toks, sentence, i):
-        return False  # "sitting with him for 7 minutes and hes still shaking"
+    """True when the number at ``toks[i]`` follows "for" (with hedges between: "for about 6
+    hours", "for a couple of hours") and a pastime (`_PASTIMES`) comes at most
+    `_ACTIVITY_REACH` words before "for" in its clause, in a sentence that names no symptom
+    before it, with no "still" and no one sat with ("with him"): "been gaming for 6 hours and
+    my thumb cramps" tells how long the game went on; "cramping for 20 minutes", "thumb
+    cramping, been gaming for 20 mins" and "been playing with him for 6 minutes and hes
+    shaking" may tell the symptom's, so they are read as that."""
+    f = i
+    while f > 0 and i - f < 5 and toks[f - 1] in _LENGTH_HEDGES:
+        f -= 1
+    if f < 2 or toks[f - 1] != "for" or _still_in(toks, sentence, i):
+        return False  # "playing with him for 7 minutes and hes still shaking"
     if "with" in toks[i + 1 : i + 5]:
         return False  # "been driving for 30 mins with a nosebleed that wont stop"
     active, clause = False, True
-    for k in range(i - 2, -1, -1):
+    for k in range(f - 2, -1, -1):
         if sentence[k] != sentence[i]:
             break
-        if k in symptoms or toks[k] in ("while", "with"):  # "nose bleeding, been sitting ..."
-            return False  # "sitting with her for 6 minutes": beside someone, not a pastime
+        beside = toks[k] == "with" and toks[k + 1 : k + 2] and toks[k + 1] in _SAT_WITH
+        if k in symptoms or toks[k] == "while" or beside:  # "nose bleeding, been sitting ..."
+            return False
         clause = clause and toks[k] not in (",", "and", "but")
-        active = active or (clause and toks[k] in _PASTIMES and i - k <= _ACTIVITY_REACH + 1)
+        reach = (f - 1) - k - 1  # words between the pastime and "for"
+        active = active or (clause and toks[k] in _PASTIMES and reach <= _ACTIVITY_REACH)
     return active
 
 
-def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
+def _babys_age(toks: list[str], i: int, unit: int, h: int, person_before: bool) -> bool:
     """True when the number at ``toks[i]``, in weeks or days, is a baby's age: "my 6 week old",
     "a 10 day old baby", "my baby is about 6 weeks old", "my son is 6 weeks"; not "2 day old
     chicken" or "for 6 weeks"."""
@@ -709,8 +730,7 @@ def _babys_age(toks: list[str], i: int, unit: int, person_before: bool) -> bool:
     if following == "old":
         noun = toks[unit + 2] if unit + 2 < len(toks) else ""
         return before in _POSSESSIVES or noun in _BABY_WORDS or person_before
-    h = _unhedged(toks, i)
-    told = toks[h - 1] if h else ""
+    told = toks[h - 1] if h else ""  # before its hedge (`_unhedged`: ``h``)
     return person_before and told in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
 
 
@@ -785,15 +805,15 @@ def _days_per_dose(after: list[str]) -> float:
 def _body_temperature(toks: list[str], i: int, value: float, after: str) -> float | None:
     """A body temperature in degrees Celsius: the number ``toks[i]`` soon after "temperature",
     "temp", "thermometer" or "fever" (within four words with a decimal point, two without:
-    "a temp of 38.6", "thermometer says 38"), a decimal just before it ("38.4 on the
-    thermometer"), or followed by "degrees", "c" or "f" and not the
+    "a temp of 38.6", "thermometer says 38"), a decimal read off a thermometer (`_READ_OFF`:
+    "38.4 on the thermometer"), or followed by "degrees", "c" or "f" and not the
     weather ("101 f" is 38.3; not "it's 38 degrees outside"); never an amount or a time."""
     if after in _MINUTES or after in _DOSE_UNITS or after in _NOT_A_RESULT:
         return None
     reach = 4 if "." in toks[i] else 2
     named = bool(_TEMPERATURE_WORDS.intersection(toks[max(0, i - reach) : i]))
-    # "shes 38.4 on the thermometer": a decimal with the word just after it
-    named = named or ("." in toks[i] and bool(_TEMPERATURE_WORDS.intersection(toks[i + 1 : i + 4])))
+    # "shes 38.4 on the thermometer": a decimal read off a thermometer, said right after it
+    named = named or ("." in toks[i] and " ".join(toks[i + 1 : i + 4]).startswith(_READ_OFF))
     weather = _WEATHER_WORDS.intersection(toks[max(0, i - 3) : i + 5])
     if not named and (after not in ("degrees", "c", "f") or weather):
         return None

@@ -791,6 +791,15 @@ class CardIndex:
                 for k, nid in enumerate(self._nutrient_ids):
                     self._nutrients_of[i, k] = float(nid in c.about)
         self._opposite = opposite
+        # per form, which candidates are about a nutrient its own names say ("magnesium
+        # citrate": magnesium), so that such a card meets the form half way (`_entity_scores`)
+        self._of_forms_nutrient: dict[str, Any] = {}
+        for entity in bundle.entities.values():
+            if entity.kind == "form":
+                said = {n for name in entity.names for n in self.vocabulary.read(name).nutrients}
+                mask = np.array([float(nid in said) for nid in self._nutrient_ids])
+                if mask.any():
+                    self._of_forms_nutrient[entity.id] = (self._nutrients_of @ mask > 0) * 1.0
         # what each candidate is mainly about (`_unasked`): the entities at least half its
         # questions name, as candidates per entity, and how many each candidate has
         # (read as a question is: nutrients inside a form's name too; never a nutrient for a
@@ -974,15 +983,13 @@ class CardIndex:
         """Per candidate: + for each entity the question names that it is about; - for a
         decisive named entity (a medicine, a form, a qualifier such as "too much"...) that it
         is not about, but for a nutrient on a card about supplements in general
-        (``any_nutrient``)."""
+        (``any_nutrient``), and only half for a form on a card about the nutrient the form's
+        own names say ("cipro and my magnesium citrate": the card on quinolones and
+        magnesium)."""
         n = len(self._candidates)
         if not named:
             return np.zeros(n)
         scores = np.zeros(n)
-        asked = np.array([float(nid in named) for nid in self._nutrient_ids])
-        # a card about a nutrient the question names meets a form of it half way ("cipro
-        # and my magnesium citrate": the card on quinolones and magnesium)
-        of_nutrient = (self._nutrients_of @ asked > 0).astype(float) if asked.any() else 0.0
         for e in named:
             column = self._about_column.get(e)
             about = self._about[:, column] if column is not None else np.zeros(n)
@@ -992,7 +999,7 @@ class CardIndex:
                 # a nutrient never counts against a card about supplements in general
                 excused = self._general if kind == "nutrient" else 0.0
                 if kind == "form":
-                    excused = 0.5 * of_nutrient
+                    excused = 0.5 * self._of_forms_nutrient.get(e, 0.0)
                 scores -= (1.0 - about) * (1.0 - excused)
         return scores / len(named)
 

@@ -68,7 +68,7 @@ class Match(Generic[T]):
     end: int
     payload: T
     exact: bool = True
-    #: positions inside the match that a phrase's "..." skipped: words of no phrase
+    #: positions inside the match that a phrase's gap ("..." or "..") skipped: words of no phrase
     gaps: frozenset[int] = frozenset()
 
     @property
@@ -105,8 +105,8 @@ def stem(word: str) -> str:
 GAP = ""
 #: In a phrase, "..." stands for up to this many other words ("throat ... closing").
 GAP_WORDS = 4
-#: In a phrase, ".." stands for up to this many ("swallowed .. battery": "swallowed one of
-#: the batteries", not "eating crisps and changing the batteries")
+#: In a phrase, ".." stands for up to this many ("swallowed .. batteries": "swallowed two
+#: small batteries", not "eating crisps and changing the batteries")
 SHORT_GAP = "\x00"
 SHORT_GAP_WORDS = 2
 GAPS = frozenset({GAP, SHORT_GAP})
