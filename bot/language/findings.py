@@ -338,6 +338,7 @@ class Reader:
             for k, v in (spellings or {}).items()
             if 1 <= len(tokens(k)) <= 2
         }
+        self._bits: dict[str, str] = {}
         said = self._said  # phrases are read with the same spellings as messages
         entries: list[tuple[str, tuple[str, str]]] = [
             (said(p), (c.id, c.kind)) for c in concepts for p in c.phrases
@@ -378,11 +379,17 @@ class Reader:
     def _said(self, phrase: str) -> str:
         """A content phrase with chat spellings applied, its "..." and ".." gaps kept."""
         return " ... ".join(
-            " .. ".join(
-                " ".join(_respell(tokens(bit), self._spellings)) for bit in part.split("..")
-            )
+            " .. ".join(self._said_bit(bit) for bit in part.split(".."))
             for part in phrase.split("...")
         )
+
+    def _said_bit(self, bit: str) -> str:
+        """`_said` of the words between two gaps, read once: the household poisons' phrases
+        share a few dozen ("swallow", "button battery") among thousands."""
+        said = self._bits.get(bit)
+        if said is None:
+            said = self._bits[bit] = " ".join(_respell(tokens(bit), self._spellings))
+        return said
 
     def read(self, text: str) -> Reading:
         """The findings of ``text``, each with its ConText reading."""
