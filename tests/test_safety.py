@@ -467,6 +467,14 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("my knee is red hot and swollen, no injury at all", "hot_joint"),
         ("my 5 week old has been projectile vomiting after every feed", "baby_projectile"),
         ("grandad has a uti and is much more muddled than usual today", "confused_water_infection"),
+        # round 76's misses, in other words here
+        ("sliced my finger, blood spurting out and its soaked two towels", "heavy_bleeding"),
+        ("my ear went muffled suddenly this morning, hearing loss on that side", "sudden_hearing_loss"),
+        ("a cat bit my wrist and it punctured the skin", "animal_bite_care"),
+        ("my toddler's eyelid is swollen and red hot and he has a fever", "eye_swelling_fever"),
+        ("im type 1 and really thirsty, peeing loads since yesterday", "diabetes_signs"),
+        ("my 6 year old fell off his bike and wont put weight on his foot", "possible_fracture"),
+        ("the red patch on my calf has gone past the pen line, its hot", "wound_infection"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -1039,6 +1047,10 @@ REVIEW_S18_EVERYDAY = [
     "im expecting a parcel today and my palms are so itchy lol",
     # "nan" is no "nans" (as in "got into nans tablets"): AAF's one needless alarm
     "my 8yo gets leg pains at night, nan says its low calcium, could it be?",
+    "passed out laughing at that video, anyway whats good for leg cramps",
+    "we saw a movie yesterday where a man has a seizure, is that what epilepsy looks like",
+    "my dog bit his chew toy in half lol",
+    "im slightly deaf in one ear since birth, does b12 help hearing",
 ]
 
 
