@@ -469,7 +469,10 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("grandad has a uti and is much more muddled than usual today", "confused_water_infection"),
         # round 76's misses, in other words here
         ("sliced my finger, blood spurting out and its soaked two towels", "heavy_bleeding"),
-        ("my ear went muffled suddenly this morning, hearing loss on that side", "sudden_hearing_loss"),
+        (
+            "my ear went muffled suddenly this morning, hearing loss on that side",
+            "sudden_hearing_loss",
+        ),
         ("a cat bit my wrist and it punctured the skin", "animal_bite_care"),
         ("my toddler's eyelid is swollen and red hot and he has a fever", "eye_swelling_fever"),
         ("im type 1 and really thirsty, peeing loads since yesterday", "diabetes_signs"),
