@@ -478,6 +478,9 @@ def test_a_measure_can_be_an_unless_term() -> None:
         ("im type 1 and really thirsty, peeing loads since yesterday", "diabetes_signs"),
         ("my 6 year old fell off his bike and wont put weight on his foot", "possible_fracture"),
         ("the red patch on my calf has gone past the pen line, its hot", "wound_infection"),
+        # the fourth review: bleeding split from its verb, hearing lost overnight
+        ("cut my arm on a broken window and blood is pumping out, cant stop it", "heavy_bleeding"),
+        ("woke up deaf in my right ear this morning", "sudden_hearing_loss"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -1054,6 +1057,14 @@ REVIEW_S18_EVERYDAY = [
     "we saw a movie yesterday where a man has a seizure, is that what epilepsy looks like",
     "my dog bit his chew toy in half lol",
     "im slightly deaf in one ear since birth, does b12 help hearing",
+    # the fourth review: radiators and brakes, a bitten football, a hearing aid, sore eyes
+    "bleeding the radiators and water spurting out all over the carpet",
+    "the dog bit the football and punctured it",
+    "lost my hearing aid suddenly on the bus, gutted",
+    "eyes red and puffy from hayfever and its roasting today",
+    "my jaw pops when im chewing gum and ive got a headache",
+    "got the blood pumping with a 5k this morning, then grazed my knee on the kerb lol",
+    "my son coloured past the pen line in red crayon lol",
 ]
 
 
