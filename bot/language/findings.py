@@ -229,16 +229,18 @@ _AGE_HEDGES = frozenset(
 _BELOW = frozenset("under nearly almost less younger".split())
 #: A day, in years: how far below its number a hedged-below age is read
 _A_DAY = 1 / 365
-#: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
-#: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni"),
-#: or a difference between two people ("3 months older than me")
-_NOT_AGED = frozenset(
-    "ago into pregnant post postpartum after since out back overdue late early in on off away "
-    "older younger apart behind ahead "
-    "clean sober".split()
-)
 #: After "is 3 years": a difference between two people, not an age ("3 years older than me")
 _COMPARED = frozenset("older younger apart behind ahead".split())
+#: After "is 4 days", "is 8 weeks": a time into, out of or away from something, not a baby's
+#: age ("4 days into a cold", "8 weeks pregnant", "2 weeks post op", "3 weeks back from uni"),
+#: or a difference between two people (`_COMPARED`: "3 months older than me")
+_NOT_AGED = (
+    frozenset(
+        "ago into pregnant post postpartum after since out back overdue late early in on off "
+        "away clean sober".split()
+    )
+    | _COMPARED
+)
 #: "34+2": weeks and days of a pregnancy, as midwives write it; "38wks." opening a sentence.
 _GESTATION = re.compile(
     r"\b([1-4]\d)\s*\+\s*[0-6]\b"
@@ -708,9 +710,7 @@ def _activitys_length(toks: list[str], sentence: list[int], i: int, symptoms: se
     my thumb cramps" tells how long the game went on; "cramping for 20 minutes", "thumb
     cramping, been gaming for 20 mins" and "been playing with him for 6 minutes and hes
     shaking" may tell the symptom's, so they are read as that."""
-    f = i
-    while f > 0 and i - f < 5 and toks[f - 1] in _LENGTH_HEDGES:
-        f -= 1
+    f = _unhedged(toks, i, _LENGTH_HEDGES, most=5)
     if f < 2 or toks[f - 1] != "for" or _still_in(toks, sentence, i):
         return False  # "playing with him for 7 minutes and hes still shaking"
     if "with" in toks[i + 1 : i + 5]:
@@ -741,11 +741,12 @@ def _babys_age(toks: list[str], i: int, unit: int, h: int, person_before: bool) 
     return person_before and told in ("is", "hes", "shes", "aged") and following not in _NOT_AGED
 
 
-def _unhedged(toks: list[str], i: int) -> int:
-    """Where the words before the number at ``toks[i]`` stop hedging it (`_AGE_HEDGES`, at most
-    four): "is just over 2 months" gives the place after "is"."""
+def _unhedged(toks: list[str], i: int, hedges: frozenset[str] = _AGE_HEDGES, most: int = 4) -> int:
+    """Where the words before the number at ``toks[i]`` stop hedging it (``hedges``, at most
+    ``most``): "is just over 2 months" gives the place after "is"; "for a couple of hours"
+    (`_LENGTH_HEDGES`), the place after "for"."""
     h = i
-    while h > 0 and i - h < 4 and toks[h - 1] in _AGE_HEDGES:
+    while h > 0 and i - h < most and toks[h - 1] in hedges:
         h -= 1
     return h
 
