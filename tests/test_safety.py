@@ -481,6 +481,14 @@ def test_a_measure_can_be_an_unless_term() -> None:
         # the fourth review: bleeding split from its verb, hearing lost overnight
         ("cut my arm on a broken window and blood is pumping out, cant stop it", "heavy_bleeding"),
         ("woke up deaf in my right ear this morning", "sudden_hearing_loss"),
+        # round 79's misses, in other words here
+        ("been saving them up for weeks, my pills, and the plan is tonight", "self_harm"),
+        ("wrote my notes and got the rope ready", "self_harm"),
+        ("my asthma is flaring, done 10 puffs and still wheezing", "asthma_attack"),
+        ("having an asthma attack and the inhaler is not helping at all", "asthma_attack"),
+        ("dad's pulse is 40 and he's really drowsy and muddled", "cramps_heart"),
+        ("gone deaf in my right ear since yesterday, no cold", "sudden_hearing_loss"),
+        ("8 weeks pregnant and bleeding a little since this morning", "pregnancy_bleeding"),
     ],
 )
 def test_misspellings_and_tricky_phrasings_escalate(text: str, flag_id: str) -> None:
@@ -1065,6 +1073,25 @@ REVIEW_S18_EVERYDAY = [
     "my jaw pops when im chewing gum and ive got a headache",
     "got the blood pumping with a 5k this morning, then grazed my knee on the kerb lol",
     "my son coloured past the pen line in red crayon lol",
+    # the nineteenth session: words of a plan that are as often everyday ("lined up", "the
+    # rope", "how many .. it would take") need a second sign; pets, fiction, a shift's length
+    "how many almonds it would take to get my daily magnesium",
+    "got a few gp appointments lined up next week, should i ask about magnesium",
+    "ok im going to do it, starting magnesium tomorrow",
+    "climbing gym, my hands cramp holding the rope",
+    "how many days to end a b12 course",
+    "planning to take magnesium tonight, how many would it take to help cramps",
+    "i decided to stop my b12 jabs, going to the bridge club tonight",
+    "been stockpiling vitamin d for winter, planning to take 2 a day",
+    "ive given away my old supplements, no point anymore",
+    "written letters to my gp about my b12 and decided to go private",
+    "my dog had a fit this morning, the vet is seeing her later, also is b6 good for nerves",
+    "writing a story where the main character collapses and stops breathing, is low potassium realistic",
+    "did a 12 hr shift and my calves are cramping, what should i eat",
+    "thumb cramped up from gaming for 4 hours, fine after i stretched it",
+    "my ear went muffled after the flight yesterday and keeps popping",
+    "pregnant and my gums bleed when i brush, is that a vitamin thing",
+    "ive been deaf in my left ear since i was a kid, suddenly wondering if i should get it checked",
 ]
 
 

@@ -39,7 +39,9 @@ ALLOWED = {
 #: chest pain"; "got stung, throat closing up and cant breathe, like in the movie, is that
 #: realistic"). Only "a book, film, novel, series or episode where" and "in the novel" are
 #: (content's reported context), up to the next clause or person ("in the novel im reading a
-#: character..." ends at "im"); "a story where" is also an Instagram story.
+#: character..." ends at "im"); "a story where" is also an Instagram story. Fiction being
+#: written ("writing a novel", "a character", "my character") reads on over "and" and commas,
+#: up to someone real.
 _PLOTS = (
     "a plot not told as 'a book/film/novel/series/episode where' (to the next clause or "
     "person) is not read as such: the words that open one also open real events ('performing "
@@ -80,14 +82,10 @@ KNOWN = {
     "hand cramp from writing for 3 hours in my exam": _ACTIVITY,
     "legs were jelly after leg day, can barely walk down stairs haha": "'leg day' is not read as "
     "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
-    "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
-    "do": _PLOTS,
     "wrote a story where the hero has a seizure, does this description sound realistic or is it "
     "cringe": _PLOTS,
     "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
     "stretches help": _LAST_MONTH,
-    "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
-    "even a thing nowadays?": _PLOTS,
     "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "
     "is that even a real thing?": _PLOTS,
     "for my d&d campaign i want a villain curse that paralyses you from the feet upward, is there "
@@ -147,9 +145,6 @@ KNOWN = {
     "someone at work collapsed last month and i did cpr till the ambulance came, hes fine now. how "
     "often should i refresh my first aid course": "'last month' is not read as history: 'chest "
     "pain last month and it's back' must still escalate",
-    "my character in the game literally died of like 50 seizures lmaooo anyway real q does "
-    "potassium help cramps": "'in the game' also opens real events at a match; 'my character' "
-    "reaches only 8 words",
     "in the murder mystery im reading the victim got too much potassium. can you actually "
     "overdose on bananas lol": _PLOTS,
     "my brother keeps saying my twitching thumb means im about to have a stroke. its been 4 "
@@ -165,8 +160,6 @@ KNOWN = {
     "had a seizure at 8 from a high fever, nothing since, im 30 now. is it fine for me to take "
     "magnesium": "'at 8' is not read as an age, and 'nothing since' would also hide a first "
     "seizure yesterday",
-    "our dog had a seizure last month, vet says epilepsy. got me wondering, do humans twitch from "
-    "low magnesium": "'my dog' would also hide 'my dog bit me and now my jaw is locked'",
     "how do you help someone having a seizure? did a first aid course at work but forgot "
     "everything, one guy on our team has epilepsy": "'how do you help someone having a seizure' "
     "also opens a seizure happening now",

@@ -49,6 +49,12 @@ _YEARS = ("yr", "yrs", "year", "years")
 _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligrams", "micrograms"})
 #: Singular units, which after a number above one describe a thing ("a 10 hour shift").
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
+#: What a length before it measures when it follows the unit ("a 12 hr shift", "a 3 hour
+#: drive"): a stint of something, not a symptom's duration
+_STINTS = frozenset(
+    "shift shifts drive flight journey stint session workout hike run ride exam lecture "
+    "meeting trip commute match game".split()
+)
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
 #: Punctuation that ends a sentence.
@@ -611,7 +617,8 @@ def _measures(
             )
         )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
-        attributive = value > 1 and after in _SINGULAR  # "a 10 hour shift" says nothing of symptoms
+        # "a 10 hour shift", "a 12 hr shift" say nothing of symptoms
+        attributive = value > 1 and (after in _SINGULAR or following in _STINTS)
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)
         # "cramp after 12 hours on my feet": how long before it came, not how long it lasts
