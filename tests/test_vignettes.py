@@ -84,6 +84,8 @@ KNOWN = {
     "a workout context ('leg day was last week, now i can barely walk and legs keep giving way')",
     "wrote a story where the hero has a seizure, does this description sound realistic or is it "
     "cringe": _PLOTS,
+    "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
+    "even a thing nowadays?": _PLOTS,
     "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
     "stretches help": _LAST_MONTH,
     "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "
