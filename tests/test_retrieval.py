@@ -151,6 +151,33 @@ def test_what_a_question_says_it_is_not_about_is_read_without_it(dialogue: Dialo
     assert "vegan" in vocabulary.read("is the holland and barrett b12 50 not vegan?").named
 
 
+def test_a_food_the_asker_does_without_leaves_its_group_out_of_food_lists(base: Bundle) -> None:
+    dialogue = Dialogue(base, None)  # the shipped vocabulary, whose foods have groups
+    vocabulary = dialogue.cards.vocabulary
+    for text, groups in (
+        ("which foods have vitamin d? i hate fish", {"fish"}),
+        ("foods with vitamin d, i dont eat any fish", {"fish"}),
+        ("calcium foods but im allergic to dairy", {"dairy"}),
+        ("vitamin d foods but no fish please", {"fish"}),
+        ("which foods have vitamin d", set()),
+        ("is fish good for b12", set()),
+        ("does salmon have vitamin d", set()),
+    ):
+        assert vocabulary.avoided(text) == groups, text
+    # read without it, so that cards about it are not pulled up by its words
+    assert "fish" not in vocabulary.read("which foods have vitamin d? i hate fish").named
+    reply, _, _ = ask(dialogue, "which foods have vitamin d? i dont eat fish")
+    assert "without fish" in reply and "• salmon" not in reply.lower()  # the list, not the tip
+    assert "milk" in reply.lower()
+    plain, _, _ = ask(dialogue, "which foods have vitamin d")
+    assert "• salmon" in plain.lower() and "without fish" not in plain.lower()
+
+
+def test_only_a_food_belongs_to_a_food_group() -> None:
+    with pytest.raises(ValueError, match="only a food"):
+        Entity(id="ppi", kind="medicine", names=("ppi",), group="fish")
+
+
 def test_an_age_names_its_life_stage(base: Bundle) -> None:
     stages = dataclasses.replace(
         base,

@@ -155,11 +155,20 @@ class Entity(_Model):
     #: is not an answer to it ("result_low" for "result_high": a card about a falsely high
     #: potassium does not answer "my potassium was 3.3")
     opposite: Id | None = None
+    #: for a food, the food group it belongs to: a question that says it is avoided ("i hate
+    #: fish", "no dairy") gets food lists without that group
+    group: FoodGroup | None = None
 
     @property
     def is_decisive(self) -> bool:
         """Whether a question naming this wants a card about it (`decisive`, or by kind)."""
         return self.decisive if self.decisive is not None else self.kind != "food"
+
+    @model_validator(mode="after")
+    def _group_of_a_food(self) -> Entity:
+        if self.group is not None and self.kind != "food":
+            raise ValueError("group: only a food belongs to a food group")
+        return self
 
     @model_validator(mode="after")
     def _ages_of_a_life_stage(self) -> Entity:

@@ -212,9 +212,10 @@ class Answers:
         buttons.append(Button("menu", self.bundle.message("menu_label")))
         return Reply(self.sourced(card.answer, [card.source]), tuple(buttons), urgency=card.urgency)
 
-    def render(self, ref: str) -> Reply | None:
+    def render(self, ref: str, avoids: frozenset[str] = frozenset()) -> Reply | None:
         """The answer a retrieval reference names (``card:ID``, ``faq:ID``,
-        ``nutrient:ID:TOPIC``, ``foods:ID``, ``cause:ID``, ``diet:ID``), or None if stale."""
+        ``nutrient:ID:TOPIC``, ``foods:ID``, ``cause:ID``, ``diet:ID``), or None if stale;
+        a food list leaves out the food groups in ``avoids``."""
         b = self.bundle
         kind, _, rest = ref.partition(":")
         if kind == "card" and rest in b.cards:
@@ -226,17 +227,19 @@ class Answers:
             if nid in b.nutrients and (not topic or topic in b.nutrients[nid].facts):
                 return self.nutrient(nid, topic or None)
         if kind == "foods" and rest in b.nutrients:
-            return self.foods(rest)
+            return self.foods(rest, avoids=avoids)
         if kind == "cause" and rest in b.causes:
             return self.cause(rest)
         if kind == "diet" and rest in b.diets:
             return self.diet(rest)
         return None
 
-    def answer(self, ref: str, notes: list[StageNote]) -> Reply | None:
+    def answer(
+        self, ref: str, notes: list[StageNote], avoids: frozenset[str] = frozenset()
+    ) -> Reply | None:
         """The answer ``ref`` names, followed by the life-stage ``notes`` (`notes_for`), or
-        None if stale."""
-        reply = self.render(ref)
+        None if stale; a food list leaves out the food groups in ``avoids``."""
+        reply = self.render(ref, avoids)
         if reply is None or not notes:
             return reply
         return replace(reply, text="\n\n".join([reply.text, *self._said(notes)]))
@@ -330,8 +333,11 @@ class Answers:
             tuple(Button(f"n:{n.id}", n.name) for n in b.nutrients.values()),
         )
 
-    def foods(self, nid: str | None, unknown: str | None = None) -> Reply:
-        """A nutrient's food sources with amounts; without one, a choice of nutrients and diets."""
+    def foods(
+        self, nid: str | None, unknown: str | None = None, avoids: frozenset[str] = frozenset()
+    ) -> Reply:
+        """A nutrient's food sources with amounts, without the food groups in ``avoids``
+        (unless that leaves none); without a nutrient, a choice of nutrients and diets."""
         b = self.bundle
         if nid is None:
             text = b.message("foods_intro")
@@ -341,10 +347,14 @@ class Answers:
             buttons += [Button(f"d:{d.id}", d.name) for d in b.diets.values()]
             return Reply(text, tuple(buttons))
         n = b.nutrients[nid]
+        kept = [f for f in n.foods if not avoids.intersection(f.contains)] or list(n.foods)
         lines = [b.message("foods_heading", name=_mid(n.name))]
-        lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in n.foods]
+        if len(kept) < len(n.foods):
+            left_out = ", ".join(b.message(f"food_group_{g}") for g in sorted(avoids))
+            lines[0] += b.message("foods_without", groups=left_out)
+        lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in kept]
         text = "\n".join(lines)
-        sources = sorted({f.source for f in n.foods})
+        sources = sorted({f.source for f in kept})
         if n.food_tip is not None:
             text += f"\n\n{n.food_tip.text}"
             sources = sorted({*sources, n.food_tip.source})

@@ -306,7 +306,7 @@ class Dialogue:
         """The reply to a decided question: its top answer, fitted to a life stage it names
         (`Answers.notes_for`)."""
         notes = self.answers.notes_for(decision, answered=True)
-        return self.answers.answer(decision.ranked[0].candidate.ref, notes)
+        return self.answers.answer(decision.ranked[0].candidate.ref, notes, decision.avoids)
 
     def lookup(self, text: str, intent: Intent) -> Decision:
         """What the answer cards make of a question, given the topic router's reading."""

@@ -166,6 +166,15 @@ _DOSED = frozenset({"nutrient", "form", "medicine"})
 #: Words allowed between "not" and what it denies ("not a strict vegan").
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
 _DENIABLE = frozenset({"diet", "life_stage"})
+#: Words right before a food (of a food group) that say the asker does without it ("i hate
+#: fish", "no dairy", "dont eat any fish"), with `_AVOID_FILLER` between: food lists then
+#: leave that group out (`Vocabulary.avoided`), and ranking reads the question without them.
+_AVOID_BEFORE = (("hate",), ("hates",), ("dislike",), ("no",), ("without",), ("avoid",),
+                 ("avoiding",), ("dont", "eat"), ("dont", "like"), ("doesnt", "eat"),
+                 ("doesnt", "like"), ("cant", "eat"), ("cant", "stand"), ("cant", "have"),
+                 ("never", "eat"), ("allergic", "to"), ("intolerant", "to"),
+                 ("not", "a", "fan", "of"), ("not", "keen", "on"))  # fmt: skip
+_AVOID_FILLER = frozenset("any much really eating all".split())
 #: Someone's age in a question, read as the life stage whose ``ages`` hold it (`_ages`): a
 #: number then "yo", "y/o" or a unit and "old" ("my 9 yo", "a 72 yr old man", "6 week old",
 #: "my 3yr old", "a 1.5 year old"), or a whole number from 1 to 110 right after one of
@@ -301,12 +310,29 @@ class Decision:
     reason: str
     chance: float | None = None
     not_now: frozenset[str] = frozenset()
+    #: the food groups the asker does without (`Vocabulary.avoided`): food lists leave them out
+    avoids: frozenset[str] = frozenset()
 
     @property
     def said_now(self) -> tuple[str, ...]:
         """The entities the question names, without the life stages in ``not_now``: what an
         answer is fitted to (`Answers.notes_for`)."""
         return tuple(e for e in self.entities if e not in self.not_now)
+
+
+def _said_before(
+    toks: list[str], start: int, filler: frozenset[str], triggers: tuple[tuple[str, ...], ...]
+) -> tuple[int, int] | None:
+    """Where the first of ``triggers`` ends right before ``toks[start]`` (``filler`` words
+    between), as (its first token, its length); None if none does."""
+    at = start
+    while at > 0 and toks[at - 1] in filler:
+        at -= 1
+    for before in triggers:
+        first = at - len(before)
+        if first >= 0 and tuple(toks[first:at]) == before:
+            return first, len(before)
+    return None
 
 
 def question_words(text: str) -> str:
@@ -329,6 +355,8 @@ class Reading:
     named: tuple[str, ...]
     affirmed: str
     nutrients: frozenset[str]
+    #: the food groups the asker does without (`Vocabulary.avoided`)
+    avoids: frozenset[str] = frozenset()
 
 
 class Vocabulary:
@@ -364,6 +392,8 @@ class Vocabulary:
         self._names: dict[str, list[str]] = {}
         for name, (eid, _, _) in pairs:
             self._names.setdefault(eid, []).append(name)
+        #: the food group of each food that has one (`Entity.group`)
+        self.group_of = {e.id: e.group for e in bundle.entities.values() if e.group}
 
     @staticmethod
     def tokens(text: str) -> list[str]:
@@ -557,18 +587,36 @@ class Vocabulary:
         for eid, start, end in spans:
             if self.kind_of.get(eid) not in _DENIABLE:
                 continue
-            at = start
-            while at > 0 and toks[at - 1] in _NOT_FILLER:
-                at -= 1
-            for before in _NOT_BEFORE:
-                first = at - len(before)
-                if first >= 0 and tuple(toks[first:at]) == before:
-                    if len(before) > 1 or (first and _said_of_self(toks, first, aged, dosed)):
-                        drop.update(range(first, end))
-                    break
+            said = _said_before(toks, start, _NOT_FILLER, _NOT_BEFORE)
+            if said is not None:
+                first, length = said
+                if length > 1 or (first and _said_of_self(toks, first, aged, dosed)):
+                    drop.update(range(first, end))
         if drop and not question_words(" ".join(t for i, t in enumerate(toks) if i not in drop)):
             return set()  # nothing left ("im not vegan"): read it as written
         return drop
+
+    def avoided(self, text: str) -> frozenset[str]:
+        """The food groups ``text`` says the asker does without (`_AVOID_BEFORE`)."""
+        toks = self.tokens(text)
+        return self._avoided(toks, self._spans(toks, self._matcher.find(toks)))[1]
+
+    def _avoided(
+        self, toks: list[str], spans: list[tuple[str, int, int]]
+    ) -> tuple[set[int], frozenset[str]]:
+        """The tokens of the foods the asker does without, with the words that say so, and
+        those foods' groups."""
+        drop: set[int] = set()
+        groups: set[str] = set()
+        for eid, start, end in spans:
+            group = self.group_of.get(eid)
+            if group is None:
+                continue
+            said = _said_before(toks, start, _AVOID_FILLER, _AVOID_BEFORE)
+            if said is not None:
+                drop.update(range(said[0], end))
+                groups.add(group)
+        return drop, frozenset(groups)
 
     def read(self, text: str) -> Reading:
         """``text`` as retrieval reads it (`Reading`), in one pass."""
@@ -576,6 +624,9 @@ class Vocabulary:
         matches = self._matcher.find(toks)
         spans = self._spans(toks, matches)
         drop = self._denied(toks, spans)
+        avoided, avoids = self._avoided(toks, spans)
+        if avoided and question_words(" ".join(t for i, t in enumerate(toks) if i not in avoided)):
+            drop |= avoided  # read without what is avoided, unless nothing else is asked
         plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
         named = tuple(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
         nutrients = frozenset(
@@ -588,6 +639,7 @@ class Vocabulary:
             named,
             plain if drop else text,
             nutrients,
+            avoids,
         )
 
 
@@ -1138,9 +1190,13 @@ class CardIndex:
         """Answer, suggest or admit not knowing (`_decide`), with the life stages the question
         names only as not, or no longer, so (`Decision.not_now`)."""
         decision = self._decide(text, prefer, food_list)
-        if "life_stage" not in decision.kinds:
+        avoids = self.vocabulary.avoided(text)
+        not_now = (
+            self.vocabulary.stages_not_now(text) if "life_stage" in decision.kinds else frozenset()
+        )
+        if not (avoids or not_now):
             return decision
-        return dataclasses.replace(decision, not_now=self.vocabulary.stages_not_now(text))
+        return dataclasses.replace(decision, not_now=not_now, avoids=avoids)
 
     def _decide(self, text: str, prefer: str | None, food_list: bool) -> Decision:
         """Answer, suggest or admit not knowing.
