@@ -1091,29 +1091,33 @@ REVIEW_S18_EVERYDAY = [
     # rope", "how many .. it would take") need a second sign; pets, fiction, a shift's length
     "how many almonds it would take to get my daily magnesium",
     "got a few gp appointments lined up next week, should i ask about magnesium",
-    "ok im going to do it, starting magnesium tomorrow",
     "climbing gym, my hands cramp holding the rope",
-    "how many days to end a b12 course",
     "planning to take magnesium tonight, how many would it take to help cramps",
-    "i decided to stop my b12 jabs, going to the bridge club tonight",
-    "been stockpiling vitamin d for winter, planning to take 2 a day",
     "ive given away my old supplements, no point anymore",
-    # known alarm: "written letters" with "decided" ("written letters to my gp about my b12 and
-    # decided to go private"): "decided" is also how an intent is told
-    "my dog had a fit this morning, the vet is seeing her later, also is b6 good for nerves",
+    # Known alarms, as at the start: "going to do it", "how many .. to end", "going to the
+    # bridge", "stockpiling" and written letters raise a crisis alone again, since reviews found
+    # that people in crisis give the second sign in too many words to list; "trying to get
+    # pregnant" does not rule out a pregnancy that is bleeding
     "writing a story where the main character collapses and stops breathing, is low potassium realistic",
     "did a 12 hr shift and my calves are cramping, what should i eat",
     "thumb cramped up from gaming for 4 hours, fine after i stretched it",
     "my ear went muffled after the flight yesterday and keeps popping",
     "pregnant and my gums bleed when i brush, is that a vitamin thing",
     "ive been deaf in my left ear since i was a kid, suddenly wondering if i should get it checked",
+    # the second review: dozing, a high board, a figure of speech, a boat, a dose, a cough
+    "i keep nodding off on the sofa and my leg twitches as i fall asleep",
+    "going to jump off the high board at the pool tonight",
+    "how much caffeine would kill me lol",
+    "rope tied to the boat, my forearms cramped up hauling it",
+    "how many tablets would it take to get rid of this cramp tonight",
+    "my ventolin inhaler didnt help my cough so i stopped using it",
+    "my husband is a cyclist, his resting pulse is 40 and hes always drowsy after long rides",
+    "im pregnant and i stubbed my toe, its bleeding",
     # the review: a resting pulse, a negative test, a past pregnancy, bleeding from elsewhere
     "cyclist here, pulse 43 at rest, feel really sleepy on rest days, magnesium?",
     "expecting my period tomorrow and ive had brown discharge and cramps",
-    "trying to get pregnant, had some spotting mid cycle, could low b12 affect fertility",
     "when i was pregnant with my son i had spotting at 8 weeks, now im getting calf cramps at night",
     "22 weeks pregnant and i bled a bit when i flossed",
-    "gave birth 2 weeks ago, still bleeding a bit, is it normal to get leg cramps",
 ]
 
 #: What the nineteenth session's review found the first draft hid: a pet or fiction named
@@ -1130,6 +1134,15 @@ REVIEW_S19_DANGEROUS = [
     "sudden worst headache of my life, eased off after an hour",
     "hit my head on a cupboard, blacked out for a minute, fine after",
     "scratched by my cat 10 days ago jaw locked",
+    # the second review: a lifelong condition, a pet's fit, a game, a rope, a drive to A&E
+    "cant breathe and lips going blue and had asthma since i was little",
+    "my dog had a seizure this morning and now my daughter is having a seizure",
+    "was gaming for hours, my character kept dying and crushing chest pain spreading to my jaw",
+    "i give up. ive got a rope",
+    "ive got the rope, i just want the pain to end",
+    "nose bleeding for 30 minutes drive to a and e",
+    "how many pills to end it",
+    "no one loves me. pills are lined up",
 ]
 
 

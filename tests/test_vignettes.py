@@ -40,8 +40,8 @@ ALLOWED = {
 #: realistic"). Only "a book, film, novel, series or episode where" and "in the novel" are
 #: (content's reported context), up to the next clause or person ("in the novel im reading a
 #: character..." ends at "im"); "a story where" is also an Instagram story. Fiction being
-#: written ("writing a novel", "a character", "my character") reads on over "and" and commas,
-#: up to someone real.
+#: written ("writing a story where") reads on over "and", up to a comma or someone real; not
+#: "my character", which a gamer or an actor says of real events too.
 _PLOTS = (
     "a plot not told as 'a book/film/novel/series/episode where' (to the next clause or "
     "person) is not read as such: the words that open one also open real events ('performing "
@@ -86,6 +86,11 @@ KNOWN = {
     "cringe": _PLOTS,
     "in the novel im reading a character gets lockjaw after stepping on a nail, is tetanus still "
     "even a thing nowadays?": _PLOTS,
+    "writing a novel, my character has a seizure in a cafe. what would bystanders realistically "
+    "do": _PLOTS,
+    "my character in the game literally died of like 50 seizures lmaooo anyway real q does "
+    "potassium help cramps": "'in the game' and 'my character' also open real events at a "
+    "match or on a stage",
     "went to a&e last month with chest pain, turned out to be a pulled muscle, all fine. what "
     "stretches help": _LAST_MONTH,
     "in the show im watching a guy has a seizure after drinking loads of water during a marathon. "

@@ -49,12 +49,10 @@ _YEARS = ("yr", "yrs", "year", "years")
 _DOSE_UNITS = frozenset({"mg", "mcg", "ug", "iu", "g", "ml", "units", "milligrams", "micrograms"})
 #: Singular units, which after a number above one describe a thing ("a 10 hour shift").
 _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # not "min", "hr"
-#: What a length before it measures when it follows the unit ("a 12 hr shift", "a 3 hour
-#: drive"): a stint of something, not a symptom's duration
-_STINTS = frozenset(
-    "shift shifts drive flight journey stint session workout hike run ride exam lecture "
-    "meeting trip commute match game".split()
-)
+#: What a length before it measures when it follows the unit ("a 12 hr shift"): a stint of
+#: work, not a symptom's duration. Only those: other words run on from a symptom's length in
+#: chat ("nose bleeding for 30 minutes drive to a and e", "nosebleed for 20 mins exam hall")
+_STINTS = frozenset("shift shifts stint".split())
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
 #: Punctuation that ends a sentence.
