@@ -1089,18 +1089,15 @@ REVIEW_S18_EVERYDAY = [
     "my son coloured past the pen line in red crayon lol",
     # the nineteenth session: words of a plan that are as often everyday ("lined up", "the
     # rope", "how many .. it would take") need a second sign; pets, fiction, a shift's length
-    "how many almonds it would take to get my daily magnesium",
-    "got a few gp appointments lined up next week, should i ask about magnesium",
-    "climbing gym, my hands cramp holding the rope",
     "planning to take magnesium tonight, how many would it take to help cramps",
     "ive given away my old supplements, no point anymore",
-    # Known alarms, as at the start: "going to do it", "how many .. to end", "going to the
-    # bridge", "stockpiling" and written letters raise a crisis alone again, since reviews found
-    # that people in crisis give the second sign in too many words to list; "trying to get
-    # pregnant" does not rule out a pregnancy that is bleeding
-    "writing a story where the main character collapses and stops breathing, is low potassium realistic",
+    # Known alarms, as at the start: "lined up", a rope, "how many ... it would take", "going
+    # to do it", "how many .. to end", "going to the bridge", "stockpiling" and written letters
+    # raise a crisis alone again, since three reviews found that people in crisis give the
+    # second sign in too many words to list; a plot goes only to the next "and" or comma; a
+    # cramp that went after stretching is read as told; "trying to get pregnant" or an earlier
+    # pregnancy does not rule out a pregnancy that is bleeding
     "did a 12 hr shift and my calves are cramping, what should i eat",
-    "thumb cramped up from gaming for 4 hours, fine after i stretched it",
     "my ear went muffled after the flight yesterday and keeps popping",
     "pregnant and my gums bleed when i brush, is that a vitamin thing",
     "ive been deaf in my left ear since i was a kid, suddenly wondering if i should get it checked",
@@ -1108,7 +1105,6 @@ REVIEW_S18_EVERYDAY = [
     "i keep nodding off on the sofa and my leg twitches as i fall asleep",
     "going to jump off the high board at the pool tonight",
     "how much caffeine would kill me lol",
-    "rope tied to the boat, my forearms cramped up hauling it",
     "how many tablets would it take to get rid of this cramp tonight",
     "my ventolin inhaler didnt help my cough so i stopped using it",
     "my husband is a cyclist, his resting pulse is 40 and hes always drowsy after long rides",
@@ -1116,7 +1112,6 @@ REVIEW_S18_EVERYDAY = [
     # the review: a resting pulse, a negative test, a past pregnancy, bleeding from elsewhere
     "cyclist here, pulse 43 at rest, feel really sleepy on rest days, magnesium?",
     "expecting my period tomorrow and ive had brown discharge and cramps",
-    "when i was pregnant with my son i had spotting at 8 weeks, now im getting calf cramps at night",
     "22 weeks pregnant and i bled a bit when i flossed",
 ]
 

@@ -615,8 +615,10 @@ def _measures(
             )
         )
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
-        # "a 10 hour shift", "a 12 hr shift" say nothing of symptoms
-        attributive = value > 1 and (after in _SINGULAR or following in _STINTS)
+        # "a 10 hour shift", "a 12 hr shift" say nothing of symptoms; "my whole 12 hr shift,
+        # still rock hard" does
+        stint = following in _STINTS and before in ("a", "an") and not _still_in(toks, sentence, i)
+        attributive = value > 1 and (after in _SINGULAR or stint)
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)
         # "cramp after 12 hours on my feet": how long before it came, not how long it lasts
