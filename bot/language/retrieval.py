@@ -394,6 +394,8 @@ class Vocabulary:
             self._names.setdefault(eid, []).append(name)
         #: the food group of each food that has one (`Entity.group`)
         self.group_of = {e.id: e.group for e in bundle.entities.values() if e.group}
+        #: the last text read and its reading: `avoided` asks again about the question ranked
+        self._last_read: tuple[str, Reading] | None = None
 
     @staticmethod
     def tokens(text: str) -> list[str]:
@@ -598,6 +600,8 @@ class Vocabulary:
 
     def avoided(self, text: str) -> frozenset[str]:
         """The food groups ``text`` says the asker does without (`_AVOID_BEFORE`)."""
+        if self._last_read is not None and self._last_read[0] == text:
+            return self._last_read[1].avoids  # read just now, for ranking
         toks = self.tokens(text)
         return self._avoided(toks, self._spans(toks, self._matcher.find(toks)))[1]
 
@@ -634,13 +638,15 @@ class Vocabulary:
             for m in matches
             if m.payload[1] == "nutrient" and m.exact and m.start not in drop
         )
-        return Reading(
+        reading = Reading(
             _stems(question_words(plain)) | {f"@{e}" for e in named},
             named,
             plain if drop else text,
             nutrients,
             avoids,
         )
+        self._last_read = (text, reading)
+        return reading
 
 
 def candidates(bundle: Bundle) -> list[Candidate]:
