@@ -158,19 +158,37 @@ def test_a_food_the_asker_does_without_leaves_its_group_out_of_food_lists(base: 
         ("which foods have vitamin d? i hate fish", {"fish"}),
         ("foods with vitamin d, i dont eat any fish", {"fish"}),
         ("calcium foods but im allergic to dairy", {"dairy"}),
-        ("vitamin d foods but no fish please", {"fish"}),
+        ("vitamin d foods without fish please", {"fish"}),
+        ("im not allergic to dairy, what has calcium", set()),  # undone by "not"
+        ("i dont hate fish, what has vitamin d", set()),
         ("which foods have vitamin d", set()),
         ("is fish good for b12", set()),
         ("does salmon have vitamin d", set()),
     ):
         assert vocabulary.avoided(text) == groups, text
-    # read without it, so that cards about it are not pulled up by its words
-    assert "fish" not in vocabulary.read("which foods have vitamin d? i hate fish").named
+    # never an entity a card should be about, and cards about it lose ground; its words stay
+    reading = vocabulary.read("which foods have vitamin d? i hate fish")
+    assert "oily_fish" not in reading.named and reading.shunned == ("oily_fish",)
+    assert "fish" in reading.affirmed
     reply, _, _ = ask(dialogue, "which foods have vitamin d? i dont eat fish")
     assert "without fish" in reply and "• salmon" not in reply.lower()  # the list, not the tip
     assert "milk" in reply.lower()
     plain, _, _ = ask(dialogue, "which foods have vitamin d")
     assert "• salmon" in plain.lower() and "without fish" not in plain.lower()
+
+
+def test_a_food_list_names_only_the_groups_it_left_out(base: Bundle) -> None:
+    answers = Dialogue(base, None).answers
+    vitamin_d = answers.foods("vitamin_d", avoids=frozenset({"fish", "meat"})).text
+    assert "without fish" in vitamin_d and "meat" not in vitamin_d.split("\n")[0]
+    assert "• salmon" not in vitamin_d.lower()
+    # every row avoided: the whole list, with no note (nothing would be left to show)
+    d = base.nutrients["vitamin_d"]
+    fish_only = d.model_copy(update={"foods": tuple(f for f in d.foods if "fish" in f.contains)})
+    only_fish = dataclasses.replace(base, nutrients={**base.nutrients, "vitamin_d": fish_only})
+    listed = Dialogue(only_fish, None).answers.foods("vitamin_d", avoids=frozenset({"fish"}))
+    assert fish_only.foods and "without" not in listed.text.split("\n")[0]
+    assert all(f.food in listed.text for f in fish_only.foods)
 
 
 def test_only_a_food_belongs_to_a_food_group() -> None:

@@ -349,9 +349,10 @@ class Answers:
         n = b.nutrients[nid]
         kept = [f for f in n.foods if not avoids.intersection(f.contains)] or list(n.foods)
         lines = [b.message("foods_heading", name=_mid(n.name))]
-        if len(kept) < len(n.foods):
-            left_out = ", ".join(b.message(f"food_group_{g}") for g in sorted(avoids))
-            lines[0] += b.message("foods_without", groups=left_out)
+        left_out = sorted({g for f in n.foods if f not in kept for g in avoids & set(f.contains)})
+        if left_out:
+            groups = ", ".join(b.message(f"food_group_{g}") for g in left_out)
+            lines[0] += b.message("foods_without", groups=groups)
         lines += [f"• {f.food}, {f.serving}: {f.amount}" for f in kept]
         text = "\n".join(lines)
         sources = sorted({f.source for f in kept})

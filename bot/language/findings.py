@@ -52,7 +52,10 @@ _SINGULAR = frozenset({"minute", "hour", "day", "week", "month", "night"})  # no
 #: What a length before it measures when it follows the unit ("a 12 hr shift"): a stint of
 #: work, not a symptom's duration. Only those: other words run on from a symptom's length in
 #: chat ("nose bleeding for 30 minutes drive to a and e", "nosebleed for 20 mins exam hall")
-_STINTS = frozenset("shift shifts stint".split())
+_STINTS = frozenset("shift stint".split())
+#: Words before "a 12 hr shift" that make it how long a symptom went on ("bleeding on and off
+#: for an 8 hr shift", "it lasted a 12 hour shift")
+_LASTED = frozenset("for through throughout during lasted over all whole entire".split())
 #: Punctuation that ends a clause, and so a trigger's scope.
 _CLAUSE = frozenset({",", ";"})
 #: Punctuation that ends a sentence.
@@ -617,7 +620,12 @@ def _measures(
         since = following == "ago" and not _still(toks, sentence, unit + 2)  # a time, not a length
         # "a 10 hour shift", "a 12 hr shift" say nothing of symptoms; "my whole 12 hr shift,
         # still rock hard" does
-        stint = following in _STINTS and before in ("a", "an") and not _still_in(toks, sentence, i)
+        stint = (
+            following in _STINTS
+            and before in ("a", "an")
+            and (i < 2 or toks[i - 2] not in _LASTED)
+            and not _still_in(toks, sentence, i)
+        )
         attributive = value > 1 and (after in _SINGULAR or stint)
         # "sleeping 5 hrs a night"; not "shaking while sleeping for 6 minutes"
         doing = before in _ACTIVITIES or _activitys_length(toks, sentence, i, symptoms)

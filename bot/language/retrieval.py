@@ -169,11 +169,14 @@ _DENIABLE = frozenset({"diet", "life_stage"})
 #: Words right before a food (of a food group) that say the asker does without it ("i hate
 #: fish", "no dairy", "dont eat any fish"), with `_AVOID_FILLER` between: food lists then
 #: leave that group out (`Vocabulary.avoided`), and ranking reads the question without them.
-_AVOID_BEFORE = (("hate",), ("hates",), ("dislike",), ("no",), ("without",), ("avoid",),
+_AVOID_BEFORE = (("hate",), ("hates",), ("dislike",), ("without",), ("avoid",),
                  ("avoiding",), ("dont", "eat"), ("dont", "like"), ("doesnt", "eat"),
                  ("doesnt", "like"), ("cant", "eat"), ("cant", "stand"), ("cant", "have"),
                  ("never", "eat"), ("allergic", "to"), ("intolerant", "to"),
-                 ("not", "a", "fan", "of"), ("not", "keen", "on"))  # fmt: skip
+                 ("not", "a", "fan", "of"), ("not", "keen", "on"), ("do", "not", "eat"))  # fmt: skip
+#: Words just before an avoiding word that undo it ("im not allergic to dairy", "i dont hate
+#: fish").
+_AVOID_UNDONE = frozenset("not dont doesnt never".split())
 _AVOID_FILLER = frozenset("any much really eating all".split())
 #: Someone's age in a question, read as the life stage whose ``ages`` hold it (`_ages`): a
 #: number then "yo", "y/o" or a unit and "old" ("my 9 yo", "a 72 yr old man", "6 week old",
@@ -345,7 +348,8 @@ def question_words(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A question as retrieval reads it, without what the asker says they are not
-    (`_NOT_BEFORE`): the stems of its content words plus one ``@id`` token per entity named
+    (`_NOT_BEFORE`; a food they do without is kept in its words but named in ``shunned``,
+    never as an entity a card should be about): the stems of its content words plus one ``@id`` token per entity named
     (so "losec" meets "omeprazole"); the entity ids; its words for their meaning (the text
     itself when it denies nothing); and the nutrients it names word for word, inside longer
     names too ("potassium supplement" names the form, and potassium; never by a near
@@ -355,8 +359,9 @@ class Reading:
     named: tuple[str, ...]
     affirmed: str
     nutrients: frozenset[str]
-    #: the food groups the asker does without (`Vocabulary.avoided`)
+    #: the food groups the asker does without (`Vocabulary.avoided`), and those foods' ids
     avoids: frozenset[str] = frozenset()
+    shunned: tuple[str, ...] = ()
 
 
 class Vocabulary:
@@ -394,8 +399,6 @@ class Vocabulary:
             self._names.setdefault(eid, []).append(name)
         #: the food group of each food that has one (`Entity.group`)
         self.group_of = {e.id: e.group for e in bundle.entities.values() if e.group}
-        #: the last text read and its reading: `avoided` asks again about the question ranked
-        self._last_read: tuple[str, Reading] | None = None
 
     @staticmethod
     def tokens(text: str) -> list[str]:
@@ -600,16 +603,14 @@ class Vocabulary:
 
     def avoided(self, text: str) -> frozenset[str]:
         """The food groups ``text`` says the asker does without (`_AVOID_BEFORE`)."""
-        if self._last_read is not None and self._last_read[0] == text:
-            return self._last_read[1].avoids  # read just now, for ranking
         toks = self.tokens(text)
         return self._avoided(toks, self._spans(toks, self._matcher.find(toks)))[1]
 
     def _avoided(
         self, toks: list[str], spans: list[tuple[str, int, int]]
     ) -> tuple[set[int], frozenset[str]]:
-        """The tokens of the foods the asker does without, with the words that say so, and
-        those foods' groups."""
+        """The tokens of the foods the asker does without, with the words that say so (not
+        when a "not" undoes them), and those foods' groups."""
         drop: set[int] = set()
         groups: set[str] = set()
         for eid, start, end in spans:
@@ -617,7 +618,7 @@ class Vocabulary:
             if group is None:
                 continue
             said = _said_before(toks, start, _AVOID_FILLER, _AVOID_BEFORE)
-            if said is not None:
+            if said is not None and not (said[0] and toks[said[0] - 1] in _AVOID_UNDONE):
                 drop.update(range(said[0], end))
                 groups.add(group)
         return drop, frozenset(groups)
@@ -629,10 +630,15 @@ class Vocabulary:
         spans = self._spans(toks, matches)
         drop = self._denied(toks, spans)
         avoided, avoids = self._avoided(toks, spans)
-        if avoided and question_words(" ".join(t for i, t in enumerate(toks) if i not in avoided)):
-            drop |= avoided  # read without what is avoided, unless nothing else is asked
         plain = " ".join(t for i, t in enumerate(toks) if i not in drop)
-        named = tuple(dict.fromkeys(eid for eid, start, _ in spans if start not in drop))
+        # an avoided food is no entity a card should be about; its words stay in the question
+        # ("is it bad to avoid dairy" asks about dairy)
+        named = tuple(
+            dict.fromkeys(
+                eid for eid, start, _ in spans if start not in drop and start not in avoided
+            )
+        )
+        shunned = tuple(dict.fromkeys(eid for eid, start, _ in spans if start in avoided))
         nutrients = frozenset(
             m.payload[0]
             for m in matches
@@ -644,8 +650,8 @@ class Vocabulary:
             plain if drop else text,
             nutrients,
             avoids,
+            shunned,
         )
-        self._last_read = (text, reading)
         return reading
 
 
@@ -948,6 +954,10 @@ class CardIndex:
         neighbour, vote = np.zeros(n), np.zeros(n)
         # a nutrient said inside a form's name ("liquid vitamin d") is named for the entities too
         entities = self._entity_scores(named + sorted(reading.nutrients - set(named)))
+        for eid in reading.shunned:  # a card about a food the asker does without loses ground
+            column = self._about_column.get(eid)
+            if column is not None:
+                entities = entities - 2.0 * self._about[:, column]
         if question_words(text) and self._asks:
             q_mass = sum(self._idf(t) for t in q_stems)
             shared = np.zeros(len(self._asks))
