@@ -18,7 +18,7 @@ import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -35,6 +35,7 @@ from bot.content.model import (
     Entity,
     FaqEntry,
     Flow,
+    FoodGroup,
     Node,
     Nutrient,
     QuestionModel,
@@ -88,10 +89,7 @@ REQUIRED_MESSAGES = (
     "foods_label",
     "foods_heading",
     "foods_without",
-    "food_group_fish",
-    "food_group_dairy",
-    "food_group_meat",
-    "food_group_egg",
+    *(f"food_group_{group}" for group in get_args(FoodGroup)),  # a group's name in a food list
     "source_line",
     "causes_intro",
     "faq_intro",

@@ -156,7 +156,7 @@ class Entity(_Model):
     #: potassium does not answer "my potassium was 3.3")
     opposite: Id | None = None
     #: for a food, the food group it belongs to: a question that says it is avoided ("i hate
-    #: fish", "no dairy") gets food lists without that group
+    #: fish", "allergic to dairy") gets food lists without that group
     group: FoodGroup | None = None
 
     @property

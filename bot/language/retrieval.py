@@ -167,8 +167,8 @@ _DOSED = frozenset({"nutrient", "form", "medicine"})
 _NOT_FILLER = frozenset("a an even really strictly fully actually very strict".split())
 _DENIABLE = frozenset({"diet", "life_stage"})
 #: Words right before a food (of a food group) that say the asker does without it ("i hate
-#: fish", "no dairy", "dont eat any fish"), with `_AVOID_FILLER` between: food lists then
-#: leave that group out (`Vocabulary.avoided`), and ranking reads the question without them.
+#: fish", "dont eat any fish"), with `_AVOID_FILLER` between: food lists then leave that group
+#: out (`Vocabulary.avoided`), and cards about that food lose ground (`CardIndex.signals`).
 _AVOID_BEFORE = (("hate",), ("hates",), ("dislike",), ("without",), ("avoid",),
                  ("avoiding",), ("dont", "eat"), ("dont", "like"), ("doesnt", "eat"),
                  ("doesnt", "like"), ("cant", "eat"), ("cant", "stand"), ("cant", "have"),
@@ -348,9 +348,9 @@ def question_words(text: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Reading:
     """A question as retrieval reads it, without what the asker says they are not
-    (`_NOT_BEFORE`; a food they do without is kept in its words but named in ``shunned``,
-    never as an entity a card should be about): the stems of its content words plus one ``@id`` token per entity named
-    (so "losec" meets "omeprazole"); the entity ids; its words for their meaning (the text
+    (`_NOT_BEFORE`; a food they do without keeps its words but is named in ``shunned``, never
+    as an entity a card should be about): the stems of its content words plus one ``@id``
+    token per entity named (so "losec" meets "omeprazole"); the entity ids; its words for their meaning (the text
     itself when it denies nothing); and the nutrients it names word for word, inside longer
     names too ("potassium supplement" names the form, and potassium; never by a near
     spelling: "hypokalemia" is not "hypocalcaemia")."""
@@ -611,7 +611,7 @@ class Vocabulary:
     ) -> tuple[set[int], frozenset[str]]:
         """The tokens of the foods the asker does without, with the words that say so (not
         when a "not" undoes them), and those foods' groups."""
-        drop: set[int] = set()
+        said_without: set[int] = set()
         groups: set[str] = set()
         for eid, start, end in spans:
             group = self.group_of.get(eid)
@@ -619,9 +619,9 @@ class Vocabulary:
                 continue
             said = _said_before(toks, start, _AVOID_FILLER, _AVOID_BEFORE)
             if said is not None and not (said[0] and toks[said[0] - 1] in _AVOID_UNDONE):
-                drop.update(range(said[0], end))
+                said_without.update(range(said[0], end))
                 groups.add(group)
-        return drop, frozenset(groups)
+        return said_without, frozenset(groups)
 
     def read(self, text: str) -> Reading:
         """``text`` as retrieval reads it (`Reading`), in one pass."""
@@ -644,7 +644,7 @@ class Vocabulary:
             for m in matches
             if m.payload[1] == "nutrient" and m.exact and m.start not in drop
         )
-        reading = Reading(
+        return Reading(
             _stems(question_words(plain)) | {f"@{e}" for e in named},
             named,
             plain if drop else text,
@@ -652,7 +652,6 @@ class Vocabulary:
             avoids,
             shunned,
         )
-        return reading
 
 
 def candidates(bundle: Bundle) -> list[Candidate]:
