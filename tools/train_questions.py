@@ -1,7 +1,7 @@
 """Train answer retrieval's question model (`bot.language.retrieval`) and write it into content.
 
 Learnt from questions already read and scored (question sets A-L, R, T, W, Z, AA-FF, the
-card paraphrases), never from a held-out set (M-Q, S, U, V, X, Y, GG-ZZ, AAA-AAI) before its first run:
+card paraphrases), never from a held-out set (M-Q, S, U, V, X, Y, GG-ZZ, AAA-AAJ) before its first run:
 
 - the question bank: each question and the answers of the content that held everything it
   needed (its ``must`` groups), skipping questions no answer held and questions so general

@@ -8,7 +8,7 @@ AA-CC, and the card paraphrases: all benign; DD and EE, read for answers late in
 session, are not read here: as benign examples they moved a benign transcript and an urgent case
 of the unread rounds across the model's threshold), and every user turn of the content's transcript tests
 (content/tests) that expects an urgency (none, urgent, emergency).
-Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y, GG to ZZ, AAA to AAI)
+Held-out sets (tests/data/heldout/vignettes_*.yaml, questions M-Q, S, U, V, X, Y, GG to ZZ, AAA to AAJ)
 are never read here, nor FF (read for answers only, like DD and EE).
 After changing any of these files, train again: a test compares the files with the digests
 the weights were trained on.
